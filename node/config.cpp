@@ -1,0 +1,205 @@
+#include "parley/node/config.h"
+
+#include <set>
+#include <sstream>
+#include <toml++/toml.h>
+
+#include "parley/address.h"
+
+namespace parley::node {
+
+Result<HostPort> parse_host_port(std::string_view text) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) {
+    return make_error("bad_config", "'" + std::string(text) + "' is not HOST:PORT");
+  }
+  HostPort hp;
+  hp.host = std::string(text.substr(0, colon));
+  if (hp.host.size() > 2 && hp.host.front() == '[' && hp.host.back() == ']') {
+    hp.host = hp.host.substr(1, hp.host.size() - 2);
+  }
+  const std::string port(text.substr(colon + 1));
+  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos) {
+    return make_error("bad_config", "'" + std::string(text) + "' has no valid port");
+  }
+  const unsigned long p = std::stoul(port);
+  if (p > 65535) return make_error("bad_config", "port " + port + " is above 65535");
+  hp.port = static_cast<std::uint16_t>(p);
+  return hp;
+}
+
+Result<DirectMessagePolicy> parse_dm_policy(std::string_view text) {
+  if (text == "friends") return DirectMessagePolicy::kFriends;
+  if (text == "organization") return DirectMessagePolicy::kOrganization;
+  if (text == "anyone") return DirectMessagePolicy::kAnyone;
+  return make_error("bad_config", "policy.direct_messages must be friends, organization or anyone");
+}
+
+const char* to_string(DirectMessagePolicy policy) {
+  switch (policy) {
+    case DirectMessagePolicy::kFriends:
+      return "friends";
+    case DirectMessagePolicy::kOrganization:
+      return "organization";
+    case DirectMessagePolicy::kAnyone:
+      return "anyone";
+  }
+  return "friends";
+}
+
+namespace {
+
+const char* strength_name(crypto::PasswordStrength s) {
+  switch (s) {
+    case crypto::PasswordStrength::kTestOnlyMinimal:
+      return "test-only-minimal";
+    case crypto::PasswordStrength::kInteractive:
+      return "interactive";
+    case crypto::PasswordStrength::kModerate:
+      return "moderate";
+  }
+  return "interactive";
+}
+
+// Rejects keys the config format does not define, naming the first one found.
+Status check_known_keys(const toml::table& root) {
+  static const std::set<std::string> kKnown = {
+      "node.name",
+      "node.log_level",
+      "client.listen",
+      "client.max_frame_bytes",
+      "client.max_body_bytes",
+      "client.heartbeat_timeout_seconds",
+      "client.max_outbound_frames",
+      "client.max_connections",
+      "federation.listen",
+      "admin.listen",
+      "policy.direct_messages",
+      "security.password_hash",
+      "security.login_failures_per_window",
+      "security.login_window_seconds",
+  };
+  for (const auto& [section, value] : root) {
+    const auto* table = value.as_table();
+    if (!table) {
+      return make_error("bad_config", "unknown top-level key '" + std::string(section.str()) + "'");
+    }
+    for (const auto& [key, unused] : *table) {
+      const std::string full = std::string(section.str()) + "." + std::string(key.str());
+      if (!kKnown.count(full)) return make_error("bad_config", "unknown config key '" + full + "'");
+    }
+  }
+  return ok_status();
+}
+
+template <class T>
+Status read_uint(const toml::table& root, const char* path, T& out, std::uint64_t min,
+                 std::uint64_t max) {
+  const auto node = root.at_path(path);
+  if (!node) return ok_status();
+  const auto v = node.value<std::int64_t>();
+  if (!v || *v < 0 || static_cast<std::uint64_t>(*v) < min || static_cast<std::uint64_t>(*v) > max) {
+    return make_error("bad_config", std::string(path) + " must be an integer from " +
+                                        std::to_string(min) + " to " + std::to_string(max));
+  }
+  out = static_cast<T>(*v);
+  return ok_status();
+}
+
+Status read_listen(const toml::table& root, const char* path, HostPort& out) {
+  const auto node = root.at_path(path);
+  if (!node) return ok_status();
+  const auto v = node.value<std::string>();
+  if (!v) return make_error("bad_config", std::string(path) + " must be a \"HOST:PORT\" string");
+  PARLEY_ASSIGN_OR_RETURN(hp, parse_host_port(*v));
+  out = hp;
+  return ok_status();
+}
+
+}  // namespace
+
+Result<NodeConfig> load_config(const std::string& path) {
+  toml::table root;
+  try {
+    root = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream msg;
+    msg << path << ":" << e.source().begin.line << ": " << e.description();
+    return make_error("bad_config", msg.str());
+  } catch (const std::exception& e) {
+    return make_error("bad_config", "cannot read " + path + ": " + e.what());
+  }
+  PARLEY_TRY(check_known_keys(root));
+  NodeConfig c;
+  const auto name = root.at_path("node.name").value<std::string>();
+  if (!name) return make_error("bad_config", path + ": node.name is missing");
+  c.name = *name;
+  PARLEY_TRY(wire::validate_domain(c.name));
+  if (auto lvl = root.at_path("node.log_level").value<std::string>()) c.log_level = *lvl;
+  PARLEY_TRY(read_listen(root, "client.listen", c.client_listen));
+  PARLEY_TRY(read_listen(root, "federation.listen", c.federation_listen));
+  PARLEY_TRY(read_listen(root, "admin.listen", c.admin_listen));
+  PARLEY_TRY(read_uint(root, "client.max_frame_bytes", c.max_frame_bytes, 1024, 16u << 20));
+  PARLEY_TRY(read_uint(root, "client.max_body_bytes", c.max_body_bytes, 1, 16u << 20));
+  PARLEY_TRY(read_uint(root, "client.heartbeat_timeout_seconds", c.heartbeat_timeout_seconds, 1,
+                       86400));
+  PARLEY_TRY(read_uint(root, "client.max_outbound_frames", c.max_outbound_frames, 16, 1u << 20));
+  PARLEY_TRY(read_uint(root, "client.max_connections", c.max_connections, 1, 1u << 20));
+  PARLEY_TRY(read_uint(root, "security.login_failures_per_window", c.login_failures_per_window, 1,
+                       1u << 20));
+  PARLEY_TRY(read_uint(root, "security.login_window_seconds", c.login_window_seconds, 1, 86400));
+  if (c.max_body_bytes + 1024 > c.max_frame_bytes) {
+    return make_error("bad_config", "client.max_frame_bytes must exceed max_body_bytes by 1024");
+  }
+  if (auto p = root.at_path("policy.direct_messages").value<std::string>()) {
+    PARLEY_ASSIGN_OR_RETURN(policy, parse_dm_policy(*p));
+    c.direct_messages = policy;
+  }
+  if (auto s = root.at_path("security.password_hash").value<std::string>()) {
+    PARLEY_ASSIGN_OR_RETURN(strength, crypto::parse_password_strength(*s));
+    c.password_strength = strength;
+  }
+  return c;
+}
+
+std::string render_config(const NodeConfig& c) {
+  std::ostringstream o;
+  o << "# Parley node configuration. Every key is optional except node.name.\n"
+    << "# Changes take effect when parleyd serve restarts.\n\n"
+    << "[node]\n"
+    << "# The organization's domain: user addresses are user@" << c.name << ".\n"
+    << "name = \"" << c.name << "\"\n"
+    << "# trace, debug, info, warn, error\n"
+    << "log_level = \"" << c.log_level << "\"\n\n"
+    << "[client]\n"
+    << "# Where user devices connect (spec/client-protocol.md).\n"
+    << "listen = \"" << c.client_listen.str() << "\"\n"
+    << "# Largest frame accepted from a client, and largest message body.\n"
+    << "max_frame_bytes = " << c.max_frame_bytes << "\n"
+    << "max_body_bytes = " << c.max_body_bytes << "\n"
+    << "# A connection that sends nothing (not even a ping) for this long is closed.\n"
+    << "heartbeat_timeout_seconds = " << c.heartbeat_timeout_seconds << "\n"
+    << "# Frames queued for one connection before it is dropped as a slow consumer.\n"
+    << "max_outbound_frames = " << c.max_outbound_frames << "\n"
+    << "max_connections = " << c.max_connections << "\n\n"
+    << "[federation]\n"
+    << "# Where other Parley nodes reach this one.\n"
+    << "listen = \"" << c.federation_listen.str() << "\"\n\n"
+    << "[admin]\n"
+    << "# The admin API used by `parleyd user ...`; keep it on loopback. Requests must carry\n"
+    << "# the token in admin.token (mode 0600) beside this file.\n"
+    << "listen = \"" << c.admin_listen.str() << "\"\n\n"
+    << "[policy]\n"
+    << "# Who may open a 1:1 conversation: friends, organization (same node) or anyone.\n"
+    << "direct_messages = \"" << to_string(c.direct_messages) << "\"\n\n"
+    << "[security]\n"
+    << "# Argon2id cost for stored passwords: interactive or moderate.\n"
+    << "# (test-only-minimal exists for test suites; never use it for real users.)\n"
+    << "password_hash = \"" << strength_name(c.password_strength) << "\"\n"
+    << "# Failed logins allowed per address and per source IP in each window.\n"
+    << "login_failures_per_window = " << c.login_failures_per_window << "\n"
+    << "login_window_seconds = " << c.login_window_seconds << "\n";
+  return o.str();
+}
+
+}  // namespace parley::node

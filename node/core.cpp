@@ -1,0 +1,345 @@
+// Connections, authentication, dispatch and stream pumping.
+#include "core_internal.h"
+#include "parley/address.h"
+#include "parley/crypto/password.h"
+
+namespace parley::node {
+
+Core::Core(NodeConfig config, store::Database& db, Clock& clock, PasswordWork& passwords,
+           std::string dummy_hash)
+    : config_(std::move(config)),
+      db_(db),
+      clock_(clock),
+      passwords_(passwords),
+      dummy_hash_(std::move(dummy_hash)),
+      failures_by_address_(config_.login_failures_per_window,
+                           std::int64_t{config_.login_window_seconds} * 1000),
+      failures_by_source_(config_.login_failures_per_window,
+                          std::int64_t{config_.login_window_seconds} * 1000) {}
+
+Core::~Core() = default;
+
+ConnId Core::on_connect(std::shared_ptr<Outlet> outlet, std::string source) {
+  const ConnId id = next_conn_++;
+  auto c = std::make_unique<Conn>();
+  c->outlet = std::move(outlet);
+  c->source = std::move(source);
+  conns_.emplace(id, std::move(c));
+  return id;
+}
+
+void Core::on_disconnect(ConnId id) {
+  const auto it = conns_.find(id);
+  if (it == conns_.end()) return;
+  if (it->second->user_id != 0) {
+    auto& set = by_user_[it->second->user_id];
+    set.erase(id);
+    if (set.empty()) by_user_.erase(it->second->user_id);
+  }
+  conns_.erase(it);
+}
+
+void Core::close_all(const std::string& code, const std::string& message) {
+  for (auto& [id, c] : conns_) {
+    if (!c->closed) c->outlet->close(code, message);
+    c->closed = true;
+  }
+  conns_.clear();
+  by_user_.clear();
+}
+
+void Core::close_user(std::int64_t user_id, const std::string& code, const std::string& message) {
+  const auto it = by_user_.find(user_id);
+  if (it == by_user_.end()) return;
+  const auto ids = it->second;
+  for (ConnId id : ids) {
+    if (auto c = conns_.find(id); c != conns_.end()) {
+      c->second->outlet->close(code, message);
+      c->second->closed = true;
+    }
+    on_disconnect(id);
+  }
+}
+
+void Core::send_frame(Conn& c, std::string payload) {
+  if (!c.closed) c.outlet->send(std::move(payload));
+}
+
+void Core::reply_error(Conn& c, std::uint64_t id, const Error& e) {
+  wire::MapWriter w;
+  w.add("t", "re").add("id", id).add("ok", false).add("code", e.code).add("msg", e.message);
+  send_frame(c, w.finish());
+}
+
+void Core::on_frame(ConnId id, wire::Message frame) {
+  const auto it = conns_.find(id);
+  if (it == conns_.end() || it->second->closed) return;
+  Conn& c = *it->second;
+  if (c.logging_in) {
+    // Requests after a login wait for it, so they are answered in order.
+    if (c.deferred.size() >= 64) {
+      c.outlet->close("slow_consumer", "too many requests while logging in");
+      c.closed = true;
+      on_disconnect(id);
+      return;
+    }
+    c.deferred.push_back(std::move(frame));
+    return;
+  }
+  process(id, c, frame);
+}
+
+void Core::process(ConnId id, Conn& c, const wire::Message& frame) {
+  const auto req_id = frame.root().uint("id");
+  if (!req_id.ok()) {
+    reply_error(c, 0, make_error("bad_request", "every request needs an unsigned integer 'id'"));
+    return;
+  }
+  const std::string& type = frame.type();
+  if (type == "login") {
+    start_login(id, c, frame, *req_id);
+    return;
+  }
+  wire::MapWriter out;
+  out.add("t", "re").add("id", *req_id).add("ok", true);
+  Status s = ok_status();
+  if (type == "resume") {
+    s = c.user_id ? make_error("bad_request", "already authenticated")
+                  : do_resume(id, c, frame.root(), out);
+    if (s.ok()) {
+      send_frame(c, out.finish());
+      pump(id, c);
+      return;
+    }
+  } else if (type == "ping") {
+    s = do_ping(c, frame.root(), out);
+  } else if (c.user_id == 0) {
+    s = make_error("unauthenticated", "log in or resume a session first");
+  } else {
+    s = handle(c, type, frame.root(), out);
+  }
+  if (!s.ok()) {
+    touched_.clear();
+    reply_error(c, *req_id, s.error());
+    if (s.error().code == "suspended" && !c.closed) {
+      c.outlet->close("suspended", "the account is suspended");
+      c.closed = true;
+      on_disconnect(id);
+    }
+    return;
+  }
+  if (type == "logout") {
+    send_frame(c, out.finish());
+    c.outlet->close("logged_out", "logged out");
+    c.closed = true;
+    on_disconnect(id);
+    return;
+  }
+  send_frame(c, out.finish());
+  notify_touched();
+}
+
+Status Core::handle(Conn& c, const std::string& type, wire::View req, wire::MapWriter& out) {
+  if (type == "send") return do_send(c, req, out);
+  if (type == "ack") return do_ack(c, req, out);
+  if (type == "read") return do_read(c, req, out);
+  if (type == "history") return do_history(c, req, out);
+  if (type == "convs") return do_convs(c, req, out);
+  if (type == "pin" || type == "hide" || type == "clear") return do_conv_view(c, type, req, out);
+  if (type == "friends") return do_friends(c, req, out);
+  if (type == "blocks") return do_blocks(c, req, out);
+  if (type == "logout") return do_logout(c, req, out);
+  if (type.rfind("friend_", 0) == 0 || type == "block" || type == "unblock") {
+    return do_relation(c, type, req, out);
+  }
+  return make_error("bad_request", "unknown request type '" + type + "'");
+}
+
+Status Core::do_ping(Conn& c, wire::View req, wire::MapWriter& out) {
+  out.add("now_ms", clock_.now_ms());
+  return ok_status();
+}
+
+void Core::start_login(ConnId id, Conn& c, const wire::Message& frame, std::uint64_t req) {
+  const wire::View v = frame.root();
+  auto fail = [&](const Error& e) { reply_error(c, req, e); };
+  if (c.user_id) return fail(make_error("bad_request", "already authenticated"));
+  auto user = v.str("user", 320);
+  auto password = v.str("password", 1024);
+  auto device = v.str_or("device", "device", 64);
+  if (!user.ok()) return fail(user.error());
+  if (!password.ok()) return fail(password.error());
+  if (!device.ok()) return fail(device.error());
+  auto address = wire::parse_address(*user);
+  if (!address.ok()) return fail(address.error());
+
+  const std::int64_t now = clock_.now_ms();
+  const std::int64_t wait = std::max(failures_by_address_.blocked_for(address->str(), now),
+                                     failures_by_source_.blocked_for(c.source, now));
+  if (wait > 0) {
+    wire::MapWriter w;
+    w.add("t", "re").add("id", req).add("ok", false).add("code", "rate_limited")
+        .add("msg", "too many failed logins; try again later").add("retry_after_ms", wait);
+    send_frame(c, w.finish());
+    return;
+  }
+  std::string hash = dummy_hash_;
+  if (address->domain == config_.name) {
+    auto row = find_user(address->local);
+    if (!row.ok()) return fail(row.error());
+    if (row->has_value()) hash = (*row)->password_hash;
+  }
+  c.logging_in = true;
+  passwords_.verify(std::move(hash), std::move(password).value(),
+                    [this, id, req, addr = address->str(), dev = std::move(device).value()](
+                        bool ok) mutable { finish_login(id, req, addr, dev, ok); });
+}
+
+void Core::finish_login(ConnId id, std::uint64_t req, std::string address, std::string device,
+                        bool password_ok) {
+  const auto it = conns_.find(id);
+  if (it == conns_.end()) return;
+  Conn& c = *it->second;
+  c.logging_in = false;
+  const std::int64_t now = clock_.now_ms();
+  auto parsed = wire::parse_address(address);
+  std::optional<UserRow> user;
+  if (password_ok && parsed.ok() && parsed->domain == config_.name) {
+    auto row = find_user(parsed->local);
+    if (!row.ok()) {
+      reply_error(c, req, row.error());
+      return drain_deferred(id);
+    }
+    user = *row;
+  }
+  if (!user) {
+    failures_by_address_.record_failure(address, now);
+    failures_by_source_.record_failure(c.source, now);
+    reply_error(c, req, make_error("bad_credentials", "wrong address or password"));
+    return drain_deferred(id);
+  }
+  if (user->suspended) {
+    reply_error(c, req, make_error("suspended", "the account is suspended"));
+    c.outlet->close("suspended", "the account is suspended");
+    c.closed = true;
+    on_disconnect(id);
+    return;
+  }
+  const auto token = crypto::new_session_token();
+  auto ins = db_.prepare(
+      "INSERT INTO devices(user_id, label, token_hash, cursor, created_ms, last_seen_ms) "
+      "VALUES(?, ?, ?, 0, ?, ?)");
+  Status s = ins.ok() ? ins->bind(1, user->id).bind(2, device).bind(3, token.hash).bind(4, now)
+                            .bind(5, now).run()
+                      : Status(ins.error());
+  if (!s.ok()) {
+    reply_error(c, req, s.error());
+    return drain_deferred(id);
+  }
+  const std::int64_t device_id = db_.last_insert_rowid();
+  wire::MapWriter out;
+  out.add("t", "re").add("id", req).add("ok", true).add("user", address)
+      .add("device_id", device_id).add("token", token.text);
+  send_frame(c, out.finish());
+  authenticated(id, c, user->id, address, device_id);
+  pump(id, c);
+  drain_deferred(id);
+}
+
+void Core::drain_deferred(ConnId id) {
+  for (;;) {
+    const auto it = conns_.find(id);
+    if (it == conns_.end() || it->second->closed || it->second->logging_in) return;
+    Conn& c = *it->second;
+    if (c.deferred.empty()) return;
+    wire::Message m = std::move(c.deferred.front());
+    c.deferred.pop_front();
+    process(id, c, m);
+  }
+}
+
+Status Core::do_resume(ConnId id, Conn& c, wire::View req, wire::MapWriter& out) {
+  PARLEY_ASSIGN_OR_RETURN(token, req.str("token", 256));
+  PARLEY_ASSIGN_OR_RETURN(
+      st, db_.prepare("SELECT d.id, u.id, u.name, u.suspended FROM devices d JOIN users u ON "
+                      "u.id = d.user_id WHERE d.token_hash = ?"));
+  st.bind(1, crypto::hash_token(token));
+  PARLEY_ASSIGN_OR_RETURN(row, st.step());
+  if (!row) return make_error("bad_credentials", "unknown or revoked session token");
+  const std::int64_t device_id = st.column_int64(0);
+  const std::int64_t user_id = st.column_int64(1);
+  const std::string address = st.column_text(2) + "@" + config_.name;
+  if (st.column_int64(3)) return make_error("suspended", "the account is suspended");
+  PARLEY_ASSIGN_OR_RETURN(upd, db_.prepare("UPDATE devices SET last_seen_ms = ? WHERE id = ?"));
+  PARLEY_TRY(upd.bind(1, clock_.now_ms()).bind(2, device_id).run());
+  out.add("user", address).add("device_id", device_id);
+  authenticated(id, c, user_id, address, device_id);
+  return ok_status();
+}
+
+void Core::authenticated(ConnId id, Conn& c, std::int64_t user_id, std::string address,
+                         std::int64_t device_id) {
+  c.user_id = user_id;
+  c.address = std::move(address);
+  c.device_id = device_id;
+  c.live = false;
+  by_user_[user_id].insert(id);
+  auto st = db_.prepare("SELECT cursor FROM devices WHERE id = ?");
+  if (st.ok()) {
+    st->bind(1, device_id);
+    if (auto row = st->step(); row.ok() && *row) c.pushed_upto = st->column_int64(0);
+  }
+}
+
+Status Core::do_logout(Conn& c, wire::View req, wire::MapWriter& out) {
+  PARLEY_ASSIGN_OR_RETURN(st, db_.prepare("UPDATE devices SET token_hash = NULL WHERE id = ?"));
+  return st.bind(1, c.device_id).run();
+}
+
+void Core::pump(ConnId id, Conn& c) {
+  if (c.closed || c.live || c.awaiting_drain || c.user_id == 0) return;
+  auto n = load_events(c.user_id, c.pushed_upto, kBacklogPage, c);
+  if (!n.ok()) {
+    c.outlet->close("internal", "cannot read the stream: " + n.error().message);
+    c.closed = true;
+    on_disconnect(id);
+    return;
+  }
+  if (*n == kBacklogPage) {
+    c.awaiting_drain = true;
+    c.outlet->notify_when_drained();
+    return;
+  }
+  c.live = true;
+  wire::MapWriter w;
+  w.add("t", "synced").add("seq", c.pushed_upto);
+  send_frame(c, w.finish());
+}
+
+void Core::on_drained(ConnId id) {
+  const auto it = conns_.find(id);
+  if (it == conns_.end()) return;
+  it->second->awaiting_drain = false;
+  pump(id, *it->second);
+}
+
+void Core::notify_touched() {
+  const auto users = std::move(touched_);
+  touched_.clear();
+  for (std::int64_t user : users) {
+    const auto it = by_user_.find(user);
+    if (it == by_user_.end()) continue;
+    for (ConnId id : std::set<ConnId>(it->second)) {
+      auto c = conns_.find(id);
+      if (c == conns_.end() || !c->second->live) continue;  // backlog mode picks it up itself
+      auto n = load_events(user, c->second->pushed_upto, 1 << 20, *c->second);
+      if (!n.ok()) {
+        c->second->outlet->close("internal", "cannot read the stream");
+        c->second->closed = true;
+        on_disconnect(id);
+      }
+    }
+  }
+}
+
+}  // namespace parley::node

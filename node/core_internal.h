@@ -1,0 +1,36 @@
+// Private types shared by the core_*.cpp files. Not part of the node's public surface.
+#pragma once
+
+#include <optional>
+
+#include "parley/node/core.h"
+#include "parley/store/database.h"
+
+namespace parley::node {
+
+struct Core::Conn {
+  std::shared_ptr<Outlet> outlet;
+  std::string source;
+  std::int64_t user_id = 0;  // 0 until authenticated
+  std::string address;
+  std::int64_t device_id = 0;
+  bool logging_in = false;                 // a login is being verified
+  std::deque<wire::Message> deferred;      // requests received during login
+  std::int64_t pushed_upto = 0;            // highest stream seq sent on this connection
+  bool live = false;                       // backlog done; new events are pushed at once
+  bool awaiting_drain = false;
+  bool closed = false;
+};
+
+struct Core::UserRow {
+  std::int64_t id = 0;
+  std::string name;
+  std::string password_hash;
+  bool suspended = false;
+  std::int64_t stream_seq = 0;
+};
+
+// Events sent per page while a connection works through its backlog.
+inline constexpr int kBacklogPage = 64;
+
+}  // namespace parley::node

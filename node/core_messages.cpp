@@ -1,0 +1,364 @@
+// 1:1 messaging: send, acknowledgements, read markers, history and the conversation list.
+#include "core_internal.h"
+#include "parley/address.h"
+
+namespace parley::node {
+namespace {
+
+constexpr std::size_t kMaxMsgId = 64;
+
+// Adds or refreshes the member row of `user_id` after message `cseq`; unread counts messages
+// from others.
+Status touch_member(store::Database& db, std::int64_t user_id, const std::string& conv,
+                    const std::string& peer, std::int64_t cseq, std::int64_t now, bool unread) {
+  PARLEY_ASSIGN_OR_RETURN(
+      st, db.prepare("INSERT INTO conv_members(user_id, conv_id, peer, last_cseq, last_ms, unread) "
+                     "VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(user_id, conv_id) DO UPDATE SET "
+                     "last_cseq = ?4, last_ms = ?5, unread = unread + ?6, hidden = 0"));
+  return st.bind(1, user_id)
+      .bind(2, conv)
+      .bind(3, peer)
+      .bind(4, cseq)
+      .bind(5, now)
+      .bind(6, std::int64_t{unread ? 1 : 0})
+      .run();
+}
+
+}  // namespace
+
+Status Core::do_send(Conn& c, wire::View req, wire::MapWriter& out) {
+  PARLEY_ASSIGN_OR_RETURN(msg_id, req.str("msg_id", kMaxMsgId));
+  if (msg_id.empty()) return make_error("bad_request", "msg_id must not be empty");
+  PARLEY_ASSIGN_OR_RETURN(body, req.bin("body", config_.max_body_bytes));
+
+  // Resolve the peer: by address ("to") or by an existing conversation ("conv").
+  std::string peer;
+  if (req.has("to")) {
+    PARLEY_ASSIGN_OR_RETURN(to, req.str("to", 320));
+    PARLEY_ASSIGN_OR_RETURN(a, wire::parse_address(to));
+    peer = a.str();
+  } else if (req.has("conv")) {
+    PARLEY_ASSIGN_OR_RETURN(conv, req.str("conv", 128));
+    PARLEY_ASSIGN_OR_RETURN(
+        st, db_.prepare("SELECT peer FROM conv_members WHERE user_id = ? AND conv_id = ?"));
+    st.bind(1, c.user_id).bind(2, conv);
+    PARLEY_ASSIGN_OR_RETURN(row, st.step());
+    if (!row) return make_error("not_found", "no conversation " + conv);
+    peer = st.column_text(0);
+  } else {
+    return make_error("bad_request", "send needs 'to' or 'conv'");
+  }
+  if (peer == c.address) return make_error("bad_request", "cannot send a message to yourself");
+  const std::string conv = wire::dm_conversation_id(c.address, peer);
+
+  // Idempotency: the same (sender, msg_id) answers with what was stored the first time.
+  {
+    PARLEY_ASSIGN_OR_RETURN(
+        st, db_.prepare("SELECT conv_id, cseq, sent_ms, recipient, body FROM messages "
+                        "WHERE sender = ? AND msg_id = ?"));
+    st.bind(1, c.address).bind(2, msg_id);
+    PARLEY_ASSIGN_OR_RETURN(row, st.step());
+    if (row) {
+      if (st.column_text(3) != peer || st.column_text(4) != body) {
+        return make_error("conflict", "msg_id " + msg_id + " was already used for another message");
+      }
+      out.add("conv", st.column_text(0))
+          .add("cseq", st.column_int64(1))
+          .add("sent_ms", st.column_int64(2))
+          .add("msg_id", msg_id)
+          .add("duplicate", true);
+      return ok_status();
+    }
+  }
+
+  PARLEY_ASSIGN_OR_RETURN(recipient, local_user_for(peer));
+  if (config_.direct_messages == DirectMessagePolicy::kFriends) {
+    PARLEY_ASSIGN_OR_RETURN(rel, relation(c.user_id, peer));
+    if (rel != "friend") {
+      return make_error("not_allowed", "this node allows 1:1 messages between friends only; send " +
+                                           peer + " a friend request first");
+    }
+  }
+  PARLEY_ASSIGN_OR_RETURN(their_view, relation(recipient.id, c.address));
+  const bool dropped = their_view == "blocked";
+  const std::int64_t now = clock_.now_ms();
+
+  PARLEY_ASSIGN_OR_RETURN(tx, store::Transaction::begin(db_));
+  {
+    PARLEY_ASSIGN_OR_RETURN(
+        st, db_.prepare("INSERT INTO conversations(id, kind, last_cseq, created_ms) "
+                        "VALUES(?, 'dm', 0, ?) ON CONFLICT(id) DO NOTHING"));
+    PARLEY_TRY(st.bind(1, conv).bind(2, now).run());
+  }
+  std::int64_t cseq = 0;
+  {
+    PARLEY_ASSIGN_OR_RETURN(
+        st, db_.prepare("UPDATE conversations SET last_cseq = last_cseq + 1 WHERE id = ? "
+                        "RETURNING last_cseq"));
+    st.bind(1, conv);
+    PARLEY_ASSIGN_OR_RETURN(row, st.step());
+    if (!row) return make_error("internal", "conversation row missing");
+    cseq = st.column_int64(0);
+    PARLEY_TRY(st.step());
+  }
+  {
+    PARLEY_ASSIGN_OR_RETURN(
+        st, db_.prepare("INSERT INTO messages(conv_id, cseq, sender, sender_device, recipient, "
+                        "msg_id, body, sent_ms, dropped) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+    PARLEY_TRY(st.bind(1, conv)
+                   .bind(2, cseq)
+                   .bind(3, c.address)
+                   .bind(4, c.device_id)
+                   .bind(5, peer)
+                   .bind(6, msg_id)
+                   .bind_blob(7, body)
+                   .bind(8, now)
+                   .bind(9, std::int64_t{dropped ? 1 : 0})
+                   .run());
+  }
+  PARLEY_TRY(touch_member(db_, c.user_id, conv, peer, cseq, now, false));
+  PARLEY_TRY(append_event(c.user_id, "msg", conv, cseq, ""));
+  if (!dropped) {
+    PARLEY_TRY(touch_member(db_, recipient.id, conv, c.address, cseq, now, true));
+    PARLEY_TRY(append_event(recipient.id, "msg", conv, cseq, ""));
+  }
+  PARLEY_TRY(tx.commit());
+  out.add("conv", conv).add("cseq", cseq).add("sent_ms", now).add("msg_id", msg_id)
+      .add("duplicate", false);
+  return ok_status();
+}
+
+Status Core::do_ack(Conn& c, wire::View req, wire::MapWriter& out) {
+  PARLEY_ASSIGN_OR_RETURN(upto_u, req.uint("upto"));
+  const auto upto = static_cast<std::int64_t>(upto_u);
+  std::int64_t cursor = 0, last = 0;
+  {
+    PARLEY_ASSIGN_OR_RETURN(
+        st, db_.prepare("SELECT d.cursor, u.stream_seq FROM devices d JOIN users u ON "
+                        "u.id = d.user_id WHERE d.id = ?"));
+    st.bind(1, c.device_id);
+    PARLEY_ASSIGN_OR_RETURN(row, st.step());
+    if (!row) return make_error("bad_credentials", "this device was removed");
+    cursor = st.column_int64(0);
+    last = st.column_int64(1);
+  }
+  if (upto_u > static_cast<std::uint64_t>(last)) {
+    return make_error("bad_request", "ack beyond the end of the stream (" + std::to_string(last) +
+                                         ")");
+  }
+  if (upto <= cursor) {
+    out.add("cursor", cursor);
+    return ok_status();
+  }
+  const std::int64_t now = clock_.now_ms();
+  PARLEY_ASSIGN_OR_RETURN(tx, store::Transaction::begin(db_));
+  {
+    PARLEY_ASSIGN_OR_RETURN(
+        st, db_.prepare("UPDATE devices SET cursor = ?, last_seen_ms = ? WHERE id = ?"));
+    PARLEY_TRY(st.bind(1, upto).bind(2, now).bind(3, c.device_id).run());
+  }
+  // First acknowledgement of a message by any recipient device: tell the sender it arrived.
+  struct Delivered {
+    std::string conv, sender, msg_id;
+    std::int64_t cseq;
+  };
+  std::vector<Delivered> delivered;
+  {
+    PARLEY_ASSIGN_OR_RETURN(
+        st, db_.prepare("SELECT m.conv_id, m.cseq, m.sender, m.msg_id FROM stream s JOIN messages "
+                        "m ON m.conv_id = s.conv_id AND m.cseq = s.cseq WHERE s.user_id = ? AND "
+                        "s.seq > ? AND s.seq <= ? AND s.kind = 'msg' AND m.sender != ? AND "
+                        "m.delivered_ms IS NULL ORDER BY s.seq"));
+    st.bind(1, c.user_id).bind(2, cursor).bind(3, upto).bind(4, c.address);
+    for (;;) {
+      PARLEY_ASSIGN_OR_RETURN(row, st.step());
+      if (!row) break;
+      delivered.push_back(
+          {st.column_text(0), st.column_text(2), st.column_text(3), st.column_int64(1)});
+    }
+  }
+  for (const auto& d : delivered) {
+    PARLEY_ASSIGN_OR_RETURN(
+        st, db_.prepare("UPDATE messages SET delivered_ms = ? WHERE conv_id = ? AND cseq = ?"));
+    PARLEY_TRY(st.bind(1, now).bind(2, d.conv).bind(3, d.cseq).run());
+    auto sender = local_user_for(d.sender);
+    if (!sender.ok()) continue;  // the sender was deleted
+    wire::MapWriter p;
+    p.add("conv", d.conv).add("status", "delivered").add("by", c.address).add("msg_id", d.msg_id)
+        .add("cseq", d.cseq);
+    PARLEY_TRY(append_event(sender->id, "receipt", d.conv, 0, p.finish()));
+  }
+  PARLEY_TRY(tx.commit());
+  out.add("cursor", upto);
+  return ok_status();
+}
+
+Status Core::do_read(Conn& c, wire::View req, wire::MapWriter& out) {
+  PARLEY_ASSIGN_OR_RETURN(conv, req.str("conv", 128));
+  PARLEY_ASSIGN_OR_RETURN(upto_u, req.uint("upto"));
+  std::int64_t read_upto = 0, last = 0, cleared = 0;
+  {
+    PARLEY_ASSIGN_OR_RETURN(
+        st, db_.prepare("SELECT read_upto, last_cseq, cleared_upto FROM conv_members "
+                        "WHERE user_id = ? AND conv_id = ?"));
+    st.bind(1, c.user_id).bind(2, conv);
+    PARLEY_ASSIGN_OR_RETURN(row, st.step());
+    if (!row) return make_error("not_found", "no conversation " + conv);
+    read_upto = st.column_int64(0);
+    last = st.column_int64(1);
+    cleared = st.column_int64(2);
+  }
+  const std::int64_t upto = std::min<std::int64_t>(static_cast<std::int64_t>(std::min<std::uint64_t>(
+                                                       upto_u, INT64_MAX)),
+                                                   last);
+  if (upto <= read_upto) {
+    out.add("read_upto", read_upto);
+    return ok_status();
+  }
+  const std::int64_t now = clock_.now_ms();
+  PARLEY_ASSIGN_OR_RETURN(tx, store::Transaction::begin(db_));
+  {
+    PARLEY_ASSIGN_OR_RETURN(
+        st, db_.prepare("UPDATE conv_members SET read_upto = ?1, unread = (SELECT count(*) FROM "
+                        "messages WHERE conv_id = ?2 AND cseq > ?1 AND cseq > ?4 AND sender != ?3 "
+                        "AND dropped = 0) WHERE user_id = ?5 AND conv_id = ?2"));
+    PARLEY_TRY(
+        st.bind(1, upto).bind(2, conv).bind(3, c.address).bind(4, cleared).bind(5, c.user_id).run());
+  }
+  std::vector<std::pair<std::string, std::int64_t>> senders;
+  {
+    PARLEY_ASSIGN_OR_RETURN(
+        st, db_.prepare("SELECT sender, max(cseq) FROM messages WHERE conv_id = ? AND cseq <= ? "
+                        "AND sender != ? AND dropped = 0 AND read_ms IS NULL GROUP BY sender"));
+    st.bind(1, conv).bind(2, upto).bind(3, c.address);
+    for (;;) {
+      PARLEY_ASSIGN_OR_RETURN(row, st.step());
+      if (!row) break;
+      senders.emplace_back(st.column_text(0), st.column_int64(1));
+    }
+  }
+  {
+    PARLEY_ASSIGN_OR_RETURN(
+        st, db_.prepare("UPDATE messages SET read_ms = ?, delivered_ms = coalesce(delivered_ms, ?) "
+                        "WHERE conv_id = ? AND cseq <= ? AND sender != ? AND read_ms IS NULL"));
+    PARLEY_TRY(st.bind(1, now).bind(2, now).bind(3, conv).bind(4, upto).bind(5, c.address).run());
+  }
+  for (const auto& [sender, max_cseq] : senders) {
+    auto s = local_user_for(sender);
+    if (!s.ok()) continue;
+    wire::MapWriter p;
+    p.add("conv", conv).add("status", "read").add("by", c.address).add("upto", max_cseq);
+    PARLEY_TRY(append_event(s->id, "receipt", conv, 0, p.finish()));
+  }
+  PARLEY_TRY(conv_event(c.user_id, conv));
+  PARLEY_TRY(tx.commit());
+  out.add("read_upto", upto);
+  return ok_status();
+}
+
+Status Core::do_history(Conn& c, wire::View req, wire::MapWriter& out) {
+  PARLEY_ASSIGN_OR_RETURN(conv, req.str("conv", 128));
+  PARLEY_ASSIGN_OR_RETURN(before, req.uint_or("before", INT64_MAX));
+  PARLEY_ASSIGN_OR_RETURN(limit, req.uint_or("limit", 50));
+  if (limit < 1 || limit > 200) return make_error("bad_request", "limit must be 1 to 200");
+  std::int64_t cleared = 0;
+  {
+    PARLEY_ASSIGN_OR_RETURN(
+        st, db_.prepare("SELECT cleared_upto FROM conv_members WHERE user_id = ? AND conv_id = ?"));
+    st.bind(1, c.user_id).bind(2, conv);
+    PARLEY_ASSIGN_OR_RETURN(row, st.step());
+    if (!row) return make_error("not_found", "no conversation " + conv);
+    cleared = st.column_int64(0);
+  }
+  PARLEY_ASSIGN_OR_RETURN(
+      st, db_.prepare("SELECT cseq, msg_id, sender, sender_device, recipient, body, sent_ms, "
+                      "delivered_ms, read_ms FROM messages WHERE conv_id = ? AND cseq < ? AND "
+                      "cseq > ? AND (dropped = 0 OR sender = ?) ORDER BY cseq DESC LIMIT ?"));
+  st.bind(1, conv)
+      .bind(2, static_cast<std::int64_t>(std::min<std::uint64_t>(before, INT64_MAX)))
+      .bind(3, cleared)
+      .bind(4, c.address)
+      .bind(5, static_cast<std::int64_t>(limit + 1));
+  std::vector<wire::MapWriter> rows;
+  for (;;) {
+    PARLEY_ASSIGN_OR_RETURN(row, st.step());
+    if (!row) break;
+    wire::MapWriter m;
+    const std::string sender = st.column_text(2);
+    m.add("conv", conv)
+        .add("cseq", st.column_int64(0))
+        .add("msg_id", st.column_text(1))
+        .add("from", sender)
+        .add("from_device", st.column_int64(3))
+        .add("to", st.column_text(4))
+        .add_bin("body", st.column_text(5))
+        .add("sent_ms", st.column_int64(6));
+    if (sender == c.address) {
+      m.add("status", !st.column_is_null(8)   ? "read"
+                      : !st.column_is_null(7) ? "delivered"
+                                              : "sent");
+    }
+    rows.push_back(std::move(m));
+  }
+  const bool more = rows.size() > limit;
+  if (more) rows.pop_back();
+  wire::ArrayWriter arr;
+  for (auto it = rows.rbegin(); it != rows.rend(); ++it) arr.push(*it);
+  out.add("messages", arr).add("more", more);
+  return ok_status();
+}
+
+Status Core::do_convs(Conn& c, wire::View req, wire::MapWriter& out) {
+  PARLEY_ASSIGN_OR_RETURN(
+      st, db_.prepare("SELECT conv_id, peer, last_cseq, last_ms, unread, pinned, hidden, "
+                      "read_upto, cleared_upto FROM conv_members WHERE user_id = ? "
+                      "ORDER BY pinned DESC, last_ms DESC, conv_id LIMIT 4000"));
+  st.bind(1, c.user_id);
+  wire::ArrayWriter arr;
+  for (;;) {
+    PARLEY_ASSIGN_OR_RETURN(row, st.step());
+    if (!row) break;
+    wire::MapWriter m;
+    m.add("conv", st.column_text(0))
+        .add("peer", st.column_text(1))
+        .add("last_cseq", st.column_int64(2))
+        .add("last_ms", st.column_int64(3))
+        .add("unread", st.column_int64(4))
+        .add("pinned", st.column_int64(5) != 0)
+        .add("hidden", st.column_int64(6) != 0)
+        .add("read_upto", st.column_int64(7))
+        .add("cleared_upto", st.column_int64(8));
+    arr.push(m);
+  }
+  out.add("convs", arr);
+  return ok_status();
+}
+
+Status Core::do_conv_view(Conn& c, const std::string& type, wire::View req, wire::MapWriter& out) {
+  PARLEY_ASSIGN_OR_RETURN(conv, req.str("conv", 128));
+  const char* sql = nullptr;
+  bool on = true;
+  if (type == "pin" || type == "hide") {
+    PARLEY_ASSIGN_OR_RETURN(flag, req.boolean_or("on", true));
+    on = flag;
+    sql = type == "pin" ? "UPDATE conv_members SET pinned = ? WHERE user_id = ? AND conv_id = ?"
+                        : "UPDATE conv_members SET hidden = ? WHERE user_id = ? AND conv_id = ?";
+  } else {
+    sql = "UPDATE conv_members SET hidden = 1, unread = 0, cleared_upto = last_cseq, "
+          "read_upto = max(read_upto, last_cseq) WHERE user_id = ? AND conv_id = ?";
+  }
+  PARLEY_ASSIGN_OR_RETURN(tx, store::Transaction::begin(db_));
+  PARLEY_ASSIGN_OR_RETURN(st, db_.prepare(sql));
+  if (type == "clear") {
+    st.bind(1, c.user_id).bind(2, conv);
+  } else {
+    st.bind(1, std::int64_t{on ? 1 : 0}).bind(2, c.user_id).bind(3, conv);
+  }
+  PARLEY_TRY(st.run());
+  if (db_.changes() == 0) return make_error("not_found", "no conversation " + conv);
+  PARLEY_TRY(conv_event(c.user_id, conv));
+  PARLEY_TRY(tx.commit());
+  return ok_status();
+}
+
+}  // namespace parley::node

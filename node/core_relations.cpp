@@ -1,0 +1,135 @@
+// Relationship chains: friend requests and their answers, friendships and blocks
+// (spec/client-protocol.md section 9). Both users are on this node; the federation issue moves
+// the other side of each handshake to the peer's node.
+#include "core_internal.h"
+#include "parley/address.h"
+
+namespace parley::node {
+
+Status Core::do_relation(Conn& c, const std::string& type, wire::View req, wire::MapWriter& out) {
+  PARLEY_ASSIGN_OR_RETURN(text, req.str("user", 320));
+  PARLEY_ASSIGN_OR_RETURN(a, wire::parse_address(text));
+  const std::string other = a.str();
+  if (other == c.address) return make_error("bad_request", "that is your own address");
+
+  PARLEY_ASSIGN_OR_RETURN(tx, store::Transaction::begin(db_));
+  PARLEY_ASSIGN_OR_RETURN(mine, relation(c.user_id, other));
+
+  if (type == "block") {
+    // Blocking a user of this node requires that they exist; remote addresses may be blocked
+    // ahead of time.
+    std::optional<UserRow> them;
+    if (a.domain == config_.name) {
+      PARLEY_ASSIGN_OR_RETURN(t, local_user_for(other));
+      them = t;
+    }
+    PARLEY_TRY(set_relation(c.user_id, other, "blocked"));
+    if (them) {
+      PARLEY_ASSIGN_OR_RETURN(theirs, relation(them->id, c.address));
+      if (!theirs.empty() && theirs != "blocked") PARLEY_TRY(drop_relation(them->id, c.address));
+    }
+    return tx.commit();
+  }
+  if (type == "unblock") {
+    if (mine != "blocked") return make_error("not_found", other + " is not blocked");
+    PARLEY_TRY(drop_relation(c.user_id, other));
+    return tx.commit();
+  }
+
+  PARLEY_ASSIGN_OR_RETURN(them, local_user_for(other));
+  PARLEY_ASSIGN_OR_RETURN(theirs, relation(them.id, c.address));
+
+  if (type == "friend_request") {
+    if (mine == "friend" || mine == "outgoing") return tx.commit();
+    if (mine == "blocked") {
+      return make_error("not_allowed", "you block " + other + "; unblock them first");
+    }
+    if (mine == "incoming") {  // they asked first: this accepts
+      PARLEY_TRY(set_relation(c.user_id, other, "friend"));
+      PARLEY_TRY(set_relation(them.id, c.address, "friend"));
+      PARLEY_TRY(friend_event(c.user_id, "accepted", other, c.address));
+      PARLEY_TRY(friend_event(them.id, "accepted", c.address, c.address));
+      out.add("state", "friend");
+      return tx.commit();
+    }
+    PARLEY_TRY(set_relation(c.user_id, other, "outgoing"));
+    PARLEY_TRY(friend_event(c.user_id, "request", other, c.address));
+    if (theirs != "blocked") {  // a block swallows the request silently
+      PARLEY_TRY(set_relation(them.id, c.address, "incoming"));
+      PARLEY_TRY(friend_event(them.id, "request", c.address, c.address));
+    }
+    out.add("state", "outgoing");
+    return tx.commit();
+  }
+
+  struct Rule {
+    const char* type;
+    const char* need;       // my state required
+    const char* event;      // sent to both
+    const char* new_state;  // both sides; nullptr removes
+    const char* missing;
+  };
+  static const Rule kRules[] = {
+      {"friend_accept", "incoming", "accepted", "friend", "no friend request from "},
+      {"friend_decline", "incoming", "declined", nullptr, "no friend request from "},
+      {"friend_cancel", "outgoing", "cancelled", nullptr, "no pending friend request to "},
+      {"friend_remove", "friend", "removed", nullptr, "you are not friends with "},
+  };
+  for (const auto& r : kRules) {
+    if (type != r.type) continue;
+    if (mine != r.need) return make_error("not_found", r.missing + other);
+    if (r.new_state) {
+      PARLEY_TRY(set_relation(c.user_id, other, r.new_state));
+      if (theirs != "blocked") PARLEY_TRY(set_relation(them.id, c.address, r.new_state));
+    } else {
+      PARLEY_TRY(drop_relation(c.user_id, other));
+      if (theirs != "blocked") PARLEY_TRY(drop_relation(them.id, c.address));
+    }
+    PARLEY_TRY(friend_event(c.user_id, r.event, other, c.address));
+    if (theirs != "blocked") PARLEY_TRY(friend_event(them.id, r.event, c.address, c.address));
+    return tx.commit();
+  }
+  return make_error("bad_request", "unknown request type '" + type + "'");
+}
+
+namespace {
+
+Result<std::vector<std::pair<std::string, std::string>>> relations_of(store::Database& db,
+                                                                      std::int64_t user_id) {
+  PARLEY_ASSIGN_OR_RETURN(
+      st, db.prepare("SELECT other, state FROM relations WHERE user_id = ? ORDER BY other"));
+  st.bind(1, user_id);
+  std::vector<std::pair<std::string, std::string>> out;
+  for (;;) {
+    PARLEY_ASSIGN_OR_RETURN(row, st.step());
+    if (!row) break;
+    out.emplace_back(st.column_text(0), st.column_text(1));
+  }
+  return out;
+}
+
+}  // namespace
+
+Status Core::do_friends(Conn& c, wire::View req, wire::MapWriter& out) {
+  PARLEY_ASSIGN_OR_RETURN(rows, relations_of(db_, c.user_id));
+  wire::ArrayWriter friends, incoming, outgoing;
+  for (const auto& [other, state] : rows) {
+    if (state == "friend") friends.push(other);
+    if (state == "incoming") incoming.push(other);
+    if (state == "outgoing") outgoing.push(other);
+  }
+  out.add("friends", friends).add("incoming", incoming).add("outgoing", outgoing);
+  return ok_status();
+}
+
+Status Core::do_blocks(Conn& c, wire::View req, wire::MapWriter& out) {
+  PARLEY_ASSIGN_OR_RETURN(rows, relations_of(db_, c.user_id));
+  wire::ArrayWriter blocked;
+  for (const auto& [other, state] : rows) {
+    if (state == "blocked") blocked.push(other);
+  }
+  out.add("blocked", blocked);
+  return ok_status();
+}
+
+}  // namespace parley::node

@@ -1,0 +1,150 @@
+// Storage helpers of the core: users, relations and the per-user event streams.
+#include "core_internal.h"
+#include "parley/address.h"
+
+namespace parley::node {
+
+Result<std::optional<Core::UserRow>> Core::find_user(const std::string& name) {
+  PARLEY_ASSIGN_OR_RETURN(
+      st, db_.prepare("SELECT id, name, password_hash, suspended, stream_seq FROM users "
+                      "WHERE name = ?"));
+  st.bind(1, name);
+  PARLEY_ASSIGN_OR_RETURN(row, st.step());
+  if (!row) return std::optional<UserRow>();
+  UserRow u;
+  u.id = st.column_int64(0);
+  u.name = st.column_text(1);
+  u.password_hash = st.column_text(2);
+  u.suspended = st.column_int64(3) != 0;
+  u.stream_seq = st.column_int64(4);
+  return std::optional<UserRow>(std::move(u));
+}
+
+Result<Core::UserRow> Core::local_user_for(const std::string& address) {
+  PARLEY_ASSIGN_OR_RETURN(a, wire::parse_address(address));
+  if (a.domain != config_.name) {
+    return make_error("not_found", a.str() + " is on another node; this node does not federate "
+                                             "yet");
+  }
+  PARLEY_ASSIGN_OR_RETURN(row, find_user(a.local));
+  if (!row) return make_error("not_found", "no user " + a.str());
+  return std::move(*row);
+}
+
+Result<std::int64_t> Core::append_event(std::int64_t user_id, const std::string& kind,
+                                        const std::string& conv, std::int64_t cseq,
+                                        const std::string& payload) {
+  PARLEY_ASSIGN_OR_RETURN(
+      bump, db_.prepare("UPDATE users SET stream_seq = stream_seq + 1 WHERE id = ? "
+                        "RETURNING stream_seq"));
+  bump.bind(1, user_id);
+  PARLEY_ASSIGN_OR_RETURN(row, bump.step());
+  if (!row) return make_error("not_found", "user vanished");
+  const std::int64_t seq = bump.column_int64(0);
+  PARLEY_TRY(bump.step());  // finish the statement
+  PARLEY_ASSIGN_OR_RETURN(
+      ins, db_.prepare("INSERT INTO stream(user_id, seq, kind, at_ms, conv_id, cseq, payload) "
+                       "VALUES(?, ?, ?, ?, ?, ?, ?)"));
+  ins.bind(1, user_id).bind(2, seq).bind(3, kind).bind(4, clock_.now_ms());
+  conv.empty() ? ins.bind_null(5) : ins.bind(5, conv);
+  cseq ? ins.bind(6, cseq) : ins.bind_null(6);
+  payload.empty() ? ins.bind_null(7) : ins.bind_blob(7, payload);
+  PARLEY_TRY(ins.run());
+  touched_.insert(user_id);
+  return seq;
+}
+
+Result<std::string> Core::relation(std::int64_t user_id, const std::string& other) {
+  PARLEY_ASSIGN_OR_RETURN(
+      st, db_.prepare("SELECT state FROM relations WHERE user_id = ? AND other = ?"));
+  st.bind(1, user_id).bind(2, other);
+  PARLEY_ASSIGN_OR_RETURN(row, st.step());
+  return row ? st.column_text(0) : std::string();
+}
+
+Status Core::set_relation(std::int64_t user_id, const std::string& other,
+                          const std::string& state) {
+  PARLEY_ASSIGN_OR_RETURN(
+      st, db_.prepare("INSERT INTO relations(user_id, other, state, since_ms) VALUES(?, ?, ?, ?) "
+                      "ON CONFLICT(user_id, other) DO UPDATE SET state = excluded.state, "
+                      "since_ms = excluded.since_ms"));
+  return st.bind(1, user_id).bind(2, other).bind(3, state).bind(4, clock_.now_ms()).run();
+}
+
+Status Core::drop_relation(std::int64_t user_id, const std::string& other) {
+  PARLEY_ASSIGN_OR_RETURN(st,
+                          db_.prepare("DELETE FROM relations WHERE user_id = ? AND other = ?"));
+  return st.bind(1, user_id).bind(2, other).run();
+}
+
+Status Core::friend_event(std::int64_t user_id, const std::string& event, const std::string& other,
+                          const std::string& by) {
+  wire::MapWriter p;
+  p.add("event", event).add("user", other).add("by", by);
+  return append_event(user_id, "friend", "", 0, p.finish()).ok()
+             ? ok_status()
+             : make_error("storage", "cannot append a friend event");
+}
+
+Status Core::conv_event(std::int64_t user_id, const std::string& conv) {
+  PARLEY_ASSIGN_OR_RETURN(
+      st, db_.prepare("SELECT pinned, hidden, cleared_upto, read_upto, unread FROM conv_members "
+                      "WHERE user_id = ? AND conv_id = ?"));
+  st.bind(1, user_id).bind(2, conv);
+  PARLEY_ASSIGN_OR_RETURN(row, st.step());
+  if (!row) return make_error("not_found", "no conversation " + conv);
+  wire::MapWriter p;
+  p.add("conv", conv)
+      .add("pinned", st.column_int64(0) != 0)
+      .add("hidden", st.column_int64(1) != 0)
+      .add("cleared_upto", st.column_int64(2))
+      .add("read_upto", st.column_int64(3))
+      .add("unread", st.column_int64(4));
+  const std::string payload = p.finish();
+  PARLEY_TRY(st.step());
+  auto seq = append_event(user_id, "conv", conv, 0, payload);
+  if (!seq.ok()) return seq.take_error();
+  return ok_status();
+}
+
+Result<int> Core::load_events(std::int64_t user_id, std::int64_t after, int limit, Conn& c) {
+  PARLEY_ASSIGN_OR_RETURN(
+      st, db_.prepare(
+              "SELECT s.seq, s.kind, s.at_ms, s.payload, m.conv_id, m.cseq, m.msg_id, m.sender, "
+              "m.sender_device, m.recipient, m.body, m.sent_ms "
+              "FROM stream s LEFT JOIN messages m ON s.kind = 'msg' AND m.conv_id = s.conv_id "
+              "AND m.cseq = s.cseq WHERE s.user_id = ? AND s.seq > ? ORDER BY s.seq LIMIT ?"));
+  st.bind(1, user_id).bind(2, after).bind(3, std::int64_t{limit});
+  int n = 0;
+  for (;;) {
+    PARLEY_ASSIGN_OR_RETURN(row, st.step());
+    if (!row) break;
+    const std::int64_t seq = st.column_int64(0);
+    const std::string kind = st.column_text(1);
+    wire::MapWriter w;
+    w.add("t", "ev").add("seq", seq).add("kind", kind).add("at_ms", st.column_int64(2));
+    if (kind == "msg") {
+      if (st.column_is_null(4)) {
+        // The message was removed (its sender was deleted); keep the seq so cursors still move.
+        w.add("gone", true);
+      } else {
+        w.add("conv", st.column_text(4))
+            .add("cseq", st.column_int64(5))
+            .add("msg_id", st.column_text(6))
+            .add("from", st.column_text(7))
+            .add("from_device", st.column_int64(8))
+            .add("to", st.column_text(9))
+            .add_bin("body", st.column_text(10))
+            .add("sent_ms", st.column_int64(11));
+      }
+    } else if (!st.column_is_null(3)) {
+      w.merge_map(st.column_text(3));
+    }
+    send_frame(c, w.finish());
+    c.pushed_upto = seq;
+    ++n;
+  }
+  return n;
+}
+
+}  // namespace parley::node

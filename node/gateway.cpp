@@ -1,0 +1,317 @@
+#include "parley/node/gateway.h"
+
+#include <spdlog/spdlog.h>
+
+#include <array>
+#include <boost/asio.hpp>
+#include <deque>
+
+#include "parley/frame.h"
+#include "parley/message.h"
+#include "parley/node/core.h"
+
+namespace parley::node {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr auto kCloseGrace = std::chrono::seconds(5);
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, asio::io_context& core_ctx, Core& core, const NodeConfig& config,
+          std::shared_ptr<std::atomic<std::int64_t>> open,
+          std::shared_ptr<std::atomic<std::int64_t>> queued)
+      : socket_(std::move(socket)),
+        strand_(asio::make_strand(socket_.get_executor())),
+        core_ctx_(core_ctx),
+        core_(core),
+        config_(config),
+        decoder_(config.max_frame_bytes),
+        heartbeat_(strand_),
+        open_(std::move(open)),
+        queued_(std::move(queued)) {
+    ++*open_;
+  }
+  ~Session() {
+    *queued_ -= static_cast<std::int64_t>(queue_.size());
+    --*open_;
+  }
+
+  void start();
+  // Called through the Outlet (any thread).
+  void post_send(std::string payload);
+  void post_notify_drained();
+  void post_close(std::string code, std::string message);
+
+ private:
+  void on_registered(ConnId id);
+  void read();
+  void on_read(const boost::system::error_code& ec, std::size_t n);
+  void arm_heartbeat();
+  void enqueue(std::string payload, bool bypass_bound);
+  void write();
+  void close_with(std::string code, std::string message);
+  void teardown();
+
+  tcp::socket socket_;
+  asio::strand<tcp::socket::executor_type> strand_;
+  asio::io_context& core_ctx_;
+  Core& core_;
+  const NodeConfig& config_;
+  wire::FrameDecoder decoder_;
+  asio::steady_timer heartbeat_;
+  std::shared_ptr<std::atomic<std::int64_t>> open_;
+  std::shared_ptr<std::atomic<std::int64_t>> queued_;
+  std::array<char, 16 * 1024> buf_{};
+  std::deque<std::string> queue_;
+  ConnId id_ = 0;
+  bool writing_ = false;
+  bool drain_requested_ = false;
+  bool closing_ = false;  // no more reads; close once the queue is written
+  bool closed_ = false;
+};
+
+class SessionOutlet : public Outlet {
+ public:
+  explicit SessionOutlet(std::weak_ptr<Session> s) : session_(std::move(s)) {}
+  void send(std::string payload) override {
+    if (auto s = session_.lock()) s->post_send(std::move(payload));
+  }
+  void notify_when_drained() override {
+    if (auto s = session_.lock()) s->post_notify_drained();
+  }
+  void close(std::string code, std::string message) override {
+    if (auto s = session_.lock()) s->post_close(std::move(code), std::move(message));
+  }
+
+ private:
+  std::weak_ptr<Session> session_;
+};
+
+void Session::start() {
+  boost::system::error_code ec;
+  socket_.set_option(tcp::no_delay(true), ec);
+  const auto remote = socket_.remote_endpoint(ec);
+  std::string source = ec ? "unknown" : remote.address().to_string();
+  auto outlet = std::make_shared<SessionOutlet>(weak_from_this());
+  asio::post(core_ctx_, [self = shared_from_this(), outlet, source]() mutable {
+    const ConnId id = self->core_.on_connect(outlet, std::move(source));
+    asio::post(self->strand_, [self, id] { self->on_registered(id); });
+  });
+}
+
+void Session::on_registered(ConnId id) {
+  id_ = id;
+  arm_heartbeat();
+  read();
+}
+
+void Session::read() {
+  if (closing_) return;
+  socket_.async_read_some(asio::buffer(buf_),
+                          asio::bind_executor(strand_, [self = shared_from_this()](
+                                                           const boost::system::error_code& ec,
+                                                           std::size_t n) { self->on_read(ec, n); }));
+}
+
+void Session::on_read(const boost::system::error_code& ec, std::size_t n) {
+  if (closing_ || closed_) return;
+  if (ec) {
+    teardown();
+    return;
+  }
+  if (auto s = decoder_.feed(std::string_view(buf_.data(), n)); !s.ok()) {
+    spdlog::info("event=frame_rejected conn={} code={} reason=\"{}\"", id_, s.error().code,
+                 s.error().message);
+    close_with(s.error().code, s.error().message);
+    return;
+  }
+  while (auto payload = decoder_.next()) {
+    auto msg = wire::Message::parse(*payload);
+    if (!msg.ok()) {
+      spdlog::info("event=frame_rejected conn={} code={} reason=\"{}\"", id_, msg.error().code,
+                   msg.error().message);
+      close_with(msg.error().code, msg.error().message);
+      return;
+    }
+    arm_heartbeat();
+    asio::post(core_ctx_, [self = shared_from_this(), m = std::move(msg).value()]() mutable {
+      self->core_.on_frame(self->id_, std::move(m));
+    });
+  }
+  read();
+}
+
+void Session::arm_heartbeat() {
+  heartbeat_.expires_after(std::chrono::seconds(config_.heartbeat_timeout_seconds));
+  heartbeat_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (ec == asio::error::operation_aborted || self->closed_) return;
+    if (self->closing_) {
+      self->teardown();  // the bye could not be written in time
+      return;
+    }
+    spdlog::info("event=heartbeat_timeout conn={}", self->id_);
+    self->close_with("heartbeat_timeout", "no frame received within the heartbeat timeout");
+  });
+}
+
+void Session::post_send(std::string payload) {
+  asio::post(strand_, [self = shared_from_this(), p = std::move(payload)]() mutable {
+    self->enqueue(std::move(p), false);
+  });
+}
+
+void Session::post_notify_drained() {
+  asio::post(strand_, [self = shared_from_this()] {
+    if (self->queue_.empty() && !self->writing_) {
+      asio::post(self->core_ctx_, [self] { self->core_.on_drained(self->id_); });
+    } else {
+      self->drain_requested_ = true;
+    }
+  });
+}
+
+void Session::post_close(std::string code, std::string message) {
+  asio::post(strand_, [self = shared_from_this(), c = std::move(code),
+                       m = std::move(message)]() mutable { self->close_with(c, m); });
+}
+
+void Session::enqueue(std::string payload, bool bypass_bound) {
+  if (closed_ || (closing_ && !bypass_bound)) return;
+  if (!bypass_bound && queue_.size() >= config_.max_outbound_frames) {
+    spdlog::warn("event=slow_consumer conn={} queued={}", id_, queue_.size());
+    *queued_ -= static_cast<std::int64_t>(queue_.size());
+    // Keep only the frame being written, if any; the rest is dropped with the connection.
+    while (queue_.size() > (writing_ ? 1u : 0u)) queue_.pop_back();
+    *queued_ += static_cast<std::int64_t>(queue_.size());
+    close_with("slow_consumer", "the connection did not read its frames fast enough");
+    return;
+  }
+  queue_.push_back(wire::encode_frame(payload));
+  ++*queued_;
+  if (!writing_) write();
+}
+
+void Session::write() {
+  if (queue_.empty()) {
+    writing_ = false;
+    if (drain_requested_) {
+      drain_requested_ = false;
+      asio::post(core_ctx_, [self = shared_from_this()] { self->core_.on_drained(self->id_); });
+    }
+    if (closing_) teardown();
+    return;
+  }
+  writing_ = true;
+  asio::async_write(socket_, asio::buffer(queue_.front()),
+                    asio::bind_executor(strand_, [self = shared_from_this()](
+                                                     const boost::system::error_code& ec,
+                                                     std::size_t) {
+                      if (self->closed_) return;
+                      self->queue_.pop_front();
+                      --*self->queued_;
+                      if (ec) {
+                        self->teardown();
+                        return;
+                      }
+                      self->write();
+                    }));
+}
+
+void Session::close_with(std::string code, std::string message) {
+  if (closing_ || closed_) return;
+  closing_ = true;
+  wire::MapWriter bye;
+  bye.add("t", "bye").add("code", code).add("msg", message);
+  enqueue(bye.finish(), true);
+  // Give the peer a bounded time to take the bye; the heartbeat timer enforces it.
+  heartbeat_.expires_after(kCloseGrace);
+  heartbeat_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (!ec) self->teardown();
+  });
+  boost::system::error_code ignored;
+  socket_.shutdown(tcp::socket::shutdown_receive, ignored);
+}
+
+void Session::teardown() {
+  if (closed_) return;
+  closed_ = true;
+  boost::system::error_code ignored;
+  socket_.shutdown(tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
+  heartbeat_.cancel();
+  asio::post(core_ctx_, [self = shared_from_this()] { self->core_.on_disconnect(self->id_); });
+}
+
+}  // namespace
+
+class Gateway::Impl {
+ public:
+  Impl(asio::io_context& net, asio::io_context& core_ctx, Core& core, const NodeConfig& config)
+      : net_(net), core_ctx_(core_ctx), core_(core), config_(config), acceptor_(net) {}
+
+  void accept(std::shared_ptr<std::atomic<std::int64_t>> open,
+              std::shared_ptr<std::atomic<std::int64_t>> queued) {
+    acceptor_.async_accept(asio::make_strand(net_), [this, open, queued](
+                                                        const boost::system::error_code& ec,
+                                                        tcp::socket socket) {
+      if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+      if (!ec) {
+        if (open->load() >= static_cast<std::int64_t>(config_.max_connections)) {
+          spdlog::warn("event=connection_refused reason=max_connections");
+          boost::system::error_code ignored;
+          socket.close(ignored);
+        } else {
+          std::make_shared<Session>(std::move(socket), core_ctx_, core_, config_, open, queued)
+              ->start();
+        }
+      }
+      accept(open, queued);
+    });
+  }
+
+  asio::io_context& net_;
+  asio::io_context& core_ctx_;
+  Core& core_;
+  const NodeConfig& config_;
+  tcp::acceptor acceptor_;
+};
+
+Gateway::Gateway(asio::io_context& net, asio::io_context& core_ctx, Core& core,
+                 const NodeConfig& config)
+    : impl_(std::make_unique<Impl>(net, core_ctx, core, config)),
+      open_(std::make_shared<std::atomic<std::int64_t>>(0)),
+      queued_(std::make_shared<std::atomic<std::int64_t>>(0)) {}
+
+Gateway::~Gateway() = default;
+
+Status Gateway::listen(const HostPort& where) {
+  boost::system::error_code ec;
+  const auto address = asio::ip::make_address(where.host, ec);
+  if (ec) return make_error("bad_config", "client.listen: '" + where.host + "' is not an IP address");
+  const tcp::endpoint ep(address, where.port);
+  auto& a = impl_->acceptor_;
+  a.open(ep.protocol(), ec);
+  if (!ec) a.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) a.bind(ep, ec);
+  if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return make_error("io", "cannot listen on " + where.str() + ": " + ec.message());
+  impl_->accept(open_, queued_);
+  return ok_status();
+}
+
+std::uint16_t Gateway::port() const {
+  boost::system::error_code ec;
+  const auto ep = impl_->acceptor_.local_endpoint(ec);
+  return ec ? 0 : ep.port();
+}
+
+void Gateway::stop_accepting() {
+  boost::system::error_code ignored;
+  impl_->acceptor_.close(ignored);
+}
+
+}  // namespace parley::node

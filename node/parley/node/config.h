@@ -1,0 +1,59 @@
+// The node's configuration: DATA/config.toml, written commented by `parleyd init` and read by every
+// `parleyd` command. Unknown keys are rejected so a typo never silently falls back to a default.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "parley/crypto/password.h"
+#include "parley/result.h"
+
+namespace parley::node {
+
+struct HostPort {
+  std::string host;
+  std::uint16_t port = 0;
+  std::string str() const { return host + ":" + std::to_string(port); }
+};
+Result<HostPort> parse_host_port(std::string_view text);
+
+enum class DirectMessagePolicy { kFriends, kOrganization, kAnyone };
+Result<DirectMessagePolicy> parse_dm_policy(std::string_view text);
+const char* to_string(DirectMessagePolicy policy);
+
+struct NodeConfig {
+  std::string name;  // the node's domain, e.g. example.org
+  HostPort client_listen{"127.0.0.1", 7420};
+  HostPort federation_listen{"127.0.0.1", 7421};
+  HostPort admin_listen{"127.0.0.1", 7422};
+
+  std::uint32_t max_frame_bytes = 256 * 1024;
+  std::uint32_t max_body_bytes = 64 * 1024;
+  std::uint32_t heartbeat_timeout_seconds = 60;
+  std::uint32_t max_outbound_frames = 1024;
+  std::uint32_t max_connections = 10000;
+
+  DirectMessagePolicy direct_messages = DirectMessagePolicy::kFriends;
+
+  crypto::PasswordStrength password_strength = crypto::PasswordStrength::kInteractive;
+  std::uint32_t login_failures_per_window = 5;
+  std::uint32_t login_window_seconds = 60;
+
+  std::string log_level = "info";
+};
+
+// Paths inside a data directory.
+struct DataPaths {
+  std::string dir;
+  std::string config() const { return dir + "/config.toml"; }
+  std::string database() const { return dir + "/parley.db"; }
+  std::string node_key() const { return dir + "/node.key"; }
+  std::string admin_token() const { return dir + "/admin.token"; }
+  std::string lock() const { return dir + "/parleyd.lock"; }
+};
+
+Result<NodeConfig> load_config(const std::string& path);
+// The commented TOML text `parleyd init` writes.
+std::string render_config(const NodeConfig& config);
+
+}  // namespace parley::node

@@ -1,0 +1,165 @@
+// The node's core: accounts, sessions, streams, 1:1 messaging, relationship chains and admin
+// operations (spec/client-protocol.md). It performs no I/O of its own: connections reach it as
+// Outlets, time through a Clock and password hashing through PasswordWork, so tests and the
+// simulator can drive it directly.
+//
+// Threading: a Core belongs to one thread (the node's core thread). Every method, and every
+// callback it gives to PasswordWork, must run on that thread. Outlet methods are called on it
+// and must hand work to the connection's own executor.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "parley/message.h"
+#include "parley/node/config.h"
+#include "parley/node/rate_limiter.h"
+#include "parley/result.h"
+
+namespace parley::store {
+class Database;
+}
+
+namespace parley::node {
+
+using ConnId = std::uint64_t;
+
+class Outlet {
+ public:
+  virtual ~Outlet() = default;
+  // Queues one frame payload. The connection enforces its outbound bound itself.
+  virtual void send(std::string payload) = 0;
+  // Asks the connection to call Core::on_drained once everything queued so far has been written.
+  virtual void notify_when_drained() = 0;
+  // Sends {"t":"bye"} with this code and message, then closes. Core forgets the connection.
+  virtual void close(std::string code, std::string message) = 0;
+};
+
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual std::int64_t now_ms() = 0;
+};
+
+class PasswordWork {
+ public:
+  virtual ~PasswordWork() = default;
+  // Verifies off the core thread; `done` runs on the core thread.
+  virtual void verify(std::string stored_hash, std::string password,
+                      std::function<void(bool)> done) = 0;
+};
+
+struct UserInfo {
+  std::string name;
+  std::string address;
+  bool suspended = false;
+  std::int64_t created_ms = 0;
+  std::int64_t devices = 0;
+  std::int64_t connections = 0;
+};
+
+struct CoreStats {
+  std::int64_t users = 0;
+  std::int64_t devices = 0;
+  std::int64_t connections = 0;            // open connections, authenticated or not
+  std::int64_t authenticated = 0;          // authenticated connections
+  std::int64_t undelivered_events = 0;     // stream events not yet acknowledged by devices
+  std::int64_t messages = 0;
+};
+
+class Core {
+ public:
+  // `dummy_hash` is a password hash verified for unknown users so that timing does not reveal
+  // which addresses exist.
+  Core(NodeConfig config, store::Database& db, Clock& clock, PasswordWork& passwords,
+       std::string dummy_hash);
+  ~Core();
+  Core(const Core&) = delete;
+  Core& operator=(const Core&) = delete;
+
+  // Connections.
+  ConnId on_connect(std::shared_ptr<Outlet> outlet, std::string source);
+  void on_frame(ConnId conn, wire::Message frame);
+  void on_drained(ConnId conn);
+  void on_disconnect(ConnId conn);
+  // Closes every connection with `code` (shutdown).
+  void close_all(const std::string& code, const std::string& message);
+
+  // Administration (parleyd user ...). Password hashes are computed by the caller.
+  Result<UserInfo> add_user(const std::string& name, const std::string& password_hash);
+  Result<std::vector<UserInfo>> list_users();
+  Status set_suspended(const std::string& name, bool suspended);
+  Status delete_user(const std::string& name);
+  Status set_password_hash(const std::string& name, const std::string& password_hash);
+  Result<CoreStats> stats();
+
+  const NodeConfig& config() const { return config_; }
+
+ private:
+  struct Conn;
+  struct Handler;
+  struct UserRow;
+
+  void send_frame(Conn& c, std::string payload);
+  void reply_error(Conn& c, std::uint64_t id, const Error& e);
+  void process(ConnId id, Conn& c, const wire::Message& frame);
+  void start_login(ConnId id, Conn& c, const wire::Message& frame, std::uint64_t req);
+  void finish_login(ConnId id, std::uint64_t req, std::string address, std::string device,
+                    bool password_ok);
+  Status do_resume(ConnId id, Conn& c, wire::View req, wire::MapWriter& out);
+  void authenticated(ConnId id, Conn& c, std::int64_t user_id, std::string address,
+                     std::int64_t device_id);
+  void drain_deferred(ConnId id);
+  void pump(ConnId id, Conn& c);
+  void notify_touched();
+  void close_user(std::int64_t user_id, const std::string& code, const std::string& message);
+
+  // Request handlers (core_*.cpp). Each fills `out` after "t","id","ok".
+  Status handle(Conn& c, const std::string& type, wire::View req, wire::MapWriter& out);
+  Status do_ping(Conn& c, wire::View req, wire::MapWriter& out);
+  Status do_logout(Conn& c, wire::View req, wire::MapWriter& out);
+  Status do_ack(Conn& c, wire::View req, wire::MapWriter& out);
+  Status do_send(Conn& c, wire::View req, wire::MapWriter& out);
+  Status do_read(Conn& c, wire::View req, wire::MapWriter& out);
+  Status do_history(Conn& c, wire::View req, wire::MapWriter& out);
+  Status do_convs(Conn& c, wire::View req, wire::MapWriter& out);
+  Status do_conv_view(Conn& c, const std::string& type, wire::View req, wire::MapWriter& out);
+  Status do_relation(Conn& c, const std::string& type, wire::View req, wire::MapWriter& out);
+  Status do_friends(Conn& c, wire::View req, wire::MapWriter& out);
+  Status do_blocks(Conn& c, wire::View req, wire::MapWriter& out);
+
+  // Storage helpers (core_store.cpp).
+  Result<std::optional<UserRow>> find_user(const std::string& name);
+  Result<UserRow> local_user_for(const std::string& address);
+  Result<std::int64_t> append_event(std::int64_t user_id, const std::string& kind,
+                                    const std::string& conv, std::int64_t cseq,
+                                    const std::string& payload);
+  Result<std::string> relation(std::int64_t user_id, const std::string& other);
+  Status set_relation(std::int64_t user_id, const std::string& other, const std::string& state);
+  Status drop_relation(std::int64_t user_id, const std::string& other);
+  Status friend_event(std::int64_t user_id, const std::string& event, const std::string& other,
+                      const std::string& by);
+  Status conv_event(std::int64_t user_id, const std::string& conv);
+  Result<int> load_events(std::int64_t user_id, std::int64_t after, int limit, Conn& c);
+
+  NodeConfig config_;
+  store::Database& db_;
+  Clock& clock_;
+  PasswordWork& passwords_;
+  std::string dummy_hash_;
+  RateLimiter failures_by_address_;
+  RateLimiter failures_by_source_;
+
+  ConnId next_conn_ = 1;
+  std::unordered_map<ConnId, std::unique_ptr<Conn>> conns_;
+  std::unordered_map<std::int64_t, std::set<ConnId>> by_user_;
+  std::set<std::int64_t> touched_;  // users whose streams grew in the current transaction
+};
+
+}  // namespace parley::node

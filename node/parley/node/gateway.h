@@ -1,0 +1,48 @@
+// The client gateway: accepts long-lived TCP connections and turns bytes into frames for the
+// Core (spec/client-protocol.md sections 1 and 5).
+//
+// Each connection runs on its own strand of the network io_context: one read loop, one write
+// queue bounded by client.max_outbound_frames (a consumer that falls behind is disconnected with
+// `bye slow_consumer`), a heartbeat timer reset by every complete frame. Frames go to the Core on
+// the core io_context; the Core answers through the connection's Outlet.
+// Thread-safety: construct, listen and stop from one thread; stats are atomic.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+#include "parley/node/config.h"
+#include "parley/result.h"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace parley::node {
+
+class Core;
+
+class Gateway {
+ public:
+  Gateway(boost::asio::io_context& net, boost::asio::io_context& core_ctx, Core& core,
+          const NodeConfig& config);
+  ~Gateway();
+
+  // Binds and starts accepting. Fails with "io" if the address is taken.
+  Status listen(const HostPort& where);
+  std::uint16_t port() const;
+  // Stops accepting new connections (existing ones are closed through the Core).
+  void stop_accepting();
+
+  std::int64_t open_connections() const { return open_->load(); }
+  std::int64_t queued_frames() const { return queued_->load(); }
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+  std::shared_ptr<std::atomic<std::int64_t>> open_;
+  std::shared_ptr<std::atomic<std::int64_t>> queued_;
+};
+
+}  // namespace parley::node

@@ -1,0 +1,86 @@
+#include "parley/store/node_schema.h"
+
+namespace parley::store {
+
+const std::vector<Migration>& node_migrations() {
+  static const std::vector<Migration> kMigrations = {
+      {1, "accounts, relations, conversations, messages, streams", R"sql(
+CREATE TABLE node_meta(
+  key   TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+CREATE TABLE users(
+  id            INTEGER PRIMARY KEY,
+  name          TEXT NOT NULL UNIQUE,
+  password_hash TEXT NOT NULL,
+  suspended     INTEGER NOT NULL DEFAULT 0,
+  created_ms    INTEGER NOT NULL,
+  stream_seq    INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE devices(
+  id           INTEGER PRIMARY KEY,
+  user_id      INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  label        TEXT NOT NULL,
+  token_hash   TEXT UNIQUE,
+  cursor       INTEGER NOT NULL DEFAULT 0,
+  created_ms   INTEGER NOT NULL,
+  last_seen_ms INTEGER NOT NULL
+);
+CREATE INDEX devices_by_user ON devices(user_id);
+CREATE TABLE relations(
+  user_id  INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  other    TEXT NOT NULL,
+  state    TEXT NOT NULL CHECK (state IN ('friend', 'outgoing', 'incoming', 'blocked')),
+  since_ms INTEGER NOT NULL,
+  PRIMARY KEY(user_id, other)
+) WITHOUT ROWID;
+CREATE TABLE conversations(
+  id         TEXT PRIMARY KEY,
+  kind       TEXT NOT NULL,
+  last_cseq  INTEGER NOT NULL DEFAULT 0,
+  created_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE conv_members(
+  user_id      INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  conv_id      TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+  peer         TEXT NOT NULL,
+  last_cseq    INTEGER NOT NULL DEFAULT 0,
+  last_ms      INTEGER NOT NULL DEFAULT 0,
+  read_upto    INTEGER NOT NULL DEFAULT 0,
+  cleared_upto INTEGER NOT NULL DEFAULT 0,
+  unread       INTEGER NOT NULL DEFAULT 0,
+  pinned       INTEGER NOT NULL DEFAULT 0,
+  hidden       INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY(user_id, conv_id)
+) WITHOUT ROWID;
+CREATE TABLE messages(
+  conv_id       TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+  cseq          INTEGER NOT NULL,
+  sender        TEXT NOT NULL,
+  sender_device INTEGER NOT NULL,
+  recipient     TEXT NOT NULL,
+  msg_id        TEXT NOT NULL,
+  body          BLOB NOT NULL,
+  sent_ms       INTEGER NOT NULL,
+  delivered_ms  INTEGER,
+  read_ms       INTEGER,
+  dropped       INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY(conv_id, cseq),
+  UNIQUE(sender, msg_id)
+) WITHOUT ROWID;
+CREATE TABLE stream(
+  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  seq     INTEGER NOT NULL,
+  kind    TEXT NOT NULL,
+  at_ms   INTEGER NOT NULL,
+  conv_id TEXT,
+  cseq    INTEGER,
+  payload BLOB,
+  PRIMARY KEY(user_id, seq)
+) WITHOUT ROWID;
+)sql"},
+  };
+  return kMigrations;
+}
+
+}  // namespace parley::store

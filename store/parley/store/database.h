@@ -37,6 +37,9 @@ class Statement {
   Statement& bind_blob(int index, std::string_view bytes);
   Statement& bind_null(int index);
   Statement& bind(int index, const std::optional<std::string>& text);  // NULL when empty
+  // Disambiguate std::string and literals (inline; forward to the string_view overload).
+  Statement& bind(int index, const std::string& text) { return bind(index, std::string_view(text)); }
+  Statement& bind(int index, const char* text) { return bind(index, std::string_view(text)); }
 
   // true: a row is available; false: done. Errors as described above.
   Result<bool> step();

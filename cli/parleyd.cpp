@@ -1,0 +1,320 @@
+// parleyd: the Parley node. `init` and `serve` run locally; every other command talks to the
+// running node through its admin API on loopback, so changes take effect at once.
+//
+// Exit codes: 0 ok; 1 failure; 2 usage; 3 node not running / unreachable; 4 not found;
+// 5 refused (exists, conflict, bad input); 6 a node already serves this data directory.
+#include <termios.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cpprest/http_client.h>
+#include <cpprest/json.h>
+#include <cstdlib>
+#include <iostream>
+
+#include "parley/crypto/secret.h"
+#include "parley/crypto/sign.h"
+#include "parley/node/node.h"
+
+namespace {
+
+using parley::Error;
+namespace node = parley::node;
+namespace http = web::http;
+namespace json = web::json;
+
+constexpr int kOk = 0, kFail = 1, kUsage = 2, kUnreachable = 3, kNotFound = 4, kRefused = 5,
+              kLocked = 6;
+
+int exit_code_for(const std::string& code) {
+  if (code == "not_found") return kNotFound;
+  if (code == "conflict" || code == "exists" || code == "bad_request" || code == "bad_config")
+    return kRefused;
+  if (code == "unreachable") return kUnreachable;
+  if (code == "locked") return kLocked;
+  return kFail;
+}
+
+int fail(const Error& e) {
+  std::cerr << "parleyd: " << e.message << "\n";
+  return exit_code_for(e.code);
+}
+
+// Reads a password from stdin (one line) or, on a terminal, prompts twice without echo.
+parley::Result<std::string> read_password(bool from_stdin, const std::string& prompt) {
+  std::string pw;
+  if (from_stdin) {
+    if (!std::getline(std::cin, pw)) return parley::make_error("bad_request", "no password on stdin");
+    if (!pw.empty() && pw.back() == '\r') pw.pop_back();
+    return pw;
+  }
+  if (!::isatty(STDIN_FILENO)) {
+    return parley::make_error("bad_request",
+                              "stdin is not a terminal: use --password-stdin to pipe a password");
+  }
+  termios old{};
+  tcgetattr(STDIN_FILENO, &old);
+  termios quiet = old;
+  quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+  tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
+  std::string again;
+  std::cerr << prompt << ": " << std::flush;
+  std::getline(std::cin, pw);
+  std::cerr << "\nagain: " << std::flush;
+  std::getline(std::cin, again);
+  std::cerr << "\n";
+  tcsetattr(STDIN_FILENO, TCSANOW, &old);
+  const bool same = pw == again;
+  parley::crypto::SecretBytes(std::move(again)).wipe();
+  if (!same) return parley::make_error("bad_request", "the passwords differ");
+  return pw;
+}
+
+// A request to the running node's admin API. Returns the JSON body or an error with the node's
+// code and message.
+parley::Result<json::value> admin_call(const std::string& data_dir, const http::method& method,
+                                       const std::string& path, const json::value& body) {
+  auto config = node::load_config(node::DataPaths{data_dir}.config());
+  if (!config.ok()) {
+    return parley::make_error("unreachable", config.error().message);
+  }
+  auto token = node::read_admin_token(data_dir);
+  if (!token.ok()) return parley::make_error("unreachable", token.error().message);
+  const std::string base = "http://" + config->admin_listen.str();
+  try {
+    http::client::http_client_config cc;
+    cc.set_timeout(std::chrono::seconds(30));
+    http::client::http_client client(base, cc);
+    http::http_request req(method);
+    req.set_request_uri("/admin/v1" + path);
+    req.headers().add("Authorization", "Bearer " + *token);
+    if (!body.is_null()) req.set_body(body);
+    const auto resp = client.request(req).get();
+    const auto v = resp.extract_json(true).get();
+    if (resp.status_code() >= 300) {
+      const std::string code = v.has_field("code") ? v.at("code").as_string() : "internal";
+      const std::string msg = v.has_field("message") ? v.at("message").as_string() : "error";
+      return parley::make_error(code, msg);
+    }
+    return v;
+  } catch (const std::exception& e) {
+    return parley::make_error("unreachable", "cannot reach the node's admin API at " +
+                                                 config->admin_listen.str() +
+                                                 " (is `parleyd serve` running on " + data_dir +
+                                                 "?): " + e.what());
+  }
+}
+
+std::string iso_time(std::int64_t ms) {
+  const std::time_t t = static_cast<std::time_t>(ms / 1000);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"parleyd — the Parley chat node"};
+  app.footer(
+      "Exit codes: 0 ok, 1 failure, 2 usage, 3 node not running or unreachable, 4 not found,\n"
+      "5 refused (exists, conflict, bad input), 6 another parleyd serves the data directory.");
+  app.require_subcommand(1);
+  std::string data_dir;
+  if (const char* env = std::getenv("PARLEYD_DATA")) data_dir = env;
+  app.add_option("--data", data_dir, "Node data directory (or PARLEYD_DATA)")->envname("PARLEYD_DATA");
+
+  // init
+  auto* init = app.add_subcommand("init", "Create a node: config, node key, database");
+  std::string name, client_listen, federation_listen, admin_listen, dm_policy, pw_strength;
+  init->add_option("--name", name, "The organization's domain (user@DOMAIN)")->required();
+  init->add_option("--client-listen", client_listen, "HOST:PORT for user devices (default 127.0.0.1:7420)");
+  init->add_option("--federation-listen", federation_listen, "HOST:PORT for other nodes (default 127.0.0.1:7421)");
+  init->add_option("--admin-listen", admin_listen, "HOST:PORT of the admin API, loopback (default 127.0.0.1:7422)");
+  init->add_option("--dm-policy", dm_policy, "Who may open 1:1 chats: friends | organization | anyone");
+  init->add_option("--password-hash", pw_strength, "Argon2id cost: interactive | moderate");
+
+  auto* serve = app.add_subcommand("serve", "Run the node until SIGINT/SIGTERM");
+
+  auto* key = app.add_subcommand("key", "The node's signing key");
+  key->require_subcommand(1);
+  auto* key_show = key->add_subcommand("show", "Print the node's public key (last line alone)");
+
+  // user
+  auto* user = app.add_subcommand("user", "Manage the node's users (node must be running)");
+  user->require_subcommand(1);
+  std::string user_name;
+  bool password_stdin = false, json_out = false, yes = false;
+  auto* user_add = user->add_subcommand("add", "Create a user");
+  user_add->add_option("NAME", user_name, "User name (the part before @)")->required();
+  user_add->add_flag("--password-stdin", password_stdin, "Read the password from stdin");
+  auto* user_list = user->add_subcommand("list", "List users");
+  user_list->add_flag("--json", json_out, "JSON array output");
+  auto* user_suspend = user->add_subcommand("suspend", "Suspend a user; live sessions close at once");
+  user_suspend->add_option("NAME", user_name)->required();
+  auto* user_unsuspend = user->add_subcommand("unsuspend", "Lift a suspension");
+  user_unsuspend->add_option("NAME", user_name)->required();
+  auto* user_delete = user->add_subcommand("delete", "Delete a user and their data");
+  user_delete->add_option("NAME", user_name)->required();
+  user_delete->add_flag("--yes", yes, "Do not ask for confirmation");
+  auto* user_reset = user->add_subcommand("reset-password", "Set a new password; ends all sessions");
+  user_reset->add_option("NAME", user_name)->required();
+  user_reset->add_flag("--password-stdin", password_stdin, "Read the password from stdin");
+
+  auto* status = app.add_subcommand("status", "Uptime, users, connections, queues, database size");
+  status->add_flag("--json", json_out, "JSON output");
+  auto* backup = app.add_subcommand("backup", "Consistent online backup of the database");
+  std::string backup_to;
+  backup->add_option("--to", backup_to, "Destination file")->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? kOk : kUsage;
+  }
+  if (data_dir.empty()) {
+    std::cerr << "parleyd: --data DIR (or PARLEYD_DATA) is required\n";
+    return kUsage;
+  }
+
+  if (*init) {
+    node::InitOptions o;
+    o.data_dir = data_dir;
+    o.name = name;
+    auto hp = [](const std::string& s, std::optional<node::HostPort>& out) -> parley::Status {
+      if (s.empty()) return parley::ok_status();
+      auto r = node::parse_host_port(s);
+      if (!r.ok()) return r.take_error();
+      out = *r;
+      return parley::ok_status();
+    };
+    for (auto [text, out] : {std::pair{&client_listen, &o.client_listen},
+                             std::pair{&federation_listen, &o.federation_listen},
+                             std::pair{&admin_listen, &o.admin_listen}}) {
+      if (auto s = hp(*text, *out); !s.ok()) return fail(s.error());
+    }
+    if (!dm_policy.empty()) {
+      auto p = node::parse_dm_policy(dm_policy);
+      if (!p.ok()) return fail(p.error());
+      o.direct_messages = *p;
+    }
+    if (!pw_strength.empty()) {
+      auto p = parley::crypto::parse_password_strength(pw_strength);
+      if (!p.ok()) return fail(p.error());
+      o.password_strength = *p;
+    }
+    auto r = node::init_node(o);
+    if (!r.ok()) return fail(r.error());
+    std::cout << "Created node " << r->config.name << " in " << data_dir << "\n"
+              << "  clients connect to " << r->config.client_listen.str() << "\n"
+              << "  node key " << r->public_key << "\n"
+              << "Next: parleyd serve --data " << data_dir << "\n";
+    return kOk;
+  }
+  if (*serve) {
+    auto s = node::serve(data_dir);
+    if (!s.ok()) return fail(s.error());
+    return kOk;
+  }
+  if (*key_show) {
+    parley::crypto::init();
+    auto k = parley::crypto::load_signing_key(node::DataPaths{data_dir}.node_key());
+    if (!k.ok()) return fail(k.error());
+    std::cout << "Node key of " << data_dir << " (pin this on peers):\n"
+              << parley::crypto::format_public_key(k->public_key()) << "\n";
+    return kOk;
+  }
+
+  auto show = [&](const parley::Result<json::value>& r, const std::string& done) {
+    if (!r.ok()) return fail(r.error());
+    std::cout << done << "\n";
+    return kOk;
+  };
+  if (*user_add || *user_reset) {
+    auto pw = read_password(password_stdin, "password for " + user_name);
+    if (!pw.ok()) return fail(pw.error());
+    json::value body;
+    body["password"] = json::value::string(*pw);
+    parley::crypto::SecretBytes(std::move(*pw)).wipe();
+    if (*user_add) {
+      body["name"] = json::value::string(user_name);
+      auto r = admin_call(data_dir, http::methods::POST, "/users", body);
+      if (!r.ok()) return fail(r.error());
+      std::cout << "Added " << r->at("address").as_string() << "\n";
+      return kOk;
+    }
+    return show(admin_call(data_dir, http::methods::POST, "/users/" + user_name + "/password", body),
+                "Password of " + user_name + " reset; their sessions were ended");
+  }
+  if (*user_list) {
+    auto r = admin_call(data_dir, http::methods::GET, "/users", json::value());
+    if (!r.ok()) return fail(r.error());
+    if (json_out) {
+      std::cout << r->serialize() << "\n";
+      return kOk;
+    }
+    std::printf("%-40s %-10s %8s %12s  %s\n", "ADDRESS", "STATE", "DEVICES", "CONNECTIONS",
+                "CREATED");
+    for (const auto& u : r->as_array()) {
+      std::printf("%-40s %-10s %8lld %12lld  %s\n", u.at("address").as_string().c_str(),
+                  u.at("suspended").as_bool() ? "suspended" : "active",
+                  static_cast<long long>(u.at("devices").as_number().to_int64()),
+                  static_cast<long long>(u.at("connections").as_number().to_int64()),
+                  iso_time(u.at("created_ms").as_number().to_int64()).c_str());
+    }
+    return kOk;
+  }
+  if (*user_suspend) {
+    return show(admin_call(data_dir, http::methods::POST, "/users/" + user_name + "/suspend",
+                           json::value()),
+                "Suspended " + user_name);
+  }
+  if (*user_unsuspend) {
+    return show(admin_call(data_dir, http::methods::POST, "/users/" + user_name + "/unsuspend",
+                           json::value()),
+                "Unsuspended " + user_name);
+  }
+  if (*user_delete) {
+    if (!yes) {
+      if (!::isatty(STDIN_FILENO)) {
+        std::cerr << "parleyd: deleting a user needs --yes when stdin is not a terminal\n";
+        return kUsage;
+      }
+      std::cerr << "Delete " << user_name << " and all their data? Type the name to confirm: ";
+      std::string answer;
+      std::getline(std::cin, answer);
+      if (answer != user_name) {
+        std::cerr << "parleyd: not confirmed; nothing deleted\n";
+        return kRefused;
+      }
+    }
+    return show(admin_call(data_dir, http::methods::DEL, "/users/" + user_name, json::value()),
+                "Deleted " + user_name);
+  }
+  if (*status) {
+    auto r = admin_call(data_dir, http::methods::GET, "/status", json::value());
+    if (!r.ok()) return fail(r.error());
+    if (json_out) {
+      std::cout << r->serialize() << "\n";
+      return kOk;
+    }
+    for (const auto& [k, v] : r->as_object()) {
+      std::cout << k << ": " << (v.is_string() ? v.as_string() : v.serialize()) << "\n";
+    }
+    return kOk;
+  }
+  if (*backup) {
+    std::error_code ec;
+    const auto abs = std::filesystem::absolute(backup_to, ec).string();
+    std::cerr << "Backing up to " << abs << " ...\n";
+    json::value body;
+    body["path"] = json::value::string(abs);
+    auto r = admin_call(data_dir, http::methods::POST, "/backup", body);
+    if (!r.ok()) return fail(r.error());
+    std::cout << "Backup written: " << abs << " (" << r->at("bytes").as_number().to_int64()
+              << " bytes in " << r->at("millis").as_number().to_int64() << " ms)\n";
+    return kOk;
+  }
+  return kUsage;
+}

@@ -1,0 +1,237 @@
+#include "parley/node/admin_api.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <cpprest/http_listener.h>
+#include <cpprest/json.h>
+
+#include "parley/crypto/password.h"
+#include "parley/crypto/secret.h"
+#include "parley/node/core.h"
+#include "parley/store/database.h"
+
+namespace parley::node {
+
+namespace http = web::http;
+namespace json = web::json;
+using http::experimental::listener::http_listener;
+
+namespace {
+
+http::status_code status_for(const std::string& code) {
+  if (code == "bad_request") return http::status_codes::BadRequest;
+  if (code == "unauthorized") return http::status_codes::Unauthorized;
+  if (code == "not_found") return http::status_codes::NotFound;
+  if (code == "conflict") return http::status_codes::Conflict;
+  if (code == "disk_full") return 507;
+  return http::status_codes::InternalError;
+}
+
+void reply_error(const http::http_request& req, const Error& e) {
+  json::value body;
+  body["code"] = json::value::string(e.code);
+  body["message"] = json::value::string(e.message);
+  req.reply(status_for(e.code), body).wait();
+}
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+json::value user_json(const UserInfo& u) {
+  json::value v;
+  v["name"] = json::value::string(u.name);
+  v["address"] = json::value::string(u.address);
+  v["suspended"] = json::value::boolean(u.suspended);
+  v["created_ms"] = json::value::number(static_cast<int64_t>(u.created_ms));
+  v["devices"] = json::value::number(static_cast<int64_t>(u.devices));
+  v["connections"] = json::value::number(static_cast<int64_t>(u.connections));
+  return v;
+}
+
+// Reads a string field of a JSON body; the copy is wiped by the caller when it is a secret.
+Result<std::string> field(const json::value& body, const char* name) {
+  if (!body.is_object() || !body.has_field(name) || !body.at(name).is_string()) {
+    return make_error("bad_request", std::string("JSON field '") + name + "' is required");
+  }
+  return body.at(name).as_string();
+}
+
+}  // namespace
+
+class AdminApi::Impl {
+ public:
+  explicit Impl(AdminContext c) : ctx_(std::move(c)) {}
+
+  Status start() {
+    const std::string url = "http://" + ctx_.config.admin_listen.str() + "/admin/v1";
+    try {
+      listener_ = std::make_unique<http_listener>(url);
+      listener_->support([this](const http::http_request& req) { handle(req); });
+      listener_->open().wait();
+    } catch (const std::exception& e) {
+      return make_error("io", "cannot listen on " + ctx_.config.admin_listen.str() +
+                                  " for the admin API: " + e.what());
+    }
+    return ok_status();
+  }
+
+  void stop() {
+    if (!listener_) return;
+    try {
+      listener_->close().wait();
+    } catch (const std::exception&) {
+    }
+    listener_.reset();
+  }
+
+ private:
+  template <class T>
+  T on_core(std::function<T(Core&)> f) {
+    std::optional<T> out;
+    ctx_.run_on_core([&](Core& core) { out.emplace(f(core)); });
+    return std::move(*out);
+  }
+
+  void handle(const http::http_request& req) {
+    try {
+      const auto auth = req.headers().find("Authorization");
+      const std::string expected = "Bearer " + ctx_.token;
+      if (auth == req.headers().end() || !crypto::equal_ct(auth->second, expected)) {
+        spdlog::warn("event=admin_unauthorized method={}", req.method());
+        return reply_error(req, make_error("unauthorized", "missing or wrong admin token"));
+      }
+      route(req);
+    } catch (const std::exception& e) {
+      reply_error(req, make_error("bad_request", std::string("cannot process request: ") +
+                                                     e.what()));
+    }
+  }
+
+  void route(const http::http_request& req) {
+    const auto parts = http::uri::split_path(http::uri::decode(req.relative_uri().path()));
+    const auto& m = req.method();
+    if (parts.size() == 1 && parts[0] == "status" && m == http::methods::GET) return status(req);
+    if (parts.size() == 1 && parts[0] == "backup" && m == http::methods::POST) return backup(req);
+    if (!parts.empty() && parts[0] == "users") {
+      if (parts.size() == 1 && m == http::methods::GET) return list_users(req);
+      if (parts.size() == 1 && m == http::methods::POST) return add_user(req);
+      if (parts.size() == 2 && m == http::methods::DEL) {
+        const std::string name = parts[1];
+        return reply_status(req, on_core<Status>([&](Core& c) { return c.delete_user(name); }));
+      }
+      if (parts.size() == 3 && m == http::methods::POST) {
+        const std::string name = parts[1];
+        if (parts[2] == "suspend" || parts[2] == "unsuspend") {
+          const bool on = parts[2] == "suspend";
+          return reply_status(
+              req, on_core<Status>([&](Core& c) { return c.set_suspended(name, on); }));
+        }
+        if (parts[2] == "password") return reset_password(req, name);
+      }
+    }
+    reply_error(req, make_error("not_found", "no admin route " + std::string(m) + " " +
+                                                 req.relative_uri().path()));
+  }
+
+  void reply_status(const http::http_request& req, const Status& s) {
+    if (!s.ok()) return reply_error(req, s.error());
+    json::value ok;
+    ok["ok"] = json::value::boolean(true);
+    req.reply(http::status_codes::OK, ok).wait();
+  }
+
+  void status(const http::http_request& req) {
+    auto stats = on_core<Result<CoreStats>>([](Core& c) { return c.stats(); });
+    if (!stats.ok()) return reply_error(req, stats.error());
+    std::int64_t db_bytes = 0;
+    if (auto db = store::Database::open(ctx_.database_path); db.ok()) db_bytes = (*db)->size_bytes();
+    json::value v;
+    v["name"] = json::value::string(ctx_.config.name);
+    v["version"] = json::value::string(PARLEY_VERSION);
+    v["pid"] = json::value::number(static_cast<int64_t>(getpid()));
+    v["uptime_seconds"] = json::value::number(static_cast<int64_t>((now_ms() - ctx_.started_ms) / 1000));
+    v["client_listen"] = json::value::string(ctx_.config.client_listen.str());
+    v["users"] = json::value::number(static_cast<int64_t>(stats->users));
+    v["devices"] = json::value::number(static_cast<int64_t>(stats->devices));
+    v["messages"] = json::value::number(static_cast<int64_t>(stats->messages));
+    v["connections"] = json::value::number(static_cast<int64_t>(stats->connections));
+    v["authenticated_connections"] = json::value::number(static_cast<int64_t>(stats->authenticated));
+    v["outbound_queued_frames"] = json::value::number(static_cast<int64_t>(ctx_.queued_frames()));
+    v["undelivered_events"] = json::value::number(static_cast<int64_t>(stats->undelivered_events));
+    v["federation_queued"] = json::value::number(static_cast<int64_t>(0));
+    v["database_bytes"] = json::value::number(static_cast<int64_t>(db_bytes));
+    req.reply(http::status_codes::OK, v).wait();
+  }
+
+  void list_users(const http::http_request& req) {
+    auto users = on_core<Result<std::vector<UserInfo>>>([](Core& c) { return c.list_users(); });
+    if (!users.ok()) return reply_error(req, users.error());
+    json::value arr = json::value::array(users->size());
+    for (std::size_t i = 0; i < users->size(); ++i) arr[i] = user_json((*users)[i]);
+    req.reply(http::status_codes::OK, arr).wait();
+  }
+
+  void add_user(const http::http_request& req) {
+    const json::value body = req.extract_json(true).get();
+    auto name = field(body, "name");
+    if (!name.ok()) return reply_error(req, name.error());
+    auto hash = hashed_password_from(body);
+    if (!hash.ok()) return reply_error(req, hash.error());
+    auto user = on_core<Result<UserInfo>>([&](Core& c) { return c.add_user(*name, *hash); });
+    if (!user.ok()) return reply_error(req, user.error());
+    spdlog::info("event=user_added user={}", user->address);
+    req.reply(http::status_codes::Created, user_json(*user)).wait();
+  }
+
+  Result<std::string> hashed_password_from(const json::value& body) {
+    PARLEY_ASSIGN_OR_RETURN(password, field(body, "password"));
+    crypto::SecretBytes secret(password);
+    crypto::SecretBytes(std::move(password)).wipe();
+    if (secret.size() < 8) return make_error("bad_request", "passwords need at least 8 characters");
+    if (secret.size() > 1024) return make_error("bad_request", "password too long");
+    return crypto::hash_password(secret.view(), ctx_.config.password_strength);
+  }
+
+  void reset_password(const http::http_request& req, const std::string& name) {
+    const json::value body = req.extract_json(true).get();
+    auto hash = hashed_password_from(body);
+    if (!hash.ok()) return reply_error(req, hash.error());
+    auto s = on_core<Status>([&](Core& c) { return c.set_password_hash(name, *hash); });
+    if (s.ok()) spdlog::info("event=password_reset user={}", name);
+    reply_status(req, s);
+  }
+
+  void backup(const http::http_request& req) {
+    const json::value body = req.extract_json(true).get();
+    auto path = field(body, "path");
+    if (!path.ok()) return reply_error(req, path.error());
+    auto db = store::Database::open(ctx_.database_path);
+    if (!db.ok()) return reply_error(req, db.error());
+    const auto started = now_ms();
+    if (auto s = (*db)->backup_to(*path); !s.ok()) return reply_error(req, s.error());
+    std::error_code ec;
+    const auto bytes = std::filesystem::file_size(*path, ec);
+    json::value v;
+    v["path"] = json::value::string(*path);
+    v["bytes"] = json::value::number(static_cast<int64_t>(ec ? 0 : bytes));
+    v["millis"] = json::value::number(static_cast<int64_t>(now_ms() - started));
+    spdlog::info("event=backup path=\"{}\"", *path);
+    req.reply(http::status_codes::OK, v).wait();
+  }
+
+  AdminContext ctx_;
+  std::unique_ptr<http_listener> listener_;
+};
+
+AdminApi::AdminApi(AdminContext context) : impl_(std::make_unique<Impl>(std::move(context))) {}
+AdminApi::~AdminApi() { impl_->stop(); }
+Status AdminApi::start() { return impl_->start(); }
+void AdminApi::stop() { impl_->stop(); }
+
+}  // namespace parley::node

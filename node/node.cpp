@@ -1,0 +1,235 @@
+#include "parley/node/node.h"
+
+#include <fcntl.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/asio.hpp>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <thread>
+
+#include "parley/address.h"
+#include "parley/crypto/password.h"
+#include "parley/crypto/secret.h"
+#include "parley/crypto/sign.h"
+#include "parley/node/admin_api.h"
+#include "parley/node/core.h"
+#include "parley/node/gateway.h"
+#include "parley/store/database.h"
+#include "parley/store/node_schema.h"
+
+namespace parley::node {
+
+namespace asio = boost::asio;
+namespace fs = std::filesystem;
+
+namespace {
+
+Status write_private_file(const std::string& path, const std::string& content) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+  if (fd < 0) return make_error("io", "cannot create " + path + ": " + std::strerror(errno));
+  const bool ok = ::write(fd, content.data(), content.size()) ==
+                      static_cast<ssize_t>(content.size()) &&
+                  ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok) return make_error("io", "cannot write " + path);
+  return ok_status();
+}
+
+class SystemClock : public Clock {
+ public:
+  std::int64_t now_ms() override {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  }
+};
+
+// Argon2id verification on a small pool so neither network nor core threads stall on it.
+class PoolPasswordWork : public PasswordWork {
+ public:
+  PoolPasswordWork(asio::io_context& core_ctx, std::size_t threads)
+      : core_ctx_(core_ctx), pool_(threads) {}
+  ~PoolPasswordWork() override { pool_.join(); }
+  void verify(std::string stored_hash, std::string password,
+              std::function<void(bool)> done) override {
+    asio::post(pool_, [this, h = std::move(stored_hash), p = crypto::SecretBytes(password),
+                       done = std::move(done)]() mutable {
+      const bool ok = crypto::verify_password(h, p.view());
+      p.wipe();
+      asio::post(core_ctx_, [done = std::move(done), ok] { done(ok); });
+    });
+    crypto::SecretBytes(std::move(password)).wipe();
+  }
+  void stop() { pool_.join(); }
+
+ private:
+  asio::io_context& core_ctx_;
+  asio::thread_pool pool_;
+};
+
+// Holds DATA/parleyd.lock with flock for the lifetime of the node.
+class DirLock {
+ public:
+  static Result<std::unique_ptr<DirLock>> take(const std::string& path, const std::string& dir) {
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return make_error("io", "cannot open " + path + ": " + std::strerror(errno));
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      char buf[32] = {};
+      const auto n = ::pread(fd, buf, sizeof buf - 1, 0);
+      ::close(fd);
+      std::string pid = n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : "?";
+      while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
+      return make_error("locked", "another parleyd (pid " + pid + ") is already serving " + dir);
+    }
+    const std::string pid = std::to_string(::getpid()) + "\n";
+    if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0) {
+      ::close(fd);
+      return make_error("io", "cannot write " + path);
+    }
+    return std::unique_ptr<DirLock>(new DirLock(fd));
+  }
+  ~DirLock() { ::close(fd_); }
+
+ private:
+  explicit DirLock(int fd) : fd_(fd) {}
+  int fd_;
+};
+
+void setup_logging(const std::string& level) {
+  auto logger = spdlog::stderr_logger_mt("parleyd");
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("ts=%Y-%m-%dT%H:%M:%S.%eZ level=%l %v", spdlog::pattern_time_type::utc);
+  spdlog::set_level(spdlog::level::from_str(level));
+  spdlog::flush_on(spdlog::level::info);
+}
+
+}  // namespace
+
+Result<std::string> read_admin_token(const std::string& data_dir) {
+  const std::string path = DataPaths{data_dir}.admin_token();
+  std::ifstream in(path);
+  if (!in) return make_error("io", "cannot read " + path + " (is this a parleyd data directory?)");
+  std::string token;
+  std::getline(in, token);
+  while (!token.empty() && (token.back() == '\r' || token.back() == ' ')) token.pop_back();
+  if (token.empty()) return make_error("io", path + " is empty");
+  return token;
+}
+
+Result<InitResult> init_node(const InitOptions& o) {
+  if (!crypto::init()) return make_error("internal", "libsodium failed to initialise");
+  const DataPaths paths{o.data_dir};
+  std::error_code ec;
+  if (fs::exists(paths.config(), ec) || fs::exists(paths.database(), ec) ||
+      fs::exists(paths.node_key(), ec)) {
+    return make_error("exists", o.data_dir + " already holds a Parley node; refusing to overwrite");
+  }
+  fs::create_directories(o.data_dir, ec);
+  if (ec) return make_error("io", "cannot create " + o.data_dir + ": " + ec.message());
+  ::chmod(o.data_dir.c_str(), 0700);
+
+  NodeConfig c;
+  c.name = o.name;
+  PARLEY_TRY(wire::validate_domain(c.name));
+  if (o.client_listen) c.client_listen = *o.client_listen;
+  if (o.federation_listen) c.federation_listen = *o.federation_listen;
+  if (o.admin_listen) c.admin_listen = *o.admin_listen;
+  if (o.direct_messages) c.direct_messages = *o.direct_messages;
+  if (o.password_strength) c.password_strength = *o.password_strength;
+
+  const auto key = crypto::SigningKey::generate();
+  PARLEY_TRY(crypto::save_signing_key(paths.node_key(), key));
+  PARLEY_TRY(write_private_file(paths.admin_token(),
+                                crypto::base64_encode(crypto::random_bytes(32)) + "\n"));
+  {
+    PARLEY_ASSIGN_OR_RETURN(db, store::Database::open(paths.database()));
+    PARLEY_TRY(db->migrate(store::node_migrations()));
+    PARLEY_ASSIGN_OR_RETURN(
+        st, db->prepare("INSERT INTO node_meta(key, value) VALUES('name', ?), ('created_ms', ?)"));
+    PARLEY_TRY(st.bind(1, c.name).bind(2, std::to_string(SystemClock().now_ms())).run());
+  }
+  ::chmod(paths.database().c_str(), 0600);
+  // The config goes last: its presence marks a complete node.
+  PARLEY_TRY(write_private_file(paths.config(), render_config(c)));
+  return InitResult{crypto::format_public_key(key.public_key()), c};
+}
+
+Status serve(const std::string& data_dir) {
+  if (!crypto::init()) return make_error("internal", "libsodium failed to initialise");
+  const DataPaths paths{data_dir};
+  std::error_code ec;
+  if (!fs::exists(paths.config(), ec)) {
+    return make_error("not_found", "no Parley node in " + data_dir + " (run parleyd init first)");
+  }
+  PARLEY_ASSIGN_OR_RETURN(lock, DirLock::take(paths.lock(), data_dir));
+  PARLEY_ASSIGN_OR_RETURN(config, load_config(paths.config()));
+  setup_logging(config.log_level);
+  PARLEY_ASSIGN_OR_RETURN(db, store::Database::open(paths.database()));
+  PARLEY_TRY(db->migrate(store::node_migrations()));
+  PARLEY_ASSIGN_OR_RETURN(key, crypto::load_signing_key(paths.node_key()));
+  PARLEY_ASSIGN_OR_RETURN(token, read_admin_token(data_dir));
+  PARLEY_ASSIGN_OR_RETURN(dummy, crypto::hash_password(crypto::hex_encode(crypto::random_bytes(16)),
+                                                       config.password_strength));
+
+  asio::io_context core_ctx(1);
+  asio::io_context net_ctx(1);
+  auto core_guard = asio::make_work_guard(core_ctx);
+  auto net_guard = asio::make_work_guard(net_ctx);
+  SystemClock clock;
+  PoolPasswordWork passwords(core_ctx, 2);
+  Core core(config, *db, clock, passwords, dummy);
+  Gateway gateway(net_ctx, core_ctx, core, config);
+  PARLEY_TRY(gateway.listen(config.client_listen));
+
+  auto run_on_core = [&core_ctx, &core](std::function<void(Core&)> f) {
+    std::promise<void> done;
+    asio::post(core_ctx, [&] {
+      f(core);
+      done.set_value();
+    });
+    done.get_future().wait();
+  };
+  AdminContext admin_ctx{token,           data_dir, paths.database(), config, run_on_core,
+                         [&gateway] { return gateway.queued_frames(); }, clock.now_ms()};
+  AdminApi admin(admin_ctx);
+  PARLEY_TRY(admin.start());
+
+  std::thread core_thread([&] { core_ctx.run(); });
+  std::thread net_thread([&] { net_ctx.run(); });
+
+  std::promise<int> stop;
+  asio::signal_set signals(net_ctx, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& e, int sig) {
+    if (!e) stop.set_value(sig);
+  });
+  spdlog::info("event=serving node={} version={} client={} admin={} key={} pid={}", config.name,
+               PARLEY_VERSION, config.client_listen.str(), config.admin_listen.str(),
+               crypto::format_public_key(key.public_key()), ::getpid());
+
+  const int sig = stop.get_future().get();
+  spdlog::info("event=stopping signal={}", sig);
+  asio::post(net_ctx, [&gateway] { gateway.stop_accepting(); });
+  admin.stop();
+  asio::post(core_ctx, [&core] { core.close_all("shutdown", "the node is shutting down"); });
+  // Let connections write their bye frames, bounded.
+  for (int i = 0; i < 40 && gateway.open_connections() > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  net_guard.reset();
+  net_ctx.stop();
+  net_thread.join();
+  passwords.stop();
+  core_guard.reset();
+  core_thread.join();  // finishes queued core work
+  db.reset();          // checkpoints and closes the database
+  spdlog::info("event=stopped");
+  return ok_status();
+}
+
+}  // namespace parley::node

@@ -1,0 +1,266 @@
+"""Helpers for Parley's multi-process integration tests: real parleyd/parley processes on loopback.
+
+Only the Python standard library is used; `mp_pack`/`mp_unpack` are a minimal msgpack codec for the
+raw-socket tests (just the types the client protocol uses).
+"""
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import tempfile
+import time
+
+BUILD = os.environ.get("PARLEY_BUILD", os.path.join(os.path.dirname(__file__), "../../build"))
+PARLEYD = os.path.join(BUILD, "cli", "parleyd")
+PARLEY = os.path.join(BUILD, "cli", "parley")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# ---- minimal msgpack ---------------------------------------------------------------------------
+
+def mp_pack(v):
+    if v is None:
+        return b"\xc0"
+    if v is True:
+        return b"\xc3"
+    if v is False:
+        return b"\xc2"
+    if isinstance(v, int):
+        if 0 <= v < 128:
+            return bytes([v])
+        if 0 <= v < 2**8:
+            return b"\xcc" + struct.pack(">B", v)
+        if 0 <= v < 2**16:
+            return b"\xcd" + struct.pack(">H", v)
+        if 0 <= v < 2**32:
+            return b"\xce" + struct.pack(">I", v)
+        if v >= 0:
+            return b"\xcf" + struct.pack(">Q", v)
+        return b"\xd3" + struct.pack(">q", v)
+    if isinstance(v, str):
+        b = v.encode()
+        if len(b) < 32:
+            return bytes([0xA0 | len(b)]) + b
+        return b"\xdb" + struct.pack(">I", len(b)) + b
+    if isinstance(v, (bytes, bytearray)):
+        return b"\xc6" + struct.pack(">I", len(v)) + bytes(v)
+    if isinstance(v, list):
+        return b"\xdd" + struct.pack(">I", len(v)) + b"".join(mp_pack(x) for x in v)
+    if isinstance(v, dict):
+        out = b"\xdf" + struct.pack(">I", len(v))
+        for k, x in v.items():
+            out += mp_pack(k) + mp_pack(x)
+        return out
+    raise TypeError(type(v))
+
+
+def mp_unpack(b, i=0):
+    t = b[i]
+    if t < 0x80:
+        return t, i + 1
+    if 0x80 <= t <= 0x8F or t in (0xDE, 0xDF):
+        if t <= 0x8F:
+            n, i = t & 0x0F, i + 1
+        elif t == 0xDE:
+            n, i = struct.unpack_from(">H", b, i + 1)[0], i + 3
+        else:
+            n, i = struct.unpack_from(">I", b, i + 1)[0], i + 5
+        d = {}
+        for _ in range(n):
+            k, i = mp_unpack(b, i)
+            d[k], i = mp_unpack(b, i)
+        return d, i
+    if 0x90 <= t <= 0x9F or t in (0xDC, 0xDD):
+        if t <= 0x9F:
+            n, i = t & 0x0F, i + 1
+        elif t == 0xDC:
+            n, i = struct.unpack_from(">H", b, i + 1)[0], i + 3
+        else:
+            n, i = struct.unpack_from(">I", b, i + 1)[0], i + 5
+        arr = []
+        for _ in range(n):
+            x, i = mp_unpack(b, i)
+            arr.append(x)
+        return arr, i
+    if 0xA0 <= t <= 0xBF:
+        n = t & 0x1F
+        return b[i + 1:i + 1 + n].decode(), i + 1 + n
+    if t == 0xC0:
+        return None, i + 1
+    if t == 0xC2:
+        return False, i + 1
+    if t == 0xC3:
+        return True, i + 1
+    sizes = {0xC4: 1, 0xC5: 2, 0xC6: 4, 0xD9: 1, 0xDA: 2, 0xDB: 4}
+    if t in sizes:
+        s = sizes[t]
+        n = int.from_bytes(b[i + 1:i + 1 + s], "big")
+        raw = b[i + 1 + s:i + 1 + s + n]
+        return (raw if t in (0xC4, 0xC5, 0xC6) else raw.decode()), i + 1 + s + n
+    ints = {0xCC: ">B", 0xCD: ">H", 0xCE: ">I", 0xCF: ">Q", 0xD0: ">b", 0xD1: ">h", 0xD2: ">i",
+            0xD3: ">q"}
+    if t in ints:
+        fmt = ints[t]
+        return struct.unpack_from(fmt, b, i + 1)[0], i + 1 + struct.calcsize(fmt)
+    if t >= 0xE0:
+        return t - 256, i + 1
+    raise ValueError("unsupported msgpack type 0x%02x" % t)
+
+
+class RawClient:
+    """A client speaking the wire protocol directly, for malformed input and timing tests."""
+
+    def __init__(self, port, timeout=10):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.buf = b""
+        self.next_id = 1
+        self.pushed = []
+
+    def send_raw(self, data):
+        self.sock.sendall(data)
+
+    def send(self, frame):
+        payload = mp_pack(frame)
+        self.sock.sendall(struct.pack(">I", len(payload)) + payload)
+
+    def recv_frame(self):
+        """Next frame as a dict, or None when the node closed the connection."""
+        while True:
+            if len(self.buf) >= 4:
+                n = struct.unpack(">I", self.buf[:4])[0]
+                if len(self.buf) >= 4 + n:
+                    payload, self.buf = self.buf[4:4 + n], self.buf[4 + n:]
+                    return mp_unpack(payload)[0]
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                return None
+            self.buf += chunk
+
+    def request(self, t, **fields):
+        rid = self.next_id
+        self.next_id += 1
+        self.send(dict(t=t, id=rid, **fields))
+        while True:
+            f = self.recv_frame()
+            if f is None:
+                raise ConnectionError("closed while waiting for response to %s" % t)
+            if f.get("t") == "re" and f.get("id") == rid:
+                return f
+            self.pushed.append(f)
+
+    def closed_within(self, seconds):
+        """Reads until the node closes; returns the frames seen (the last is usually 'bye')."""
+        self.sock.settimeout(seconds)
+        frames = []
+        while True:
+            f = self.recv_frame()
+            if f is None:
+                return frames
+            frames.append(f)
+
+    def close(self):
+        self.sock.close()
+
+
+class Node:
+    """A real parleyd process with its own data directory and loopback ports."""
+
+    def __init__(self, name="example.org", policy="friends", heartbeat=None, extra_config=""):
+        self.dir = tempfile.mkdtemp(prefix="parley-it-")
+        self.data = os.path.join(self.dir, "data")
+        self.name = name
+        self.client_port = free_port()
+        self.admin_port = free_port()
+        self.proc = None
+        self.log_path = os.path.join(self.dir, "parleyd.log")
+        r = self.parleyd("init", "--name", name, "--client-listen", "127.0.0.1:%d" % self.client_port,
+                         "--federation-listen", "127.0.0.1:%d" % free_port(),
+                         "--admin-listen", "127.0.0.1:%d" % self.admin_port,
+                         "--dm-policy", policy, check=True)
+        cfg_path = os.path.join(self.data, "config.toml")
+        cfg = open(cfg_path).read()
+        # Test suites create many users: cheap password hashing, explicitly.
+        cfg = cfg.replace('password_hash = "interactive"', 'password_hash = "test-only-minimal"')
+        if heartbeat is not None:
+            cfg = cfg.replace("heartbeat_timeout_seconds = 60", "heartbeat_timeout_seconds = %d" % heartbeat)
+        open(cfg_path, "w").write(cfg + extra_config)
+        self.init_output = r.stdout
+
+    def parleyd(self, *args, input=None, check=False):
+        r = subprocess.run([PARLEYD, "--data", self.data] + list(args), input=input,
+                           capture_output=True, text=True, timeout=60)
+        if check and r.returncode != 0:
+            raise AssertionError("parleyd %s failed (%d): %s" % (args, r.returncode, r.stderr))
+        return r
+
+    def start(self):
+        self.log = open(self.log_path, "a")
+        self.proc = subprocess.Popen([PARLEYD, "--data", self.data, "serve"], stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError("parleyd exited at start: " + open(self.log_path).read())
+            try:
+                socket.create_connection(("127.0.0.1", self.client_port), timeout=0.2).close()
+                socket.create_connection(("127.0.0.1", self.admin_port), timeout=0.2).close()
+                return self
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError("parleyd did not start listening")
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("parleyd did not stop on SIGTERM")
+        rc = self.proc.returncode if self.proc else None
+        self.proc = None
+        return rc
+
+    def add_user(self, name, password="correct horse battery"):
+        return self.parleyd("user", "add", name, "--password-stdin", input=password + "\n", check=True)
+
+    def logs(self):
+        return open(self.log_path).read()
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class User:
+    """A `parley` CLI profile for one device of one user."""
+
+    def __init__(self, node, name, password="correct horse battery", device="laptop"):
+        self.node = node
+        self.address = "%s@%s" % (name, node.name)
+        self.profile = os.path.join(node.dir, "profile-%s-%s" % (name, device))
+        self.password = password
+        self.device = device
+
+    def run(self, *args, input=None, timeout=60):
+        return subprocess.run([PARLEY, "--profile", self.profile] + list(args), input=input,
+                              capture_output=True, text=True, timeout=timeout)
+
+    def login(self, password=None):
+        return self.run("login", self.address, "--server", "127.0.0.1:%d" % self.node.client_port,
+                        "--password-stdin", "--device", self.device,
+                        input=(password or self.password) + "\n")
+
+    def ok(self, *args, **kw):
+        r = self.run(*args, **kw)
+        if r.returncode != 0:
+            raise AssertionError("parley %s failed (%d): %s %s" % (args, r.returncode, r.stdout, r.stderr))
+        return r.stdout

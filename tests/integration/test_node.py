@@ -1,0 +1,281 @@
+"""Integration tests: real parleyd processes on loopback driven by the parley CLI and raw sockets."""
+import json
+import os
+import signal
+import struct
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import Node, RawClient, User, mp_pack  # noqa: E402
+
+PW = "correct horse battery"
+
+
+def befriend(a, b):
+    a.ok("friend", "request", b.address)
+    b.ok("friend", "accept", a.address)
+
+
+class NodeLifecycle(unittest.TestCase):
+    def test_init_refuses_overwrite_and_second_serve_refuses(self):
+        node = Node()
+        try:
+            r = node.parleyd("init", "--name", "example.org")
+            self.assertEqual(r.returncode, 5, r.stderr)
+            self.assertIn("already holds a Parley node", r.stderr)
+            st = os.stat(os.path.join(node.data, "node.key"))
+            self.assertEqual(st.st_mode & 0o777, 0o600)
+            self.assertEqual(os.stat(os.path.join(node.data, "admin.token")).st_mode & 0o777, 0o600)
+            node.start()
+            r = node.parleyd("serve")
+            self.assertEqual(r.returncode, 6, r.stderr)
+            self.assertIn("already serving", r.stderr)
+            self.assertEqual(node.stop(), 0)
+            self.assertIn("event=stopped", node.logs())
+        finally:
+            node.cleanup()
+
+    def test_admin_commands_and_clean_restart(self):
+        node = Node().start()
+        try:
+            node.add_user("alice")
+            r = node.parleyd("user", "add", "alice", "--password-stdin", input=PW + "\n")
+            self.assertEqual(r.returncode, 5)
+            self.assertIn("already exists", r.stderr)
+            r = node.parleyd("user", "add", "Bad Name", "--password-stdin", input=PW + "\n")
+            self.assertEqual(r.returncode, 5)
+            users = json.loads(node.parleyd("user", "list", "--json", check=True).stdout)
+            self.assertEqual([u["address"] for u in users], ["alice@example.org"])
+            status = json.loads(node.parleyd("status", "--json", check=True).stdout)
+            self.assertEqual(status["users"], 1)
+            self.assertGreater(status["database_bytes"], 0)
+            self.assertEqual(node.parleyd("user", "suspend", "nobody").returncode, 4)
+            backup = os.path.join(node.dir, "backup.db")
+            node.parleyd("backup", "--to", backup, check=True)
+            self.assertGreater(os.path.getsize(backup), 0)
+            self.assertEqual(node.stop(), 0)
+            # Admin commands against a stopped node say so and exit 3.
+            self.assertEqual(node.parleyd("user", "list").returncode, 3)
+            node.start()
+            users = json.loads(node.parleyd("user", "list", "--json", check=True).stdout)
+            self.assertEqual(len(users), 1)
+        finally:
+            node.cleanup()
+
+    def test_wrong_admin_token_is_refused(self):
+        node = Node().start()
+        try:
+            with open(os.path.join(node.data, "admin.token"), "w") as f:
+                f.write("wrong\n")
+            r = node.parleyd("user", "list")
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn("admin token", r.stderr)
+        finally:
+            node.cleanup()
+
+
+class Chat(unittest.TestCase):
+    def setUp(self):
+        self.node = Node().start()
+        for n in ("alice", "bob", "carol"):
+            self.node.add_user(n)
+        self.alice = User(self.node, "alice")
+        self.bob = User(self.node, "bob")
+        self.carol = User(self.node, "carol")
+        for u in (self.alice, self.bob, self.carol):
+            r = u.login()
+            self.assertEqual(r.returncode, 0, r.stderr)
+
+    def tearDown(self):
+        self.node.cleanup()
+
+    def test_wrong_password_and_rate_limit(self):
+        eve = User(self.node, "alice", device="eve")
+        r = eve.login(password="wrong password")
+        self.assertEqual(r.returncode, 4)
+        for _ in range(5):
+            eve.login(password="wrong password")
+        r = eve.login()  # right password, but the address is rate limited now
+        self.assertEqual(r.returncode, 4)
+        self.assertIn("too many failed logins", r.stderr)
+
+    def test_friends_policy_then_offline_delivery_in_order_with_receipts(self):
+        r = self.alice.run("send", self.bob.address, "hello?")
+        self.assertEqual(r.returncode, 5, r.stdout + r.stderr)
+        befriend(self.alice, self.bob)
+        for i in range(3):
+            out = self.alice.ok("send", self.bob.address, "message %d" % i)
+            self.assertRegex(out, r"SENT dm:[0-9a-f]{32} #%d msg_id=" % (i + 1))
+        out = self.bob.ok("sync")
+        msgs = [l for l in out.splitlines() if l.startswith("MSG")]
+        self.assertEqual([m.split(": ", 1)[1] for m in msgs], ["message 0", "message 1", "message 2"])
+        self.assertNotIn("MSG", self.bob.ok("sync"))  # acknowledged: nothing new
+        out = self.alice.ok("sync")
+        self.assertIn("RECEIPT", out)
+        self.assertIn("delivered by bob@example.org", out)
+        self.bob.ok("read", self.alice.address)
+        out = self.alice.ok("sync")
+        self.assertIn("read by bob@example.org", out)
+        hist = json.loads(self.bob.ok("history", self.alice.address, "--json"))
+        self.assertEqual([m["cseq"] for m in hist], [1, 2, 3])
+
+    def test_idempotent_retry(self):
+        befriend(self.alice, self.bob)
+        first = self.alice.ok("send", self.bob.address, "once", "--msg-id", "m-1")
+        again = self.alice.ok("send", self.bob.address, "once", "--msg-id", "m-1")
+        self.assertIn("(duplicate)", again)
+        self.assertEqual(first.split()[2], again.split()[2])  # same #cseq
+        r = self.alice.run("send", self.bob.address, "different", "--msg-id", "m-1")
+        self.assertEqual(r.returncode, 5)
+        out = self.bob.ok("sync")
+        self.assertEqual(sum(1 for l in out.splitlines() if l.startswith("MSG")), 1)
+
+    def test_second_device_receives_everything(self):
+        befriend(self.alice, self.bob)
+        phone = User(self.node, "bob", device="phone")
+        self.assertEqual(phone.login().returncode, 0)
+        self.alice.ok("send", self.bob.address, "to both devices")
+        self.assertIn("to both devices", self.bob.ok("sync"))
+        self.assertIn("to both devices", phone.ok("sync"))
+
+    def test_conversation_list_pin_hide_delete(self):
+        befriend(self.alice, self.bob)
+        befriend(self.alice, self.carol)
+        self.bob.ok("send", self.alice.address, "from bob")
+        self.carol.ok("send", self.alice.address, "from carol")
+        convs = json.loads(self.alice.ok("conversations", "--json"))
+        self.assertEqual([c["peer"] for c in convs], ["carol@example.org", "bob@example.org"])
+        self.assertEqual([c["unread"] for c in convs], [1, 1])
+        self.alice.ok("pin", self.bob.address)
+        convs = json.loads(self.alice.ok("conversations", "--json"))
+        self.assertEqual(convs[0]["peer"], "bob@example.org")
+        self.assertTrue(convs[0]["pinned"])
+        self.alice.ok("hide", self.carol.address)
+        convs = json.loads(self.alice.ok("conversations", "--json"))
+        self.assertTrue([c for c in convs if c["peer"] == "carol@example.org"][0]["hidden"])
+        self.carol.ok("send", self.alice.address, "unhide me")
+        convs = json.loads(self.alice.ok("conversations", "--json"))
+        self.assertFalse([c for c in convs if c["peer"] == "carol@example.org"][0]["hidden"])
+
+    def test_suspend_kicks_live_session(self):
+        raw = RawClient(self.node.client_port)
+        re = raw.request("login", user=self.bob.address, password=PW, device="raw")
+        self.assertTrue(re["ok"], re)
+        self.node.parleyd("user", "suspend", "bob", check=True)
+        frames = raw.closed_within(5)
+        self.assertEqual(frames[-1]["t"], "bye")
+        self.assertEqual(frames[-1]["code"], "suspended")
+        r = self.bob.run("sync")
+        self.assertEqual(r.returncode, 4)
+        self.node.parleyd("user", "unsuspend", "bob", check=True)
+        self.assertEqual(self.bob.run("sync").returncode, 0)
+
+    def test_reset_password_ends_sessions(self):
+        self.node.parleyd("user", "reset-password", "bob", "--password-stdin",
+                          input="a new password\n", check=True)
+        self.assertEqual(self.bob.run("sync").returncode, 4)
+        self.assertEqual(self.bob.login(password="a new password").returncode, 0)
+
+    def test_delete_user(self):
+        befriend(self.alice, self.bob)
+        self.alice.ok("send", self.bob.address, "before delete")
+        self.node.parleyd("user", "delete", "bob", "--yes", check=True)
+        self.assertEqual(self.bob.run("sync").returncode, 4)
+        r = self.alice.run("send", self.bob.address, "after delete")
+        self.assertEqual(r.returncode, 5)
+        users = json.loads(self.node.parleyd("user", "list", "--json", check=True).stdout)
+        self.assertNotIn("bob@example.org", [u["address"] for u in users])
+
+
+class Blocks(unittest.TestCase):
+    def test_blocked_sender_learns_nothing(self):
+        node = Node(policy="organization").start()
+        try:
+            node.add_user("alice")
+            node.add_user("bob")
+            alice, bob = User(node, "alice"), User(node, "bob")
+            alice.login()
+            bob.login()
+            bob.ok("block", alice.address)
+            self.assertIn("alice@example.org", bob.ok("blocks"))
+            out = alice.ok("send", bob.address, "can you see this")
+            self.assertIn("SENT", out)
+            alice.run("friend", "request", bob.address)
+            self.assertNotIn("can you see this", bob.ok("sync"))
+            friends = json.loads(bob.ok("friend", "list", "--json"))
+            self.assertEqual(friends["incoming"], [])
+            time.sleep(0.2)
+            self.assertNotIn("RECEIPT", alice.ok("sync"))
+            bob.ok("unblock", alice.address)
+            alice.ok("send", bob.address, "after unblock")
+            out = bob.ok("sync")
+            self.assertIn("after unblock", out)
+            self.assertNotIn("can you see this", out)
+        finally:
+            node.cleanup()
+
+
+class Gateway(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.node = Node(heartbeat=2).start()
+        cls.node.add_user("alice")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.node.cleanup()
+
+    def test_heartbeat_eviction_and_ping_keeps_alive(self):
+        silent = RawClient(self.node.client_port)
+        pinger = RawClient(self.node.client_port)
+        start = time.time()
+        for _ in range(6):
+            self.assertTrue(pinger.request("ping")["ok"])
+            time.sleep(0.5)
+        frames = silent.closed_within(5)
+        self.assertEqual(frames[-1], {"t": "bye", "code": "heartbeat_timeout",
+                                      "msg": frames[-1]["msg"]})
+        self.assertLess(time.time() - start, 6)
+        self.assertTrue(pinger.request("ping")["ok"])  # the pinger survived
+
+    def test_malformed_and_oversize_frames_close_only_that_connection(self):
+        bystander = RawClient(self.node.client_port)
+        self.assertTrue(bystander.request("login", user="alice@example.org", password=PW)["ok"])
+        bad = RawClient(self.node.client_port)
+        bad.send_raw(struct.pack(">I", 3) + b"\xc1\xc1\xc1")
+        frames = bad.closed_within(5)
+        self.assertEqual(frames[-1]["code"], "malformed_frame")
+        big = RawClient(self.node.client_port)
+        big.send_raw(struct.pack(">I", 100 * 1024 * 1024))
+        frames = big.closed_within(5)
+        self.assertEqual(frames[-1]["code"], "frame_too_large")
+        notmap = RawClient(self.node.client_port)
+        payload = mp_pack([1, 2, 3])
+        notmap.send_raw(struct.pack(">I", len(payload)) + payload)
+        self.assertEqual(notmap.closed_within(5)[-1]["code"], "malformed_frame")
+        self.assertTrue(bystander.request("ping")["ok"])
+        re = bystander.request("send", to="alice@example.org", msg_id="x", body=b"self")
+        self.assertEqual(re["code"], "bad_request")
+        re = bystander.request("frobnicate")
+        self.assertEqual(re["code"], "bad_request")
+        self.assertTrue(bystander.request("ping")["ok"])
+
+    def test_requests_before_login_are_refused(self):
+        c = RawClient(self.node.client_port)
+        re = c.request("convs")
+        self.assertEqual(re["code"], "unauthenticated")
+        re = c.request("resume", token="not-a-token")
+        self.assertEqual(re["code"], "bad_credentials")
+
+    def test_oversize_body_is_refused_and_connection_kept(self):
+        c = RawClient(self.node.client_port)
+        self.assertTrue(c.request("login", user="alice@example.org", password=PW)["ok"])
+        re = c.request("send", to="bob@example.org", msg_id="big", body=b"x" * (65 * 1024))
+        self.assertEqual(re["code"], "payload_too_large")
+        self.assertTrue(c.request("ping")["ok"])
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -1,0 +1,369 @@
+// The node core driven directly: fake connections, a fake clock and synchronous password checks
+// over a real SQLite database. Covers authentication, rate limiting, streams and cursors, sending,
+// receipts and the relationship rules.
+#include <catch2/catch.hpp>
+#include <filesystem>
+
+#include "parley/crypto/password.h"
+#include "parley/crypto/secret.h"
+#include "parley/node/core.h"
+#include "parley/store/database.h"
+#include "parley/store/node_schema.h"
+
+using namespace parley;
+using namespace parley::node;
+
+namespace {
+
+struct FakeOutlet : Outlet {
+  std::vector<wire::Message> frames;
+  std::string closed_code;
+  int drain_requests = 0;
+  void send(std::string payload) override { frames.push_back(*wire::Message::parse(payload)); }
+  void notify_when_drained() override { ++drain_requests; }
+  void close(std::string code, std::string) override { closed_code = code; }
+};
+
+struct FakeClock : Clock {
+  std::int64_t now = 1'800'000'000'000;
+  std::int64_t now_ms() override { return now; }
+};
+
+struct SyncPasswords : PasswordWork {
+  void verify(std::string hash, std::string pw, std::function<void(bool)> done) override {
+    done(crypto::verify_password(hash, pw));
+  }
+};
+
+struct Client {
+  std::shared_ptr<FakeOutlet> out = std::make_shared<FakeOutlet>();
+  ConnId id = 0;
+  std::uint64_t next = 1;
+};
+
+class Harness {
+ public:
+  explicit Harness(DirectMessagePolicy policy = DirectMessagePolicy::kFriends) {
+    crypto::init();
+    path_ = std::filesystem::temp_directory_path() /
+            ("parley-core-test-" + crypto::hex_encode(crypto::random_bytes(6)) + ".db");
+    db_ = std::move(store::Database::open(path_.string()).value());
+    REQUIRE(db_->migrate(store::node_migrations()).ok());
+    NodeConfig config;
+    config.name = "example.org";
+    config.direct_messages = policy;
+    config.password_strength = crypto::PasswordStrength::kTestOnlyMinimal;
+    config.max_body_bytes = 1000;
+    core_ = std::make_unique<Core>(config, *db_, clock, passwords_, hash("dummy-password"));
+  }
+  ~Harness() {
+    core_.reset();
+    db_.reset();
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+      std::filesystem::remove(path_.string() + suffix);
+    }
+  }
+
+  static std::string hash(const std::string& pw) {
+    return *crypto::hash_password(pw, crypto::PasswordStrength::kTestOnlyMinimal);
+  }
+  void add_user(const std::string& name) { REQUIRE(core_->add_user(name, hash("pw-" + name)).ok()); }
+
+  Client connect(const std::string& source = "10.0.0.1") {
+    Client c;
+    c.id = core_->on_connect(c.out, source);
+    return c;
+  }
+
+  // Sends one request and returns its response.
+  wire::Message request(Client& c, wire::MapWriter fields, const std::string& type) {
+    wire::MapWriter w;
+    const std::uint64_t id = c.next++;
+    w.add("t", type).add("id", id);
+    w.merge_map(fields.finish());
+    const std::size_t before = c.out->frames.size();
+    core_->on_frame(c.id, *wire::Message::parse(w.finish()));
+    for (std::size_t i = before; i < c.out->frames.size(); ++i) {
+      const auto& f = c.out->frames[i];
+      if (f.type() == "re" && *f.root().uint("id") == id) {
+        return std::move(c.out->frames[i]);
+      }
+    }
+    FAIL("no response to " << type);
+    return *wire::Message::parse("\x80");
+  }
+
+  Client login(const std::string& name, const std::string& device = "d") {
+    Client c = connect();
+    wire::MapWriter f;
+    f.add("user", name + "@example.org").add("password", "pw-" + name).add("device", device);
+    auto re = request(c, f, "login");
+    REQUIRE(*re.root().boolean("ok"));
+    return c;
+  }
+
+  // Stream events pushed to a client so far (and forgets them).
+  std::vector<wire::Message> events(Client& c) {
+    std::vector<wire::Message> out;
+    for (auto& f : c.out->frames) {
+      if (f.type() == "ev") out.push_back(std::move(f));
+    }
+    c.out->frames.clear();
+    return out;
+  }
+
+  wire::Message send(Client& c, const std::string& to, const std::string& text,
+                     const std::string& msg_id) {
+    wire::MapWriter f;
+    f.add("to", to).add("msg_id", msg_id).add_bin("body", text);
+    return request(c, f, "send");
+  }
+
+  wire::Message rel(Client& c, const std::string& type, const std::string& who) {
+    wire::MapWriter f;
+    f.add("user", who);
+    return request(c, f, type);
+  }
+
+  Core& core() { return *core_; }
+  FakeClock clock;
+
+ private:
+  std::filesystem::path path_;
+  SyncPasswords passwords_;
+  std::unique_ptr<store::Database> db_;
+  std::unique_ptr<Core> core_;
+};
+
+std::string code(const wire::Message& m) { return m.root().str_or("code", "").value(); }
+bool ok(const wire::Message& m) { return m.root().boolean("ok").value(); }
+
+void befriend(Harness& h, Client& a, const std::string& a_addr, Client& b,
+              const std::string& b_addr) {
+  REQUIRE(ok(h.rel(a, "friend_request", b_addr)));
+  REQUIRE(ok(h.rel(b, "friend_accept", a_addr)));
+}
+
+}  // namespace
+
+TEST_CASE("login: right password, wrong password, unknown user, rate limit") {
+  Harness h;
+  h.add_user("alice");
+  Client c = h.connect("192.0.2.1");
+  wire::MapWriter f;
+  f.add("user", "alice@example.org").add("password", "wrong");
+  REQUIRE(code(h.request(c, f, "login")) == "bad_credentials");
+  wire::MapWriter u;
+  u.add("user", "nobody@example.org").add("password", "x");
+  REQUIRE(code(h.request(c, u, "login")) == "bad_credentials");
+  for (int i = 0; i < 3; ++i) REQUIRE(code(h.request(c, f, "login")) == "bad_credentials");
+  // Five failures from this source: even the right password is refused for the window.
+  wire::MapWriter right;
+  right.add("user", "alice@example.org").add("password", "pw-alice");
+  auto limited = h.request(c, right, "login");
+  REQUIRE(code(limited) == "rate_limited");
+  REQUIRE(*limited.root().uint("retry_after_ms") > 0);
+  // Another source is not limited by the source counter, and the address has 4 failures only.
+  Client other = h.connect("192.0.2.2");
+  REQUIRE(ok(h.request(other, right, "login")));
+  h.clock.now += 61'000;
+  REQUIRE(ok(h.request(c, right, "login")));
+}
+
+TEST_CASE("requests before authentication are refused; resume with a token works") {
+  Harness h;
+  h.add_user("alice");
+  Client c = h.connect();
+  REQUIRE(code(h.request(c, wire::MapWriter(), "convs")) == "unauthenticated");
+  REQUIRE(ok(h.request(c, wire::MapWriter(), "ping")));
+  wire::MapWriter f;
+  f.add("user", "alice@example.org").add("password", "pw-alice");
+  auto re = h.request(c, f, "login");
+  const std::string token = *re.root().str("token");
+  REQUIRE(token.size() == 43);
+  Client again = h.connect();
+  wire::MapWriter r;
+  r.add("token", token);
+  auto resumed = h.request(again, r, "resume");
+  REQUIRE(ok(resumed));
+  REQUIRE(*resumed.root().str("user") == "alice@example.org");
+  wire::MapWriter bad;
+  bad.add("token", token + "x");
+  Client third = h.connect();
+  REQUIRE(code(h.request(third, bad, "resume")) == "bad_credentials");
+}
+
+TEST_CASE("friends policy, sending, offline backlog, cursor and receipts") {
+  Harness h;
+  h.add_user("alice");
+  h.add_user("bob");
+  Client a = h.login("alice");
+  Client b = h.login("bob");
+  REQUIRE(code(h.send(a, "bob@example.org", "hi", "m0")) == "not_allowed");
+  befriend(h, a, "alice@example.org", b, "bob@example.org");
+  h.events(a);
+  h.events(b);
+  h.core().on_disconnect(b.id);  // bob goes offline
+
+  for (int i = 1; i <= 3; ++i) {
+    auto re = h.send(a, "bob@example.org", "m" + std::to_string(i), "id" + std::to_string(i));
+    REQUIRE(ok(re));
+    REQUIRE(*re.root().uint("cseq") == static_cast<std::uint64_t>(i));
+  }
+  // Bob's device reconnects with its token: backlog in order, then synced.
+  Client b2 = h.login("bob", "d2");  // a new device starts at cursor 0: sees the whole stream
+  auto evs = h.events(b2);
+  std::vector<std::string> bodies;
+  for (auto& e : evs) {
+    if (*e.root().str("kind") == "msg") bodies.push_back(*e.root().bin("body", 100));
+  }
+  REQUIRE(bodies == std::vector<std::string>{"m1", "m2", "m3"});
+  const auto last = *evs.back().root().uint("seq");
+
+  // Acknowledging makes the messages delivered: alice (live) gets receipts pushed.
+  wire::MapWriter ack;
+  ack.add("upto", last);
+  REQUIRE(*h.request(b2, ack, "ack").root().uint("cursor") == last);
+  wire::MapWriter beyond;
+  beyond.add("upto", last + 5);
+  REQUIRE(code(h.request(b2, beyond, "ack")) == "bad_request");
+  auto receipts = h.events(a);
+  int delivered = 0;
+  for (auto& e : receipts) {
+    if (*e.root().str("kind") == "receipt" && *e.root().str("status") == "delivered") ++delivered;
+  }
+  REQUIRE(delivered == 3);
+  // A second device acknowledging again adds no receipts.
+  Client b3 = h.login("bob", "d3");
+  h.events(b3);
+  wire::MapWriter ack3;
+  ack3.add("upto", last);
+  REQUIRE(ok(h.request(b3, ack3, "ack")));
+  REQUIRE(h.events(a).empty());
+
+  // Read marks: one receipt with upto; unread drops to zero.
+  wire::MapWriter rd;
+  rd.add("conv", *evs.back().root().str("conv")).add("upto", 2);
+  REQUIRE(ok(h.request(b2, rd, "read")));
+  auto reads = h.events(a);
+  REQUIRE(reads.size() == 1);
+  REQUIRE(*reads[0].root().str("status") == "read");
+  REQUIRE(*reads[0].root().uint("upto") == 2);
+  auto convs = h.request(b2, wire::MapWriter(), "convs");
+  REQUIRE(*(*convs.root().array("convs"))[0].uint("unread") == 1);
+}
+
+TEST_CASE("idempotent send and conflicting reuse of a msg_id") {
+  Harness h(DirectMessagePolicy::kOrganization);
+  h.add_user("alice");
+  h.add_user("bob");
+  Client a = h.login("alice");
+  auto first = h.send(a, "bob@example.org", "hello", "same");
+  auto again = h.send(a, "bob@example.org", "hello", "same");
+  REQUIRE_FALSE(*first.root().boolean("duplicate"));
+  REQUIRE(*again.root().boolean("duplicate"));
+  REQUIRE(*again.root().uint("cseq") == *first.root().uint("cseq"));
+  REQUIRE(code(h.send(a, "bob@example.org", "other", "same")) == "conflict");
+  REQUIRE(code(h.send(a, "alice@example.org", "me", "self")) == "bad_request");
+  REQUIRE(code(h.send(a, "nobody@example.org", "x", "n")) == "not_found");
+  wire::MapWriter big;
+  big.add("to", "bob@example.org").add("msg_id", "big").add_bin("body", std::string(1001, 'x'));
+  REQUIRE(code(h.request(a, big, "send")) == "payload_too_large");
+  Client b = h.login("bob");
+  int msgs = 0;
+  for (auto& e : h.events(b)) msgs += *e.root().str("kind") == "msg";
+  REQUIRE(msgs == 1);
+}
+
+TEST_CASE("relationship rules") {
+  Harness h;
+  for (const char* n : {"alice", "bob", "carol"}) h.add_user(n);
+  Client a = h.login("alice"), b = h.login("bob"), c = h.login("carol");
+  const std::string A = "alice@example.org", B = "bob@example.org", C = "carol@example.org";
+
+  REQUIRE(code(h.rel(a, "friend_accept", B)) == "not_found");
+  REQUIRE(code(h.rel(a, "friend_request", A)) == "bad_request");
+  REQUIRE(code(h.rel(a, "friend_request", "zed@example.org")) == "not_found");
+  REQUIRE(ok(h.rel(a, "friend_request", B)));
+  REQUIRE(ok(h.rel(a, "friend_request", B)));  // repeat: no change
+  REQUIRE(code(h.rel(a, "friend_cancel", C)) == "not_found");
+  // Crossing requests: bob's request accepts alice's.
+  REQUIRE(*h.rel(b, "friend_request", A).root().str("state") == "friend");
+  auto lists = h.request(a, wire::MapWriter(), "friends");
+  REQUIRE(lists.root().array("friends")->size() == 1);
+  REQUIRE(ok(h.rel(a, "friend_remove", B)));
+  REQUIRE(h.request(b, wire::MapWriter(), "friends").root().array("friends")->empty());
+
+  // Decline and cancel.
+  REQUIRE(ok(h.rel(a, "friend_request", C)));
+  REQUIRE(ok(h.rel(c, "friend_decline", A)));
+  REQUIRE(h.request(a, wire::MapWriter(), "friends").root().array("outgoing")->empty());
+  REQUIRE(ok(h.rel(a, "friend_request", C)));
+  REQUIRE(ok(h.rel(a, "friend_cancel", C)));
+  REQUIRE(h.request(c, wire::MapWriter(), "friends").root().array("incoming")->empty());
+
+  // Block: removes the friendship silently; requests from the blocked user vanish.
+  befriend(h, a, A, b, B);
+  h.events(b);
+  REQUIRE(ok(h.rel(a, "block", B)));
+  REQUIRE(h.events(b).empty());  // bob learns nothing
+  REQUIRE(h.request(b, wire::MapWriter(), "friends").root().array("friends")->empty());
+  REQUIRE(ok(h.rel(b, "friend_request", A)));
+  REQUIRE(h.request(a, wire::MapWriter(), "friends").root().array("incoming")->empty());
+  REQUIRE(code(h.rel(a, "friend_request", B)) == "not_allowed");
+  REQUIRE(h.request(a, wire::MapWriter(), "blocks").root().array("blocked")->size() == 1);
+  REQUIRE(ok(h.rel(a, "unblock", B)));
+  REQUIRE(code(h.rel(a, "unblock", B)) == "not_found");
+}
+
+TEST_CASE("blocked sender's messages are dropped at the recipient's node") {
+  Harness h(DirectMessagePolicy::kOrganization);
+  h.add_user("alice");
+  h.add_user("bob");
+  Client a = h.login("alice"), b = h.login("bob");
+  REQUIRE(ok(h.rel(b, "block", "alice@example.org")));
+  h.events(a);
+  h.events(b);
+  REQUIRE(ok(h.send(a, "bob@example.org", "hidden", "x1")));
+  REQUIRE(h.events(b).empty());
+  auto own = h.events(a);  // alice's own stream has her message, and no receipt ever follows
+  REQUIRE(own.size() == 1);
+  REQUIRE(h.request(b, wire::MapWriter(), "convs").root().array("convs")->empty());
+}
+
+TEST_CASE("suspend closes live sessions and blocks login; delete removes the user") {
+  Harness h;
+  h.add_user("alice");
+  Client a = h.login("alice");
+  REQUIRE(h.core().set_suspended("alice", true).ok());
+  REQUIRE(a.out->closed_code == "suspended");
+  Client again = h.connect();
+  wire::MapWriter f;
+  f.add("user", "alice@example.org").add("password", "pw-alice");
+  REQUIRE(code(h.request(again, f, "login")) == "suspended");
+  REQUIRE(h.core().set_suspended("nobody", true).error().code == "not_found");
+  REQUIRE(h.core().set_suspended("alice", false).ok());
+  Client b = h.login("alice");
+  REQUIRE(h.core().delete_user("alice").ok());
+  REQUIRE(b.out->closed_code == "logged_out");
+  REQUIRE(h.core().list_users()->empty());
+  REQUIRE(h.core().add_user("Bad Name", "x").error().code == "bad_request");
+}
+
+TEST_CASE("backlog is paged: a page, then wait for drain, then the rest") {
+  Harness h(DirectMessagePolicy::kOrganization);
+  h.add_user("alice");
+  h.add_user("bob");
+  Client a = h.login("alice");
+  for (int i = 0; i < 150; ++i) REQUIRE(ok(h.send(a, "bob@example.org", "x", std::to_string(i))));
+  Client b = h.login("bob");
+  REQUIRE(h.events(b).size() == 64);
+  REQUIRE(b.out->drain_requests == 1);
+  h.core().on_drained(b.id);
+  REQUIRE(h.events(b).size() == 64);
+  h.core().on_drained(b.id);
+  REQUIRE(b.out->frames.back().type() == "synced");
+  REQUIRE(*b.out->frames.back().root().uint("seq") == 150);
+  REQUIRE(h.events(b).size() == 22);
+  REQUIRE(b.out->drain_requests == 2);
+}

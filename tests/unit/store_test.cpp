@@ -1,0 +1,106 @@
+#include <catch2/catch.hpp>
+#include <filesystem>
+
+#include "parley/crypto/secret.h"
+#include "parley/store/database.h"
+#include "parley/store/node_schema.h"
+
+using namespace parley;
+using parley::store::Database;
+
+namespace {
+struct TempDir {
+  std::filesystem::path path;
+  TempDir() {
+    crypto::init();
+    path = std::filesystem::temp_directory_path() /
+           ("parley-store-test-" + crypto::hex_encode(crypto::random_bytes(6)));
+    std::filesystem::create_directories(path);
+  }
+  ~TempDir() { std::filesystem::remove_all(path); }
+  std::string file(const char* name) const { return (path / name).string(); }
+};
+const std::vector<store::Migration> kTwo = {
+    {1, "t", "CREATE TABLE t(k TEXT PRIMARY KEY, v INTEGER NOT NULL);"},
+    {2, "u", "CREATE TABLE u(x INTEGER);"},
+};
+}  // namespace
+
+TEST_CASE("migrations apply once, in order; newer files are refused") {
+  TempDir d;
+  auto db = std::move(Database::open(d.file("a.db")).value());
+  REQUIRE(*db->schema_version() == 0);
+  REQUIRE(db->migrate(kTwo).ok());
+  REQUIRE(*db->schema_version() == 2);
+  REQUIRE(db->migrate(kTwo).ok());  // no-op
+  const std::vector<store::Migration> one = {kTwo[0]};
+  REQUIRE(db->migrate(one).error().code == "schema_too_new");
+  auto mode = db->prepare("PRAGMA journal_mode");
+  REQUIRE(*mode->step());
+  REQUIRE(mode->column_text(0) == "wal");
+}
+
+TEST_CASE("the node schema migrates from empty") {
+  TempDir d;
+  auto db = std::move(Database::open(d.file("n.db")).value());
+  REQUIRE(db->migrate(store::node_migrations()).ok());
+  REQUIRE(*db->schema_version() == static_cast<int>(store::node_migrations().size()));
+}
+
+TEST_CASE("transactions roll back unless committed; constraints map to conflict") {
+  TempDir d;
+  auto db = std::move(Database::open(d.file("b.db")).value());
+  REQUIRE(db->migrate(kTwo).ok());
+  {
+    auto tx = store::Transaction::begin(*db);
+    REQUIRE(tx.ok());
+    REQUIRE(db->prepare("INSERT INTO t VALUES('a', 1)")->run().ok());
+  }  // rolled back
+  auto count = [&] {
+    auto st = std::move(db->prepare("SELECT count(*) FROM t").value());
+    (void)st.step();
+    return st.column_int64(0);
+  };
+  REQUIRE(count() == 0);
+  {
+    auto tx = std::move(store::Transaction::begin(*db).value());
+    REQUIRE(db->prepare("INSERT INTO t VALUES('a', 1)")->run().ok());
+    REQUIRE(tx.commit().ok());
+  }
+  REQUIRE(count() == 1);
+  auto dup = db->prepare("INSERT INTO t VALUES('a', 2)")->run();
+  REQUIRE(dup.error().code == "conflict");
+  REQUIRE(db->prepare("SELEKT").error().code == "storage");
+}
+
+TEST_CASE("statement cache reuses prepared statements") {
+  TempDir d;
+  auto db = std::move(Database::open(d.file("c.db")).value());
+  REQUIRE(db->migrate(kTwo).ok());
+  for (int i = 0; i < 1000; ++i) {
+    auto st = db->prepare("INSERT INTO t VALUES(?, ?)");
+    REQUIRE(st->bind(1, std::to_string(i)).bind(2, std::int64_t{i}).run().ok());
+  }
+  auto st = db->prepare("SELECT sum(v) FROM t");
+  REQUIRE(*st->step());
+  REQUIRE(st->column_int64(0) == 999 * 1000 / 2);
+}
+
+TEST_CASE("online backup is consistent while another connection writes") {
+  TempDir d;
+  auto db = std::move(Database::open(d.file("live.db")).value());
+  REQUIRE(db->migrate(kTwo).ok());
+  for (int i = 0; i < 100; ++i) {
+    REQUIRE(db->prepare("INSERT INTO t VALUES(?, 1)")->bind(1, std::to_string(i)).run().ok());
+  }
+  auto reader = std::move(Database::open(d.file("live.db")).value());
+  auto tx = std::move(store::Transaction::begin(*db).value());
+  REQUIRE(db->prepare("INSERT INTO t VALUES('uncommitted', 1)")->run().ok());
+  REQUIRE(reader->backup_to(d.file("copy.db")).ok());
+  REQUIRE(tx.commit().ok());
+  auto copy = std::move(Database::open(d.file("copy.db")).value());
+  auto st = copy->prepare("SELECT count(*) FROM t");
+  REQUIRE(*st->step());
+  REQUIRE(st->column_int64(0) == 100);  // the snapshot excludes the write in flight
+  REQUIRE_FALSE(std::filesystem::exists(d.file("copy.db.tmp")));
+}

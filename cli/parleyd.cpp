@@ -6,9 +6,9 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include <CLI/CLI.hpp>
 #include <cpprest/http_client.h>
 #include <cpprest/json.h>
+#include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <iostream>
 
@@ -44,7 +44,8 @@ int fail(const Error& e) {
 parley::Result<std::string> read_password(bool from_stdin, const std::string& prompt) {
   std::string pw;
   if (from_stdin) {
-    if (!std::getline(std::cin, pw)) return parley::make_error("bad_request", "no password on stdin");
+    if (!std::getline(std::cin, pw))
+      return parley::make_error("bad_request", "no password on stdin");
     if (!pw.empty() && pw.back() == '\r') pw.pop_back();
     return pw;
   }
@@ -98,10 +99,9 @@ parley::Result<json::value> admin_call(const std::string& data_dir, const http::
     }
     return v;
   } catch (const std::exception& e) {
-    return parley::make_error("unreachable", "cannot reach the node's admin API at " +
-                                                 config->admin_listen.str() +
-                                                 " (is `parleyd serve` running on " + data_dir +
-                                                 "?): " + e.what());
+    return parley::make_error(
+        "unreachable", "cannot reach the node's admin API at " + config->admin_listen.str() +
+                           " (is `parleyd serve` running on " + data_dir + "?): " + e.what());
   }
 }
 
@@ -122,16 +122,21 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   std::string data_dir;
   if (const char* env = std::getenv("PARLEYD_DATA")) data_dir = env;
-  app.add_option("--data", data_dir, "Node data directory (or PARLEYD_DATA)")->envname("PARLEYD_DATA");
+  app.add_option("--data", data_dir, "Node data directory (or PARLEYD_DATA)")
+      ->envname("PARLEYD_DATA");
 
   // init
   auto* init = app.add_subcommand("init", "Create a node: config, node key, database");
   std::string name, client_listen, federation_listen, admin_listen, dm_policy, pw_strength;
   init->add_option("--name", name, "The organization's domain (user@DOMAIN)")->required();
-  init->add_option("--client-listen", client_listen, "HOST:PORT for user devices (default 127.0.0.1:7420)");
-  init->add_option("--federation-listen", federation_listen, "HOST:PORT for other nodes (default 127.0.0.1:7421)");
-  init->add_option("--admin-listen", admin_listen, "HOST:PORT of the admin API, loopback (default 127.0.0.1:7422)");
-  init->add_option("--dm-policy", dm_policy, "Who may open 1:1 chats: friends | organization | anyone");
+  init->add_option("--client-listen", client_listen,
+                   "HOST:PORT for user devices (default 127.0.0.1:7420)");
+  init->add_option("--federation-listen", federation_listen,
+                   "HOST:PORT for other nodes (default 127.0.0.1:7421)");
+  init->add_option("--admin-listen", admin_listen,
+                   "HOST:PORT of the admin API, loopback (default 127.0.0.1:7422)");
+  init->add_option("--dm-policy", dm_policy,
+                   "Who may open 1:1 chats: friends | organization | anyone");
   init->add_option("--password-hash", pw_strength, "Argon2id cost: interactive | moderate");
 
   auto* serve = app.add_subcommand("serve", "Run the node until SIGINT/SIGTERM");
@@ -150,14 +155,16 @@ int main(int argc, char** argv) {
   user_add->add_flag("--password-stdin", password_stdin, "Read the password from stdin");
   auto* user_list = user->add_subcommand("list", "List users");
   user_list->add_flag("--json", json_out, "JSON array output");
-  auto* user_suspend = user->add_subcommand("suspend", "Suspend a user; live sessions close at once");
+  auto* user_suspend =
+      user->add_subcommand("suspend", "Suspend a user; live sessions close at once");
   user_suspend->add_option("NAME", user_name)->required();
   auto* user_unsuspend = user->add_subcommand("unsuspend", "Lift a suspension");
   user_unsuspend->add_option("NAME", user_name)->required();
   auto* user_delete = user->add_subcommand("delete", "Delete a user and their data");
   user_delete->add_option("NAME", user_name)->required();
   user_delete->add_flag("--yes", yes, "Do not ask for confirmation");
-  auto* user_reset = user->add_subcommand("reset-password", "Set a new password; ends all sessions");
+  auto* user_reset =
+      user->add_subcommand("reset-password", "Set a new password; ends all sessions");
   user_reset->add_option("NAME", user_name)->required();
   user_reset->add_flag("--password-stdin", password_stdin, "Read the password from stdin");
 
@@ -244,8 +251,9 @@ int main(int argc, char** argv) {
       std::cout << "Added " << r->at("address").as_string() << "\n";
       return kOk;
     }
-    return show(admin_call(data_dir, http::methods::POST, "/users/" + user_name + "/password", body),
-                "Password of " + user_name + " reset; their sessions were ended");
+    return show(
+        admin_call(data_dir, http::methods::POST, "/users/" + user_name + "/password", body),
+        "Password of " + user_name + " reset; their sessions were ended");
   }
   if (*user_list) {
     auto r = admin_call(data_dir, http::methods::GET, "/users", json::value());

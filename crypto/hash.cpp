@@ -69,8 +69,8 @@ Result<SecretBytes> hkdf_expand(std::string_view prk, std::string_view info, std
   return out;
 }
 
-Result<SecretBytes> hkdf_sha256(std::string_view ikm, std::string_view salt,
-                                std::string_view info, std::size_t length) {
+Result<SecretBytes> hkdf_sha256(std::string_view ikm, std::string_view salt, std::string_view info,
+                                std::size_t length) {
   const SecretBytes prk = hkdf_extract(salt, ikm);
   return hkdf_expand(prk.view(), info, length);
 }

@@ -45,10 +45,10 @@ bool verify_signature(std::string_view public_key, std::string_view message,
   if (public_key.size() != crypto_sign_PUBLICKEYBYTES || signature.size() != crypto_sign_BYTES) {
     return false;
   }
-  return crypto_sign_verify_detached(reinterpret_cast<const unsigned char*>(signature.data()),
-                                     reinterpret_cast<const unsigned char*>(message.data()),
-                                     message.size(),
-                                     reinterpret_cast<const unsigned char*>(public_key.data())) == 0;
+  return crypto_sign_verify_detached(
+             reinterpret_cast<const unsigned char*>(signature.data()),
+             reinterpret_cast<const unsigned char*>(message.data()), message.size(),
+             reinterpret_cast<const unsigned char*>(public_key.data())) == 0;
 }
 
 std::string format_public_key(std::string_view public_key) {

@@ -3,10 +3,10 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
-#include <chrono>
-#include <filesystem>
 #include <cpprest/http_listener.h>
 #include <cpprest/json.h>
+#include <chrono>
+#include <filesystem>
 
 #include "parley/crypto/password.h"
 #include "parley/crypto/secret.h"
@@ -108,8 +108,8 @@ class AdminApi::Impl {
       }
       route(req);
     } catch (const std::exception& e) {
-      reply_error(req, make_error("bad_request", std::string("cannot process request: ") +
-                                                     e.what()));
+      reply_error(req,
+                  make_error("bad_request", std::string("cannot process request: ") + e.what()));
     }
   }
 
@@ -129,8 +129,8 @@ class AdminApi::Impl {
         const std::string name = parts[1];
         if (parts[2] == "suspend" || parts[2] == "unsuspend") {
           const bool on = parts[2] == "suspend";
-          return reply_status(
-              req, on_core<Status>([&](Core& c) { return c.set_suspended(name, on); }));
+          return reply_status(req,
+                              on_core<Status>([&](Core& c) { return c.set_suspended(name, on); }));
         }
         if (parts[2] == "password") return reset_password(req, name);
       }
@@ -150,18 +150,21 @@ class AdminApi::Impl {
     auto stats = on_core<Result<CoreStats>>([](Core& c) { return c.stats(); });
     if (!stats.ok()) return reply_error(req, stats.error());
     std::int64_t db_bytes = 0;
-    if (auto db = store::Database::open(ctx_.database_path); db.ok()) db_bytes = (*db)->size_bytes();
+    if (auto db = store::Database::open(ctx_.database_path); db.ok())
+      db_bytes = (*db)->size_bytes();
     json::value v;
     v["name"] = json::value::string(ctx_.config.name);
     v["version"] = json::value::string(PARLEY_VERSION);
     v["pid"] = json::value::number(static_cast<int64_t>(getpid()));
-    v["uptime_seconds"] = json::value::number(static_cast<int64_t>((now_ms() - ctx_.started_ms) / 1000));
+    v["uptime_seconds"] =
+        json::value::number(static_cast<int64_t>((now_ms() - ctx_.started_ms) / 1000));
     v["client_listen"] = json::value::string(ctx_.config.client_listen.str());
     v["users"] = json::value::number(static_cast<int64_t>(stats->users));
     v["devices"] = json::value::number(static_cast<int64_t>(stats->devices));
     v["messages"] = json::value::number(static_cast<int64_t>(stats->messages));
     v["connections"] = json::value::number(static_cast<int64_t>(stats->connections));
-    v["authenticated_connections"] = json::value::number(static_cast<int64_t>(stats->authenticated));
+    v["authenticated_connections"] =
+        json::value::number(static_cast<int64_t>(stats->authenticated));
     v["outbound_queued_frames"] = json::value::number(static_cast<int64_t>(ctx_.queued_frames()));
     v["undelivered_events"] = json::value::number(static_cast<int64_t>(stats->undelivered_events));
     v["federation_queued"] = json::value::number(static_cast<int64_t>(0));

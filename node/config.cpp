@@ -1,8 +1,8 @@
 #include "parley/node/config.h"
 
+#include <toml++/toml.h>
 #include <set>
 #include <sstream>
-#include <toml++/toml.h>
 
 #include "parley/address.h"
 
@@ -19,7 +19,8 @@ Result<HostPort> parse_host_port(std::string_view text) {
     hp.host = hp.host.substr(1, hp.host.size() - 2);
   }
   const std::string port(text.substr(colon + 1));
-  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos) {
+  if (port.empty() || port.size() > 5 ||
+      port.find_first_not_of("0123456789") != std::string::npos) {
     return make_error("bad_config", "'" + std::string(text) + "' has no valid port");
   }
   const unsigned long p = std::stoul(port);
@@ -98,7 +99,8 @@ Status read_uint(const toml::table& root, const char* path, T& out, std::uint64_
   const auto node = root.at_path(path);
   if (!node) return ok_status();
   const auto v = node.value<std::int64_t>();
-  if (!v || *v < 0 || static_cast<std::uint64_t>(*v) < min || static_cast<std::uint64_t>(*v) > max) {
+  if (!v || *v < 0 || static_cast<std::uint64_t>(*v) < min ||
+      static_cast<std::uint64_t>(*v) > max) {
     return make_error("bad_config", std::string(path) + " must be an integer from " +
                                         std::to_string(min) + " to " + std::to_string(max));
   }
@@ -141,8 +143,8 @@ Result<NodeConfig> load_config(const std::string& path) {
   PARLEY_TRY(read_listen(root, "admin.listen", c.admin_listen));
   PARLEY_TRY(read_uint(root, "client.max_frame_bytes", c.max_frame_bytes, 1024, 16u << 20));
   PARLEY_TRY(read_uint(root, "client.max_body_bytes", c.max_body_bytes, 1, 16u << 20));
-  PARLEY_TRY(read_uint(root, "client.heartbeat_timeout_seconds", c.heartbeat_timeout_seconds, 1,
-                       86400));
+  PARLEY_TRY(
+      read_uint(root, "client.heartbeat_timeout_seconds", c.heartbeat_timeout_seconds, 1, 86400));
   PARLEY_TRY(read_uint(root, "client.max_outbound_frames", c.max_outbound_frames, 16, 1u << 20));
   PARLEY_TRY(read_uint(root, "client.max_connections", c.max_connections, 1, 1u << 20));
   PARLEY_TRY(read_uint(root, "security.login_failures_per_window", c.login_failures_per_window, 1,

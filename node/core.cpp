@@ -178,8 +178,12 @@ void Core::start_login(ConnId id, Conn& c, const wire::Message& frame, std::uint
                                      failures_by_source_.blocked_for(c.source, now));
   if (wait > 0) {
     wire::MapWriter w;
-    w.add("t", "re").add("id", req).add("ok", false).add("code", "rate_limited")
-        .add("msg", "too many failed logins; try again later").add("retry_after_ms", wait);
+    w.add("t", "re")
+        .add("id", req)
+        .add("ok", false)
+        .add("code", "rate_limited")
+        .add("msg", "too many failed logins; try again later")
+        .add("retry_after_ms", wait);
     send_frame(c, w.finish());
     return;
   }
@@ -229,8 +233,12 @@ void Core::finish_login(ConnId id, std::uint64_t req, std::string address, std::
   auto ins = db_.prepare(
       "INSERT INTO devices(user_id, label, token_hash, cursor, created_ms, last_seen_ms) "
       "VALUES(?, ?, ?, 0, ?, ?)");
-  Status s = ins.ok() ? ins->bind(1, user->id).bind(2, device).bind(3, token.hash).bind(4, now)
-                            .bind(5, now).run()
+  Status s = ins.ok() ? ins->bind(1, user->id)
+                            .bind(2, device)
+                            .bind(3, token.hash)
+                            .bind(4, now)
+                            .bind(5, now)
+                            .run()
                       : Status(ins.error());
   if (!s.ok()) {
     reply_error(c, req, s.error());
@@ -238,8 +246,12 @@ void Core::finish_login(ConnId id, std::uint64_t req, std::string address, std::
   }
   const std::int64_t device_id = db_.last_insert_rowid();
   wire::MapWriter out;
-  out.add("t", "re").add("id", req).add("ok", true).add("user", address)
-      .add("device_id", device_id).add("token", token.text);
+  out.add("t", "re")
+      .add("id", req)
+      .add("ok", true)
+      .add("user", address)
+      .add("device_id", device_id)
+      .add("token", token.text);
   send_frame(c, out.finish());
   authenticated(id, c, user->id, address, device_id);
   pump(id, c);

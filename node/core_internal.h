@@ -14,10 +14,10 @@ struct Core::Conn {
   std::int64_t user_id = 0;  // 0 until authenticated
   std::string address;
   std::int64_t device_id = 0;
-  bool logging_in = false;                 // a login is being verified
-  std::deque<wire::Message> deferred;      // requests received during login
-  std::int64_t pushed_upto = 0;            // highest stream seq sent on this connection
-  bool live = false;                       // backlog done; new events are pushed at once
+  bool logging_in = false;             // a login is being verified
+  std::deque<wire::Message> deferred;  // requests received during login
+  std::int64_t pushed_upto = 0;        // highest stream seq sent on this connection
+  bool live = false;                   // backlog done; new events are pushed at once
   bool awaiting_drain = false;
   bool closed = false;
 };

@@ -123,7 +123,10 @@ Status Core::do_send(Conn& c, wire::View req, wire::MapWriter& out) {
     PARLEY_TRY(append_event(recipient.id, "msg", conv, cseq, ""));
   }
   PARLEY_TRY(tx.commit());
-  out.add("conv", conv).add("cseq", cseq).add("sent_ms", now).add("msg_id", msg_id)
+  out.add("conv", conv)
+      .add("cseq", cseq)
+      .add("sent_ms", now)
+      .add("msg_id", msg_id)
       .add("duplicate", false);
   return ok_status();
 }
@@ -143,8 +146,8 @@ Status Core::do_ack(Conn& c, wire::View req, wire::MapWriter& out) {
     last = st.column_int64(1);
   }
   if (upto_u > static_cast<std::uint64_t>(last)) {
-    return make_error("bad_request", "ack beyond the end of the stream (" + std::to_string(last) +
-                                         ")");
+    return make_error("bad_request",
+                      "ack beyond the end of the stream (" + std::to_string(last) + ")");
   }
   if (upto <= cursor) {
     out.add("cursor", cursor);
@@ -184,7 +187,10 @@ Status Core::do_ack(Conn& c, wire::View req, wire::MapWriter& out) {
     auto sender = local_user_for(d.sender);
     if (!sender.ok()) continue;  // the sender was deleted
     wire::MapWriter p;
-    p.add("conv", d.conv).add("status", "delivered").add("by", c.address).add("msg_id", d.msg_id)
+    p.add("conv", d.conv)
+        .add("status", "delivered")
+        .add("by", c.address)
+        .add("msg_id", d.msg_id)
         .add("cseq", d.cseq);
     PARLEY_TRY(append_event(sender->id, "receipt", d.conv, 0, p.finish()));
   }
@@ -208,9 +214,8 @@ Status Core::do_read(Conn& c, wire::View req, wire::MapWriter& out) {
     last = st.column_int64(1);
     cleared = st.column_int64(2);
   }
-  const std::int64_t upto = std::min<std::int64_t>(static_cast<std::int64_t>(std::min<std::uint64_t>(
-                                                       upto_u, INT64_MAX)),
-                                                   last);
+  const std::int64_t upto = std::min<std::int64_t>(
+      static_cast<std::int64_t>(std::min<std::uint64_t>(upto_u, INT64_MAX)), last);
   if (upto <= read_upto) {
     out.add("read_upto", read_upto);
     return ok_status();
@@ -222,8 +227,12 @@ Status Core::do_read(Conn& c, wire::View req, wire::MapWriter& out) {
         st, db_.prepare("UPDATE conv_members SET read_upto = ?1, unread = (SELECT count(*) FROM "
                         "messages WHERE conv_id = ?2 AND cseq > ?1 AND cseq > ?4 AND sender != ?3 "
                         "AND dropped = 0) WHERE user_id = ?5 AND conv_id = ?2"));
-    PARLEY_TRY(
-        st.bind(1, upto).bind(2, conv).bind(3, c.address).bind(4, cleared).bind(5, c.user_id).run());
+    PARLEY_TRY(st.bind(1, upto)
+                   .bind(2, conv)
+                   .bind(3, c.address)
+                   .bind(4, cleared)
+                   .bind(5, c.user_id)
+                   .run());
   }
   std::vector<std::pair<std::string, std::int64_t>> senders;
   {
@@ -344,8 +353,9 @@ Status Core::do_conv_view(Conn& c, const std::string& type, wire::View req, wire
     sql = type == "pin" ? "UPDATE conv_members SET pinned = ? WHERE user_id = ? AND conv_id = ?"
                         : "UPDATE conv_members SET hidden = ? WHERE user_id = ? AND conv_id = ?";
   } else {
-    sql = "UPDATE conv_members SET hidden = 1, unread = 0, cleared_upto = last_cseq, "
-          "read_upto = max(read_upto, last_cseq) WHERE user_id = ? AND conv_id = ?";
+    sql =
+        "UPDATE conv_members SET hidden = 1, unread = 0, cleared_upto = last_cseq, "
+        "read_upto = max(read_upto, last_cseq) WHERE user_id = ? AND conv_id = ?";
   }
   PARLEY_ASSIGN_OR_RETURN(tx, store::Transaction::begin(db_));
   PARLEY_ASSIGN_OR_RETURN(st, db_.prepare(sql));

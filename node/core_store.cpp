@@ -23,8 +23,9 @@ Result<std::optional<Core::UserRow>> Core::find_user(const std::string& name) {
 Result<Core::UserRow> Core::local_user_for(const std::string& address) {
   PARLEY_ASSIGN_OR_RETURN(a, wire::parse_address(address));
   if (a.domain != config_.name) {
-    return make_error("not_found", a.str() + " is on another node; this node does not federate "
-                                             "yet");
+    return make_error("not_found", a.str() +
+                                       " is on another node; this node does not federate "
+                                       "yet");
   }
   PARLEY_ASSIGN_OR_RETURN(row, find_user(a.local));
   if (!row) return make_error("not_found", "no user " + a.str());
@@ -34,9 +35,9 @@ Result<Core::UserRow> Core::local_user_for(const std::string& address) {
 Result<std::int64_t> Core::append_event(std::int64_t user_id, const std::string& kind,
                                         const std::string& conv, std::int64_t cseq,
                                         const std::string& payload) {
-  PARLEY_ASSIGN_OR_RETURN(
-      bump, db_.prepare("UPDATE users SET stream_seq = stream_seq + 1 WHERE id = ? "
-                        "RETURNING stream_seq"));
+  PARLEY_ASSIGN_OR_RETURN(bump,
+                          db_.prepare("UPDATE users SET stream_seq = stream_seq + 1 WHERE id = ? "
+                                      "RETURNING stream_seq"));
   bump.bind(1, user_id);
   PARLEY_ASSIGN_OR_RETURN(row, bump.step());
   if (!row) return make_error("not_found", "user vanished");
@@ -72,8 +73,7 @@ Status Core::set_relation(std::int64_t user_id, const std::string& other,
 }
 
 Status Core::drop_relation(std::int64_t user_id, const std::string& other) {
-  PARLEY_ASSIGN_OR_RETURN(st,
-                          db_.prepare("DELETE FROM relations WHERE user_id = ? AND other = ?"));
+  PARLEY_ASSIGN_OR_RETURN(st, db_.prepare("DELETE FROM relations WHERE user_id = ? AND other = ?"));
   return st.bind(1, user_id).bind(2, other).run();
 }
 

@@ -111,10 +111,12 @@ void Session::on_registered(ConnId id) {
 
 void Session::read() {
   if (closing_) return;
-  socket_.async_read_some(asio::buffer(buf_),
-                          asio::bind_executor(strand_, [self = shared_from_this()](
-                                                           const boost::system::error_code& ec,
-                                                           std::size_t n) { self->on_read(ec, n); }));
+  socket_.async_read_some(
+      asio::buffer(buf_),
+      asio::bind_executor(
+          strand_, [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
+            self->on_read(ec, n);
+          }));
 }
 
 void Session::on_read(const boost::system::error_code& ec, std::size_t n) {
@@ -206,19 +208,19 @@ void Session::write() {
     return;
   }
   writing_ = true;
-  asio::async_write(socket_, asio::buffer(queue_.front()),
-                    asio::bind_executor(strand_, [self = shared_from_this()](
-                                                     const boost::system::error_code& ec,
-                                                     std::size_t) {
-                      if (self->closed_) return;
-                      self->queue_.pop_front();
-                      --*self->queued_;
-                      if (ec) {
-                        self->teardown();
-                        return;
-                      }
-                      self->write();
-                    }));
+  asio::async_write(
+      socket_, asio::buffer(queue_.front()),
+      asio::bind_executor(
+          strand_, [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+            if (self->closed_) return;
+            self->queue_.pop_front();
+            --*self->queued_;
+            if (ec) {
+              self->teardown();
+              return;
+            }
+            self->write();
+          }));
 }
 
 void Session::close_with(std::string code, std::string message) {
@@ -255,22 +257,22 @@ class Gateway::Impl {
 
   void accept(std::shared_ptr<std::atomic<std::int64_t>> open,
               std::shared_ptr<std::atomic<std::int64_t>> queued) {
-    acceptor_.async_accept(asio::make_strand(net_), [this, open, queued](
-                                                        const boost::system::error_code& ec,
-                                                        tcp::socket socket) {
-      if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
-      if (!ec) {
-        if (open->load() >= static_cast<std::int64_t>(config_.max_connections)) {
-          spdlog::warn("event=connection_refused reason=max_connections");
-          boost::system::error_code ignored;
-          socket.close(ignored);
-        } else {
-          std::make_shared<Session>(std::move(socket), core_ctx_, core_, config_, open, queued)
-              ->start();
-        }
-      }
-      accept(open, queued);
-    });
+    acceptor_.async_accept(
+        asio::make_strand(net_),
+        [this, open, queued](const boost::system::error_code& ec, tcp::socket socket) {
+          if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+          if (!ec) {
+            if (open->load() >= static_cast<std::int64_t>(config_.max_connections)) {
+              spdlog::warn("event=connection_refused reason=max_connections");
+              boost::system::error_code ignored;
+              socket.close(ignored);
+            } else {
+              std::make_shared<Session>(std::move(socket), core_ctx_, core_, config_, open, queued)
+                  ->start();
+            }
+          }
+          accept(open, queued);
+        });
   }
 
   asio::io_context& net_;
@@ -291,7 +293,8 @@ Gateway::~Gateway() = default;
 Status Gateway::listen(const HostPort& where) {
   boost::system::error_code ec;
   const auto address = asio::ip::make_address(where.host, ec);
-  if (ec) return make_error("bad_config", "client.listen: '" + where.host + "' is not an IP address");
+  if (ec)
+    return make_error("bad_config", "client.listen: '" + where.host + "' is not an IP address");
   const tcp::endpoint ep(address, where.port);
   auto& a = impl_->acceptor_;
   a.open(ep.protocol(), ec);

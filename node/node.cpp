@@ -33,9 +33,9 @@ namespace {
 Status write_private_file(const std::string& path, const std::string& content) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
   if (fd < 0) return make_error("io", "cannot create " + path + ": " + std::strerror(errno));
-  const bool ok = ::write(fd, content.data(), content.size()) ==
-                      static_cast<ssize_t>(content.size()) &&
-                  ::fsync(fd) == 0;
+  const bool ok =
+      ::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size()) &&
+      ::fsync(fd) == 0;
   ::close(fd);
   if (!ok) return make_error("io", "cannot write " + path);
   return ok_status();
@@ -195,8 +195,9 @@ Status serve(const std::string& data_dir) {
     });
     done.get_future().wait();
   };
-  AdminContext admin_ctx{token,           data_dir, paths.database(), config, run_on_core,
-                         [&gateway] { return gateway.queued_frames(); }, clock.now_ms()};
+  AdminContext admin_ctx{token,         data_dir,    paths.database(),
+                         config,        run_on_core, [&gateway] { return gateway.queued_frames(); },
+                         clock.now_ms()};
   AdminApi admin(admin_ctx);
   PARLEY_TRY(admin.start());
 

@@ -57,7 +57,8 @@ Result<Address> parse_address(std::string_view text) {
   const std::string s = lower(text);
   const auto at = s.find('@');
   if (at == std::string::npos || s.find('@', at + 1) != std::string::npos) {
-    return make_error("bad_request", "'" + std::string(text) + "' is not an address like user@node");
+    return make_error("bad_request",
+                      "'" + std::string(text) + "' is not an address like user@node");
   }
   Address a{s.substr(0, at), s.substr(at + 1)};
   PARLEY_TRY(validate_local_part(a.local));

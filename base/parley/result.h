@@ -24,7 +24,7 @@ inline Error make_error(std::string code, std::string message) {
 template <class T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}      // NOLINT(google-explicit-constructor)
   Result(Error error) : v_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
 
   bool ok() const { return v_.index() == 0; }
@@ -89,14 +89,14 @@ inline Status ok_status() { return Status(); }
 }  // namespace parley
 
 // Evaluates `expr` (a Result or Status); on failure returns its error from the enclosing function.
-#define PARLEY_TRY(expr)                                   \
-  do {                                                     \
-    auto parley_try_result_ = (expr);                      \
+#define PARLEY_TRY(expr)                                                  \
+  do {                                                                    \
+    auto parley_try_result_ = (expr);                                     \
     if (!parley_try_result_.ok()) return parley_try_result_.take_error(); \
   } while (0)
 
 // Declares `var` from a Result<T> expression, returning the error on failure.
-#define PARLEY_ASSIGN_OR_RETURN(var, expr)                 \
-  auto var##_result_ = (expr);                             \
+#define PARLEY_ASSIGN_OR_RETURN(var, expr)                    \
+  auto var##_result_ = (expr);                                \
   if (!var##_result_.ok()) return var##_result_.take_error(); \
   auto var = std::move(var##_result_).value()

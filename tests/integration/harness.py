@@ -185,12 +185,14 @@ class Node:
                          "--admin-listen", "127.0.0.1:%d" % self.admin_port,
                          "--dm-policy", policy, check=True)
         cfg_path = os.path.join(self.data, "config.toml")
-        cfg = open(cfg_path).read()
+        with open(cfg_path) as f:
+            cfg = f.read()
         # Test suites create many users: cheap password hashing, explicitly.
         cfg = cfg.replace('password_hash = "interactive"', 'password_hash = "test-only-minimal"')
         if heartbeat is not None:
             cfg = cfg.replace("heartbeat_timeout_seconds = 60", "heartbeat_timeout_seconds = %d" % heartbeat)
-        open(cfg_path, "w").write(cfg + extra_config)
+        with open(cfg_path, "w") as f:
+            f.write(cfg + extra_config)
         self.init_output = r.stdout
 
     def parleyd(self, *args, input=None, check=False):
@@ -201,13 +203,13 @@ class Node:
         return r
 
     def start(self):
-        self.log = open(self.log_path, "a")
+        self.log = open(self.log_path, "a")  # closed by stop()
         self.proc = subprocess.Popen([PARLEYD, "--data", self.data, "serve"], stdout=self.log,
                                      stderr=subprocess.STDOUT)
         deadline = time.time() + 20
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                raise AssertionError("parleyd exited at start: " + open(self.log_path).read())
+                raise AssertionError("parleyd exited at start: " + self.logs())
             try:
                 socket.create_connection(("127.0.0.1", self.client_port), timeout=0.2).close()
                 socket.create_connection(("127.0.0.1", self.admin_port), timeout=0.2).close()
@@ -227,13 +229,17 @@ class Node:
                 raise AssertionError("parleyd did not stop on SIGTERM")
         rc = self.proc.returncode if self.proc else None
         self.proc = None
+        if getattr(self, "log", None):
+            self.log.close()
+            self.log = None
         return rc
 
     def add_user(self, name, password="correct horse battery"):
         return self.parleyd("user", "add", name, "--password-stdin", input=password + "\n", check=True)
 
     def logs(self):
-        return open(self.log_path).read()
+        with open(self.log_path) as f:
+            return f.read()
 
     def cleanup(self):
         self.stop()

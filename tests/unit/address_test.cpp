@@ -8,9 +8,9 @@ TEST_CASE("addresses are lower-cased and validated") {
   auto a = parse_address("Alice@Example.ORG");
   REQUIRE(a.ok());
   REQUIRE(a->str() == "alice@example.org");
-  for (const char* bad : {"alice", "@example.org", "alice@", "a@b@c", "al ice@example.org",
-                          "_alice@example.org", "alice@exa_mple.org", "alice@example..org",
-                          "alice@example.org."}) {
+  for (const char* bad :
+       {"alice", "@example.org", "alice@", "a@b@c", "al ice@example.org", "_alice@example.org",
+        "alice@exa_mple.org", "alice@example..org", "alice@example.org."}) {
     INFO(bad);
     REQUIRE_FALSE(parse_address(bad).ok());
   }

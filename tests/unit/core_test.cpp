@@ -67,7 +67,9 @@ class Harness {
   static std::string hash(const std::string& pw) {
     return *crypto::hash_password(pw, crypto::PasswordStrength::kTestOnlyMinimal);
   }
-  void add_user(const std::string& name) { REQUIRE(core_->add_user(name, hash("pw-" + name)).ok()); }
+  void add_user(const std::string& name) {
+    REQUIRE(core_->add_user(name, hash("pw-" + name)).ok());
+  }
 
   Client connect(const std::string& source = "10.0.0.1") {
     Client c;

@@ -2,8 +2,8 @@
 // RFC 8032 (Ed25519) and Project Wycheproof (shared/vectors), plus secrets, tokens and key files.
 #include <sys/stat.h>
 
-#include <catch2/catch.hpp>
 #include <cpprest/json.h>
+#include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
 
@@ -77,17 +77,20 @@ TEST_CASE("RFC 5869 HKDF-SHA256 test cases A.1 to A.3") {
   };
   const Case cases[] = {
       {"0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b", "000102030405060708090a0b0c",
-       "f0f1f2f3f4f5f6f7f8f9",
-       "077709362c2e32df0ddc3f0dc47bba6390b6c73bb50f9c3122ec844ad7c2b3e5",
+       "f0f1f2f3f4f5f6f7f8f9", "077709362c2e32df0ddc3f0dc47bba6390b6c73bb50f9c3122ec844ad7c2b3e5",
        "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865", 42},
-      {"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f202122232425262728292a2b2c2d"
+      {"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f202122232425262728292a2b2c2"
+       "d"
        "2e2f303132333435363738393a3b3c3d3e3f404142434445464748494a4b4c4d4e4f",
-       "606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f808182838485868788898a8b8c8d"
+       "606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f808182838485868788898a8b8c8"
+       "d"
        "8e8f909192939495969798999a9b9c9d9e9fa0a1a2a3a4a5a6a7a8a9aaabacadaeaf",
-       "b0b1b2b3b4b5b6b7b8b9babbbcbdbebfc0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdd"
+       "b0b1b2b3b4b5b6b7b8b9babbbcbdbebfc0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcd"
+       "d"
        "dedfe0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff",
        "06a6b88c5853361a06104c9ceb35b45cef760014904671014a193f40c15fc244",
-       "b11e398dc80327a1c8e7f78c596a49344f012eda2d4efad8a050cc4c19afa97c59045a99cac7827271cb41c65e59"
+       "b11e398dc80327a1c8e7f78c596a49344f012eda2d4efad8a050cc4c19afa97c59045a99cac7827271cb41c65e5"
+       "9"
        "0e09da3275600c2f09b8367793a9aca3db71cc30c58179ec3e87c14c01d5c1f3434f1d87",
        82},
       {"0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b", "", "",
@@ -110,15 +113,18 @@ TEST_CASE("RFC 8032 section 7.1 Ed25519 tests 1 to 3") {
   const Case cases[] = {
       {"9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
        "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a", "",
-       "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b4"
+       "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf"
+       "9b4"
        "6bd25bf5f0595bbe24655141438e7a100b"},
       {"4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb",
        "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c", "72",
-       "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d"
+       "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f"
+       "11d"
        "8c387b2eaeb4302aeeb00d291612bb0c00"},
       {"c5aa8df43f9f837bedb7442f31dcb7b166d38535076f094b85ce3a2e0b4458f7",
        "fc51cd8e6218a1a38da47ed00230f0580816ed13ba3303ac5deb911548908025", "af82",
-       "6291d657deec24024827e69c3abe01a30ce548a284743a445e3680d7db5ac3ac18ff9b538d16f290ae67f760984dc6"
+       "6291d657deec24024827e69c3abe01a30ce548a284743a445e3680d7db5ac3ac18ff9b538d16f290ae67f760984"
+       "dc6"
        "594a7c15e9716ed28dc027beceea1ec40a"},
   };
   for (const auto& c : cases) {
@@ -188,8 +194,8 @@ TEST_CASE("Wycheproof HKDF-SHA256: every case") {
 
 TEST_CASE("key files: 0600, round trip, refused when readable by others") {
   init();
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("parley-key-test-" + hex_encode(random_bytes(6)));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("parley-key-test-" + hex_encode(random_bytes(6)));
   std::filesystem::create_directories(dir);
   const std::string path = (dir / "node.key").string();
   const auto key = SigningKey::generate();

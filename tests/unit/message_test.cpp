@@ -19,8 +19,13 @@ TEST_CASE("writer output parses back with typed access") {
   ArrayWriter arr;
   arr.push("a").push("b");
   MapWriter w;
-  w.add("t", "send").add("id", std::uint64_t{1} << 40).add_bin("body", std::string("\0\1", 2))
-      .add("on", true).add("m", inner).add("list", arr).add("neg", -5);
+  w.add("t", "send")
+      .add("id", std::uint64_t{1} << 40)
+      .add_bin("body", std::string("\0\1", 2))
+      .add("on", true)
+      .add("m", inner)
+      .add("list", arr)
+      .add("neg", -5);
   auto m = Message::parse(w.finish());
   REQUIRE(m.ok());
   REQUIRE(m->type() == "send");

@@ -29,7 +29,9 @@ class SecretBytes {
   ~SecretBytes();
 
   unsigned char* data() { return reinterpret_cast<unsigned char*>(bytes_.data()); }
-  const unsigned char* data() const { return reinterpret_cast<const unsigned char*>(bytes_.data()); }
+  const unsigned char* data() const {
+    return reinterpret_cast<const unsigned char*>(bytes_.data());
+  }
   std::size_t size() const { return bytes_.size(); }
   bool empty() const { return bytes_.empty(); }
   std::string_view view() const { return bytes_; }

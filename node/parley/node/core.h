@@ -68,9 +68,9 @@ struct UserInfo {
 struct CoreStats {
   std::int64_t users = 0;
   std::int64_t devices = 0;
-  std::int64_t connections = 0;            // open connections, authenticated or not
-  std::int64_t authenticated = 0;          // authenticated connections
-  std::int64_t undelivered_events = 0;     // stream events not yet acknowledged by devices
+  std::int64_t connections = 0;         // open connections, authenticated or not
+  std::int64_t authenticated = 0;       // authenticated connections
+  std::int64_t undelivered_events = 0;  // stream events not yet acknowledged by devices
   std::int64_t messages = 0;
 };
 

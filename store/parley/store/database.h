@@ -38,7 +38,9 @@ class Statement {
   Statement& bind_null(int index);
   Statement& bind(int index, const std::optional<std::string>& text);  // NULL when empty
   // Disambiguate std::string and literals (inline; forward to the string_view overload).
-  Statement& bind(int index, const std::string& text) { return bind(index, std::string_view(text)); }
+  Statement& bind(int index, const std::string& text) {
+    return bind(index, std::string_view(text));
+  }
   Statement& bind(int index, const char* text) { return bind(index, std::string_view(text)); }
 
   // true: a row is available; false: done. Errors as described above.
@@ -59,15 +61,15 @@ class Statement {
 };
 
 struct Migration {
-  int version;         // 1, 2, 3, ... consecutive
-  const char* name;    // short description, logged
-  const char* sql;     // one or more statements
+  int version;       // 1, 2, 3, ... consecutive
+  const char* name;  // short description, logged
+  const char* sql;   // one or more statements
 };
 
 class Database {
  public:
   struct Options {
-    bool create = true;         // create the file if missing
+    bool create = true;  // create the file if missing
     bool read_only = false;
     int busy_timeout_ms = 5000;
   };

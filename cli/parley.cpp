@@ -1,0 +1,496 @@
+// parley: the user client. Every command that talks to the node first takes in what arrived
+// while it was away (stored in the local profile); `sync` and `listen` also print it.
+//
+// Exit codes: 0 ok; 1 other error; 2 usage; 3 cannot connect or connection lost;
+// 4 authentication (wrong password, suspended, rate limited, not logged in, session ended);
+// 5 refused by the node (not found, not allowed, bad request, conflict, too large); 6 timed out.
+#include <termios.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+
+#include "parley/address.h"
+#include "parley/client/session.h"
+#include "parley/crypto/secret.h"
+
+namespace {
+
+using namespace parley;
+using client::Profile;
+using client::Session;
+
+constexpr int kOk = 0, kFail = 1, kUsage = 2, kConnection = 3, kAuth = 4, kRefused = 5,
+              kTimeout = 6;
+
+volatile std::sig_atomic_t g_stop = 0;
+
+int exit_code_for(const std::string& code) {
+  for (const char* c : {"bad_credentials", "suspended", "rate_limited", "not_logged_in",
+                        "logged_out", "unauthenticated"}) {
+    if (code == c) return kAuth;
+  }
+  for (const char* c :
+       {"not_found", "not_allowed", "bad_request", "conflict", "payload_too_large"}) {
+    if (code == c) return kRefused;
+  }
+  for (const char* c : {"unreachable", "connection_lost", "heartbeat_timeout", "slow_consumer",
+                        "shutdown", "malformed_frame", "frame_too_large"}) {
+    if (code == c) return kConnection;
+  }
+  if (code == "timeout") return kTimeout;
+  return kFail;
+}
+
+int fail(const Error& e) {
+  std::cerr << "parley: " << e.message << "\n";
+  return exit_code_for(e.code);
+}
+
+// Escapes control bytes so a message can never drive the terminal.
+std::string printable(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+  }
+  return out;
+}
+
+bool valid_utf8(const std::string& s) {
+  for (std::size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    const std::size_t n = c < 0x80             ? 0
+                          : (c & 0xe0) == 0xc0 ? 1
+                          : (c & 0xf0) == 0xe0 ? 2
+                          : (c & 0xf8) == 0xf0 ? 3
+                                               : 4;
+    if (n == 4) return false;
+    for (std::size_t k = 1; k <= n; ++k) {
+      if (i + k >= s.size() || (static_cast<unsigned char>(s[i + k]) & 0xc0) != 0x80) return false;
+    }
+    i += n + 1;
+  }
+  return true;
+}
+
+std::string json_str(const std::string& s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      default:
+        if (c < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out.push_back(static_cast<char>(c));
+        }
+    }
+  }
+  return out + "\"";
+}
+
+std::string text_fields_json(const std::string& body) {
+  if (valid_utf8(body)) return "\"text\":" + json_str(body);
+  return "\"body_b64\":" + json_str(crypto::base64_encode(body));
+}
+
+struct Printer {
+  bool json = false;
+  int messages = 0;  // MSG lines printed
+
+  void operator()(const wire::View& ev) {
+    const std::string kind = ev.str_or("kind", "").value();
+    if (kind == "msg" && ev.has("conv")) {
+      ++messages;
+      const std::string body = ev.bin("body", 1u << 24).value();
+      if (json) {
+        std::printf(
+            "{\"kind\":\"msg\",\"seq\":%llu,\"conv\":%s,\"cseq\":%llu,\"msg_id\":%s,"
+            "\"from\":%s,\"to\":%s,\"sent_ms\":%llu,%s}\n",
+            static_cast<unsigned long long>(*ev.uint("seq")), json_str(*ev.str("conv")).c_str(),
+            static_cast<unsigned long long>(*ev.uint("cseq")), json_str(*ev.str("msg_id")).c_str(),
+            json_str(*ev.str("from")).c_str(), json_str(*ev.str("to")).c_str(),
+            static_cast<unsigned long long>(*ev.uint("sent_ms")), text_fields_json(body).c_str());
+      } else {
+        std::printf("MSG %s #%llu %s -> %s: %s\n", ev.str("conv")->c_str(),
+                    static_cast<unsigned long long>(*ev.uint("cseq")), ev.str("from")->c_str(),
+                    ev.str("to")->c_str(), printable(body).c_str());
+      }
+    } else if (kind == "receipt") {
+      const std::string status = ev.str_or("status", "").value();
+      const auto where =
+          status == "read" ? ev.uint_or("upto", 0).value() : ev.uint_or("cseq", 0).value();
+      if (json) {
+        std::printf("{\"kind\":\"receipt\",\"conv\":%s,\"status\":%s,\"by\":%s,\"%s\":%llu}\n",
+                    json_str(ev.str_or("conv", "").value()).c_str(), json_str(status).c_str(),
+                    json_str(ev.str_or("by", "").value()).c_str(),
+                    status == "read" ? "upto" : "cseq", static_cast<unsigned long long>(where));
+      } else {
+        std::printf("RECEIPT %s %s by %s #%llu\n", ev.str_or("conv", "").value().c_str(),
+                    status.c_str(), ev.str_or("by", "").value().c_str(),
+                    static_cast<unsigned long long>(where));
+      }
+    } else if (kind == "friend") {
+      if (json) {
+        std::printf("{\"kind\":\"friend\",\"event\":%s,\"user\":%s,\"by\":%s}\n",
+                    json_str(ev.str_or("event", "").value()).c_str(),
+                    json_str(ev.str_or("user", "").value()).c_str(),
+                    json_str(ev.str_or("by", "").value()).c_str());
+      } else {
+        std::printf("FRIEND %s %s\n", ev.str_or("event", "").value().c_str(),
+                    ev.str_or("user", "").value().c_str());
+      }
+    }
+    std::fflush(stdout);
+  }
+};
+
+// Resolves TARGET (an address or a conversation id) to a conversation id.
+Result<std::string> conv_for(const std::string& me, const std::string& target) {
+  if (target.rfind("dm:", 0) == 0) return target;
+  PARLEY_ASSIGN_OR_RETURN(a, wire::parse_address(target));
+  return wire::dm_conversation_id(me, a.str());
+}
+
+Result<std::string> read_password(bool from_stdin) {
+  std::string pw;
+  if (from_stdin || !::isatty(STDIN_FILENO)) {
+    if (!std::getline(std::cin, pw)) return make_error("bad_request", "no password on stdin");
+    if (!pw.empty() && pw.back() == '\r') pw.pop_back();
+    return pw;
+  }
+  termios old{};
+  tcgetattr(STDIN_FILENO, &old);
+  termios quiet = old;
+  quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+  tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
+  std::cerr << "password: " << std::flush;
+  std::getline(std::cin, pw);
+  std::cerr << "\n";
+  tcsetattr(STDIN_FILENO, TCSANOW, &old);
+  return pw;
+}
+
+std::string default_profile() {
+  const char* home = std::getenv("HOME");
+  return std::string(home ? home : ".") + "/.parley";
+}
+
+std::int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"parley — chat from the terminal through your Parley node"};
+  app.footer(
+      "Exit codes: 0 ok, 1 other error, 2 usage, 3 cannot connect or connection lost,\n"
+      "4 authentication (wrong password, suspended, rate limited, not logged in),\n"
+      "5 refused by the node (not found, not allowed, bad request, conflict), 6 timed out.");
+  app.require_subcommand(1);
+  std::string profile_dir = default_profile();
+  if (const char* env = std::getenv("PARLEY_PROFILE")) profile_dir = env;
+  app.add_option("--profile", profile_dir, "Profile directory of this device (or PARLEY_PROFILE)")
+      ->envname("PARLEY_PROFILE");
+
+  std::string address, server, device = "cli", target, text, msg_id, wait_for;
+  bool password_stdin = false, json = false, off = false;
+  double timeout_s = 30, for_s = 0;
+  int count = 0, limit = 50;
+
+  auto* login = app.add_subcommand("login", "Log in: registers this device and stores its session");
+  login->add_option("ADDRESS", address, "Your address, like alice@example.org")->required();
+  login->add_option("--server", server, "Your node's client address HOST:PORT")->required();
+  login->add_flag("--password-stdin", password_stdin, "Read the password from stdin");
+  login->add_option("--device", device, "A name for this device");
+  auto* logout = app.add_subcommand("logout", "End this device's session");
+
+  auto* send = app.add_subcommand("send", "Send a message (prints SENT once the node stored it)");
+  send->add_option("TARGET", target, "Address or conversation id")->required();
+  send->add_option("TEXT", text, "The message")->required();
+  send->add_option("--msg-id", msg_id, "Idempotency key; resending with it never duplicates");
+  send->add_option("--wait", wait_for, "Also wait for: delivered | read")
+      ->check(CLI::IsMember({"delivered", "read"}));
+  send->add_option("--timeout", timeout_s, "Seconds to wait with --wait (default 30)");
+
+  auto* sync = app.add_subcommand("sync", "Fetch and print what is new, then exit");
+  sync->add_flag("--json", json, "One JSON object per line");
+  auto* listen = app.add_subcommand("listen", "Stay connected; print messages and receipts");
+  listen->add_flag("--json", json, "One JSON object per line");
+  listen->add_option("--for", for_s, "Exit after this many seconds");
+  listen->add_option("--count", count, "Exit after this many new messages");
+
+  auto* history = app.add_subcommand("history", "Show a conversation from the local history");
+  history->add_option("TARGET", target, "Address or conversation id")->required();
+  history->add_flag("--json", json, "JSON array");
+  history->add_option("--limit", limit, "Most recent N messages (default 50)");
+  auto* convs = app.add_subcommand("conversations", "Recent conversations with unread counts");
+  convs->add_flag("--json", json, "JSON array");
+  auto* read = app.add_subcommand("read", "Mark a conversation read (sends read receipts)");
+  read->add_option("TARGET", target)->required();
+  auto* pin = app.add_subcommand("pin", "Pin a conversation to the top");
+  pin->add_option("TARGET", target)->required();
+  pin->add_flag("--off", off, "Unpin");
+  auto* hide = app.add_subcommand("hide", "Hide a conversation until a new message arrives");
+  hide->add_option("TARGET", target)->required();
+  hide->add_flag("--off", off, "Unhide");
+  auto* del = app.add_subcommand("delete", "Delete a conversation for you (clears your history)");
+  del->add_option("TARGET", target)->required();
+
+  auto* fr = app.add_subcommand("friend", "Friend requests and friends");
+  fr->require_subcommand(1);
+  std::vector<std::pair<CLI::App*, std::string>> friend_cmds;
+  for (const auto& [name, type, help] :
+       std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"request", "friend_request", "Ask someone to be friends"},
+           {"accept", "friend_accept", "Accept a friend request"},
+           {"decline", "friend_decline", "Decline a friend request"},
+           {"cancel", "friend_cancel", "Withdraw your friend request"},
+           {"remove", "friend_remove", "End a friendship"}}) {
+    auto* sub = fr->add_subcommand(name, help);
+    sub->add_option("ADDRESS", address)->required();
+    friend_cmds.emplace_back(sub, type);
+  }
+  auto* friend_list = fr->add_subcommand("list", "Friends and pending requests");
+  friend_list->add_flag("--json", json, "JSON object");
+  auto* block = app.add_subcommand("block", "Block a user: their messages and requests vanish");
+  block->add_option("ADDRESS", address)->required();
+  auto* unblock = app.add_subcommand("unblock", "Unblock a user");
+  unblock->add_option("ADDRESS", address)->required();
+  auto* blocks = app.add_subcommand("blocks", "Users you block");
+  blocks->add_flag("--json", json, "JSON array");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? kOk : kUsage;
+  }
+  crypto::init();
+  std::signal(SIGINT, [](int) { g_stop = 1; });
+  std::signal(SIGPIPE, SIG_IGN);
+
+  auto profile_r = Profile::open(profile_dir);
+  if (!profile_r.ok()) return fail(profile_r.error());
+  Profile& profile = **profile_r;
+
+  Printer printer;
+  printer.json = json;
+  const bool printing = *sync || *listen;
+  Session::EventHandler handler = [&](const wire::View& ev) {
+    if (printing) printer(ev);
+  };
+
+  if (*login) {
+    auto pw = read_password(password_stdin);
+    if (!pw.ok()) return fail(pw.error());
+    auto s = Session::login(profile, server, address, *pw, device, handler);
+    crypto::SecretBytes(std::move(*pw)).wipe();
+    if (!s.ok()) return fail(s.error());
+    std::printf("Logged in as %s on %s\n", (*s)->address().c_str(), server.c_str());
+    return kOk;
+  }
+
+  auto session_r = Session::resume(profile, handler);
+  if (!session_r.ok()) return fail(session_r.error());
+  Session& s = **session_r;
+  auto call = [&](const std::string& type, const wire::MapWriter& f) { return s.call(type, f); };
+
+  if (*logout) {
+    auto r = call("logout", wire::MapWriter());
+    if (!r.ok() && r.error().code != "logged_out") return fail(r.error());
+    (void)profile.clear_session();
+    std::printf("Logged out\n");
+    return kOk;
+  }
+  if (*sync) return kOk;  // the backlog was printed while resuming
+  if (*listen) {
+    const std::int64_t start = steady_ms();
+    std::int64_t last_ping = start;
+    while (!g_stop) {
+      if (count > 0 && printer.messages >= count) break;
+      if (for_s > 0 && steady_ms() - start >= static_cast<std::int64_t>(for_s * 1000)) break;
+      if (auto st = s.pump(200); !st.ok()) return fail(st.error());
+      if (steady_ms() - last_ping >= 15000) {
+        auto r = call("ping", wire::MapWriter());
+        if (!r.ok()) return fail(r.error());
+        last_ping = steady_ms();
+      }
+    }
+    return kOk;
+  }
+  if (*send) {
+    if (msg_id.empty()) msg_id = crypto::hex_encode(crypto::random_bytes(12));
+    wire::MapWriter f;
+    if (target.rfind("dm:", 0) == 0) {
+      f.add("conv", target);
+    } else {
+      f.add("to", target);
+    }
+    f.add("msg_id", msg_id).add_bin("body", text);
+    auto r = call("send", f);
+    if (!r.ok()) return fail(r.error());
+    const std::string conv = *r->root().str("conv");
+    const auto cseq = *r->root().uint("cseq");
+    std::printf("SENT %s #%llu msg_id=%s%s\n", conv.c_str(), static_cast<unsigned long long>(cseq),
+                msg_id.c_str(), *r->root().boolean_or("duplicate", false) ? " (duplicate)" : "");
+    std::fflush(stdout);
+    if (wait_for.empty()) return kOk;
+    const std::int64_t deadline = steady_ms() + static_cast<std::int64_t>(timeout_s * 1000);
+    while (steady_ms() < deadline && !g_stop) {
+      if (auto st = s.pump(200); !st.ok()) return fail(st.error());
+      auto m = profile.find_message(conv, static_cast<std::int64_t>(cseq));
+      if (m.ok() && *m) {
+        const std::string& status = (**m).status;
+        if (status == "read" || (wait_for == "delivered" && status == "delivered")) {
+          std::printf("RECEIPT %s %s #%llu\n", conv.c_str(), status.c_str(),
+                      static_cast<unsigned long long>(cseq));
+          return kOk;
+        }
+      }
+    }
+    std::cerr << "parley: no " << wait_for << " receipt within " << timeout_s << " s\n";
+    return kTimeout;
+  }
+  if (*history) {
+    auto conv = conv_for(s.address(), target);
+    if (!conv.ok()) return fail(conv.error());
+    auto msgs = profile.history(*conv, limit);
+    if (!msgs.ok()) return fail(msgs.error());
+    if (json) std::printf("[");
+    bool first = true;
+    for (const auto& m : *msgs) {
+      if (json) {
+        std::printf(
+            "%s{\"conv\":%s,\"cseq\":%lld,\"msg_id\":%s,\"from\":%s,\"to\":%s,"
+            "\"sent_ms\":%lld,\"status\":%s,%s}",
+            first ? "" : ",", json_str(m.conv).c_str(), static_cast<long long>(m.cseq),
+            json_str(m.msg_id).c_str(), json_str(m.from).c_str(), json_str(m.to).c_str(),
+            static_cast<long long>(m.sent_ms), json_str(m.status).c_str(),
+            text_fields_json(m.body).c_str());
+      } else {
+        std::printf("#%lld %s: %s%s\n", static_cast<long long>(m.cseq), m.from.c_str(),
+                    printable(m.body).c_str(),
+                    m.from == s.address() ? (" [" + m.status + "]").c_str() : "");
+      }
+      first = false;
+    }
+    if (json) std::printf("]\n");
+    return kOk;
+  }
+  if (*convs) {
+    auto r = call("convs", wire::MapWriter());
+    if (!r.ok()) return fail(r.error());
+    auto list = r->root().array("convs");
+    if (!list.ok()) return fail(list.error());
+    if (json) std::printf("[");
+    bool first = true;
+    for (const auto& c : *list) {
+      if (json) {
+        std::printf(
+            "%s{\"conv\":%s,\"peer\":%s,\"last_cseq\":%llu,\"last_ms\":%llu,"
+            "\"unread\":%llu,\"pinned\":%s,\"hidden\":%s}",
+            first ? "" : ",", json_str(*c.str("conv")).c_str(), json_str(*c.str("peer")).c_str(),
+            static_cast<unsigned long long>(*c.uint("last_cseq")),
+            static_cast<unsigned long long>(*c.uint("last_ms")),
+            static_cast<unsigned long long>(*c.uint("unread")),
+            *c.boolean("pinned") ? "true" : "false", *c.boolean("hidden") ? "true" : "false");
+      } else {
+        std::printf("%s%-32s %4llu unread%s  %s\n", *c.boolean("pinned") ? "* " : "  ",
+                    c.str("peer")->c_str(), static_cast<unsigned long long>(*c.uint("unread")),
+                    *c.boolean("hidden") ? " (hidden)" : "", c.str("conv")->c_str());
+      }
+      first = false;
+    }
+    if (json) std::printf("]\n");
+    return kOk;
+  }
+  if (*read || *pin || *hide || *del) {
+    auto conv = conv_for(s.address(), target);
+    if (!conv.ok()) return fail(conv.error());
+    wire::MapWriter f;
+    f.add("conv", *conv);
+    std::string type = *read ? "read" : *pin ? "pin" : *hide ? "hide" : "clear";
+    if (*read) f.add("upto", std::uint64_t{1} << 62);
+    if (*pin || *hide) f.add("on", !off);
+    auto r = call(type, f);
+    if (!r.ok()) return fail(r.error());
+    std::printf("OK %s %s\n", type.c_str(), conv->c_str());
+    return kOk;
+  }
+  for (const auto& [sub, type] : friend_cmds) {
+    if (!*sub) continue;
+    wire::MapWriter f;
+    f.add("user", address);
+    auto r = call(type, f);
+    if (!r.ok()) return fail(r.error());
+    std::printf("OK %s %s\n", type.c_str(), address.c_str());
+    return kOk;
+  }
+  if (*block || *unblock) {
+    wire::MapWriter f;
+    f.add("user", address);
+    auto r = call(*block ? "block" : "unblock", f);
+    if (!r.ok()) return fail(r.error());
+    std::printf("OK %s %s\n", *block ? "block" : "unblock", address.c_str());
+    return kOk;
+  }
+  if (*friend_list || *blocks) {
+    auto r = call(*blocks ? "blocks" : "friends", wire::MapWriter());
+    if (!r.ok()) return fail(r.error());
+    const std::vector<std::string> keys =
+        *blocks ? std::vector<std::string>{"blocked"}
+                : std::vector<std::string>{"friends", "incoming", "outgoing"};
+    if (json && *blocks) {
+      std::printf("[");
+    } else if (json) {
+      std::printf("{");
+    }
+    bool first_key = true;
+    for (const auto& k : keys) {
+      auto arr = r->root().array(k);
+      if (!arr.ok()) return fail(arr.error());
+      if (json && !*blocks) std::printf("%s\"%s\":[", first_key ? "" : ",", k.c_str());
+      bool first = true;
+      for (const auto& v : *arr) {
+        const std::string who = v.as_str().value();
+        if (json) {
+          std::printf("%s%s", first ? "" : ",", json_str(who).c_str());
+        } else {
+          std::printf("%s %s\n", k.c_str(), who.c_str());
+        }
+        first = false;
+      }
+      if (json && !*blocks) std::printf("]");
+      first_key = false;
+    }
+    if (json) std::printf(*blocks ? "]\n" : "}\n");
+    return kOk;
+  }
+  return kUsage;
+}

@@ -1,0 +1,46 @@
+// A device's local profile: a directory (mode 0700) holding profile.db (0600) with the session
+// (server, address, device id, token), the stream cursor and the local message history.
+// Storing stream events is idempotent (by seq, and messages by conv+cseq), so events pushed again
+// after a crash are harmless. One thread at a time.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "parley/message.h"
+#include "parley/result.h"
+#include "parley/store/database.h"
+
+namespace parley::client {
+
+struct StoredMessage {
+  std::string conv;
+  std::int64_t cseq = 0;
+  std::string msg_id, from, to, body;
+  std::int64_t sent_ms = 0;
+  std::string status;  // own messages: sent, delivered, read; others': received
+};
+
+class Profile {
+ public:
+  static Result<std::unique_ptr<Profile>> open(const std::string& dir);
+
+  Result<std::string> get(const std::string& key);  // "" when unset
+  Status set(const std::string& key, const std::string& value);
+  Status clear_session();
+
+  // Stores one `ev` frame. Returns true when it was new (never seen before).
+  Result<bool> store_event(const wire::View& ev, const std::string& me);
+  Result<std::vector<StoredMessage>> history(const std::string& conv, int limit);
+  Result<std::optional<StoredMessage>> find_message(const std::string& conv, std::int64_t cseq);
+
+  store::Database& db() { return *db_; }
+
+ private:
+  explicit Profile(std::unique_ptr<store::Database> db) : db_(std::move(db)) {}
+  std::unique_ptr<store::Database> db_;
+};
+
+}  // namespace parley::client

@@ -1,0 +1,53 @@
+// An authenticated session with the home node: login or resume, the backlog until `synced`,
+// requests matched to responses, pushed events stored in the Profile and acknowledged
+// (spec/client-protocol.md sections 5-6). Errors carry the node's code (e.g. "not_allowed",
+// "bad_credentials") or "connection_lost" / a `bye` code. One thread.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "parley/client/connection.h"
+#include "parley/client/profile.h"
+
+namespace parley::client {
+
+class Session {
+ public:
+  // Called for every stream event newly stored in the profile.
+  using EventHandler = std::function<void(const wire::View& ev)>;
+
+  static Result<std::unique_ptr<Session>> login(Profile& profile, const std::string& server,
+                                                const std::string& address,
+                                                const std::string& password,
+                                                const std::string& device, EventHandler handler);
+  // Resumes the profile's session. "not_logged_in" when the profile has none.
+  static Result<std::unique_ptr<Session>> resume(Profile& profile, EventHandler handler);
+
+  // Sends a request and waits for its response (processing pushes meanwhile).
+  Result<wire::Message> call(const std::string& type, const wire::MapWriter& fields,
+                             int timeout_ms = 30000);
+  // Processes pushed frames for up to timeout_ms; acknowledges what was stored.
+  Status pump(int timeout_ms);
+  Status ack();
+
+  const std::string& address() const { return address_; }
+
+ private:
+  Session(Profile& profile, std::unique_ptr<Connection> conn, EventHandler handler)
+      : profile_(profile), conn_(std::move(conn)), handler_(std::move(handler)) {}
+  Status handle_push(const wire::Message& frame);
+  Status until_synced();
+
+  Profile& profile_;
+  std::unique_ptr<Connection> conn_;
+  EventHandler handler_;
+  std::string address_;
+  std::uint64_t next_id_ = 1;
+  std::int64_t highest_seq_ = 0;
+  std::int64_t acked_ = 0;
+  bool synced_ = false;
+};
+
+}  // namespace parley::client

@@ -2,10 +2,10 @@
 # Fails when a tracked C++ file differs from what clang-format (.clang-format) would write.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-files=$(git ls-files '*.cpp' '*.h' 2>/dev/null || true)
-[ -n "$files" ] || exit 0
+mapfile -t files < <(git ls-files '*.cpp' '*.h')
 bad=()
-for f in $files; do
+for f in "${files[@]}"; do
+  [ -f "$f" ] || continue
   clang-format --dry-run -Werror "$f" >/dev/null 2>&1 || bad+=("$f")
 done
 if ((${#bad[@]})); then

@@ -1,4 +1,6 @@
 // Connections, authentication, dispatch and stream pumping.
+#include <algorithm>
+
 #include "core_internal.h"
 #include "parley/address.h"
 #include "parley/crypto/password.h"
@@ -310,14 +312,17 @@ Status Core::do_logout(Conn& c, wire::View req, wire::MapWriter& out) {
 
 void Core::pump(ConnId id, Conn& c) {
   if (c.closed || c.live || c.awaiting_drain || c.user_id == 0) return;
-  auto n = load_events(c.user_id, c.pushed_upto, kBacklogPage, c);
+  // A page must fit the connection's outbound bound with room for responses and live pushes.
+  const int page =
+      std::clamp<int>(static_cast<int>(config_.max_outbound_frames / 2), 1, kBacklogPage);
+  auto n = load_events(c.user_id, c.pushed_upto, page, c);
   if (!n.ok()) {
     c.outlet->close("internal", "cannot read the stream: " + n.error().message);
     c.closed = true;
     on_disconnect(id);
     return;
   }
-  if (*n == kBacklogPage) {
+  if (*n == page) {
     c.awaiting_drain = true;
     c.outlet->notify_when_drained();
     return;

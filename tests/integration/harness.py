@@ -117,8 +117,12 @@ def mp_unpack(b, i=0):
 class RawClient:
     """A client speaking the wire protocol directly, for malformed input and timing tests."""
 
-    def __init__(self, port, timeout=10):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    def __init__(self, port, timeout=10, rcvbuf=None):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(timeout)
+        self.sock.connect(("127.0.0.1", port))
         self.buf = b""
         self.next_id = 1
         self.pushed = []
@@ -172,7 +176,8 @@ class RawClient:
 class Node:
     """A real parleyd process with its own data directory and loopback ports."""
 
-    def __init__(self, name="example.org", policy="friends", heartbeat=None, extra_config=""):
+    def __init__(self, name="example.org", policy="friends", heartbeat=None, max_outbound=None,
+                 extra_config=""):
         self.dir = tempfile.mkdtemp(prefix="parley-it-")
         self.data = os.path.join(self.dir, "data")
         self.name = name
@@ -191,6 +196,8 @@ class Node:
         cfg = cfg.replace('password_hash = "interactive"', 'password_hash = "test-only-minimal"')
         if heartbeat is not None:
             cfg = cfg.replace("heartbeat_timeout_seconds = 60", "heartbeat_timeout_seconds = %d" % heartbeat)
+        if max_outbound is not None:
+            cfg = cfg.replace("max_outbound_frames = 1024", "max_outbound_frames = %d" % max_outbound)
         with open(cfg_path, "w") as f:
             f.write(cfg + extra_config)
         self.init_output = r.stdout

@@ -277,5 +277,34 @@ class Gateway(unittest.TestCase):
         self.assertTrue(c.request("ping")["ok"])
 
 
+class SlowConsumer(unittest.TestCase):
+    def test_reader_that_never_reads_is_dropped_and_memory_stays_bounded(self):
+        node = Node(policy="organization", max_outbound=16).start()
+        try:
+            node.add_user("alice")
+            node.add_user("bob")
+            sleepy = RawClient(node.client_port, rcvbuf=4096)
+            self.assertTrue(sleepy.request("login", user="bob@example.org", password=PW)["ok"])
+            sender = RawClient(node.client_port)
+            self.assertTrue(sender.request("login", user="alice@example.org", password=PW)["ok"])
+            body = b"x" * (60 * 1024)
+            for i in range(300):  # ~18 MB towards a reader that never reads
+                re = sender.request("send", to="bob@example.org", msg_id="s%d" % i, body=body)
+                self.assertTrue(re["ok"], re)
+            status = json.loads(node.parleyd("status", "--json", check=True).stdout)
+            self.assertLessEqual(status["outbound_queued_frames"], 17)
+            self.assertIn("event=slow_consumer", node.logs())
+            frames = sleepy.closed_within(10)  # drain what the kernel buffered; then it is closed
+            self.assertLess(len(frames), 300)
+            self.assertTrue(sender.request("ping")["ok"])
+            # Nothing was lost: bob's next session gets every message from its cursor.
+            bob = User(node, "bob", device="second")
+            self.assertEqual(bob.login().returncode, 0)
+            hist = json.loads(bob.ok("history", "alice@example.org", "--json", "--limit", "1000"))
+            self.assertEqual(len(hist), 300)
+        finally:
+            node.cleanup()
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -1,5 +1,5 @@
 // Crypto known-answer tests from material nobody on the project wrote: RFC 5869 (HKDF),
-// RFC 8032 (Ed25519) and Project Wycheproof (shared/vectors), plus secrets, tokens and key files.
+// RFC 8032 (Ed25519) and Project Wycheproof (tests/data), plus secrets, tokens and key files.
 #include <sys/stat.h>
 
 #include <cpprest/json.h>
@@ -22,7 +22,7 @@ std::string unhex(const std::string& h) { return hex_decode(h).value(); }
 json::value load_vectors(const std::string& name) {
   const std::string path = std::string(PARLEY_VECTORS_DIR) + "/wycheproof/" + name;
   std::ifstream in(path);
-  if (!in) FAIL("test vectors missing: " << path << " (CI keeps shared/ beside the checkout)");
+  if (!in) FAIL("test vectors missing: " << path);
   return json::value::parse(in);
 }
 

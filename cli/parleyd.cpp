@@ -138,6 +138,9 @@ int main(int argc, char** argv) {
   init->add_option("--dm-policy", dm_policy,
                    "Who may open 1:1 chats: friends | organization | anyone");
   init->add_option("--password-hash", pw_strength, "Argon2id cost: interactive | moderate");
+  bool plaintext_remote = false;
+  init->add_flag("--allow-plaintext-remote", plaintext_remote,
+                 "Allow a non-loopback --client-listen (only behind a TLS terminator)");
 
   auto* serve = app.add_subcommand("serve", "Run the node until SIGINT/SIGTERM");
 
@@ -189,6 +192,7 @@ int main(int argc, char** argv) {
     node::InitOptions o;
     o.data_dir = data_dir;
     o.name = name;
+    o.allow_plaintext_remote = plaintext_remote;
     auto hp = [](const std::string& s, std::optional<node::HostPort>& out) -> parley::Status {
       if (s.empty()) return parley::ok_status();
       auto r = node::parse_host_port(s);

@@ -73,6 +73,7 @@ Status check_known_keys(const toml::table& root) {
       "client.heartbeat_timeout_seconds",
       "client.max_outbound_frames",
       "client.max_connections",
+      "client.allow_plaintext_remote",
       "federation.listen",
       "admin.listen",
       "policy.direct_messages",
@@ -153,6 +154,12 @@ Result<NodeConfig> load_config(const std::string& path) {
   if (c.max_body_bytes + 1024 > c.max_frame_bytes) {
     return make_error("bad_config", "client.max_frame_bytes must exceed max_body_bytes by 1024");
   }
+  if (auto node = root.at_path("client.allow_plaintext_remote")) {
+    const auto v = node.value<bool>();
+    if (!v) return make_error("bad_config", "client.allow_plaintext_remote must be true or false");
+    c.allow_plaintext_remote = *v;
+  }
+  PARLEY_TRY(check_exposure(c));
   if (auto p = root.at_path("policy.direct_messages").value<std::string>()) {
     PARLEY_ASSIGN_OR_RETURN(policy, parse_dm_policy(*p));
     c.direct_messages = policy;
@@ -162,6 +169,25 @@ Result<NodeConfig> load_config(const std::string& path) {
     c.password_strength = strength;
   }
   return c;
+}
+
+bool is_loopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+Status check_exposure(const NodeConfig& c) {
+  if (!is_loopback(c.admin_listen.host)) {
+    return make_error("bad_config", "admin.listen " + c.admin_listen.str() +
+                                        " must be a loopback address (127.0.0.1 or ::1)");
+  }
+  if (!is_loopback(c.client_listen.host) && !c.allow_plaintext_remote) {
+    return make_error(
+        "bad_config",
+        "client.listen " + c.client_listen.str() +
+            " is not loopback and the client port has no TLS of its own yet; put a TLS "
+            "terminator in front of it and set client.allow_plaintext_remote = true");
+  }
+  return ok_status();
 }
 
 std::string render_config(const NodeConfig& c) {
@@ -183,7 +209,10 @@ std::string render_config(const NodeConfig& c) {
     << "heartbeat_timeout_seconds = " << c.heartbeat_timeout_seconds << "\n"
     << "# Frames queued for one connection before it is dropped as a slow consumer.\n"
     << "max_outbound_frames = " << c.max_outbound_frames << "\n"
-    << "max_connections = " << c.max_connections << "\n\n"
+    << "max_connections = " << c.max_connections << "\n"
+    << "# The client port speaks plain TCP. To listen beyond loopback, terminate TLS in front of\n"
+    << "# it (e.g. a TLS proxy) and set this to true.\n"
+    << "allow_plaintext_remote = " << (c.allow_plaintext_remote ? "true" : "false") << "\n\n"
     << "[federation]\n"
     << "# Where other Parley nodes reach this one.\n"
     << "listen = \"" << c.federation_listen.str() << "\"\n\n"

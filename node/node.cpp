@@ -130,10 +130,6 @@ Result<InitResult> init_node(const InitOptions& o) {
       fs::exists(paths.node_key(), ec)) {
     return make_error("exists", o.data_dir + " already holds a Parley node; refusing to overwrite");
   }
-  fs::create_directories(o.data_dir, ec);
-  if (ec) return make_error("io", "cannot create " + o.data_dir + ": " + ec.message());
-  ::chmod(o.data_dir.c_str(), 0700);
-
   NodeConfig c;
   c.name = o.name;
   PARLEY_TRY(wire::validate_domain(c.name));
@@ -142,6 +138,12 @@ Result<InitResult> init_node(const InitOptions& o) {
   if (o.admin_listen) c.admin_listen = *o.admin_listen;
   if (o.direct_messages) c.direct_messages = *o.direct_messages;
   if (o.password_strength) c.password_strength = *o.password_strength;
+  c.allow_plaintext_remote = o.allow_plaintext_remote;
+  PARLEY_TRY(check_exposure(c));
+
+  fs::create_directories(o.data_dir, ec);
+  if (ec) return make_error("io", "cannot create " + o.data_dir + ": " + ec.message());
+  ::chmod(o.data_dir.c_str(), 0700);
 
   const auto key = crypto::SigningKey::generate();
   PARLEY_TRY(crypto::save_signing_key(paths.node_key(), key));

@@ -64,6 +64,22 @@ class NodeLifecycle(unittest.TestCase):
         finally:
             node.cleanup()
 
+    def test_unsafe_exposure_is_refused(self):
+        import subprocess, tempfile
+        from harness import PARLEYD
+        d = tempfile.mkdtemp(prefix="parley-it-")
+        def init(sub, *extra):
+            return subprocess.run([PARLEYD, "--data", os.path.join(d, sub), "init", "--name", "x.org"]
+                                  + list(extra), capture_output=True, text=True, timeout=30)
+        r = init("a", "--client-listen", "0.0.0.0:7420")
+        self.assertEqual(r.returncode, 5, r.stderr)
+        self.assertIn("allow_plaintext_remote", r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(d, "a", "config.toml")))
+        r = init("b", "--admin-listen", "0.0.0.0:7422")
+        self.assertEqual(r.returncode, 5, r.stderr)
+        r = init("c", "--client-listen", "0.0.0.0:7420", "--allow-plaintext-remote")
+        self.assertEqual(r.returncode, 0, r.stderr)
+
     def test_wrong_admin_token_is_refused(self):
         node = Node().start()
         try:

@@ -32,6 +32,9 @@ struct NodeConfig {
   std::uint32_t heartbeat_timeout_seconds = 60;
   std::uint32_t max_outbound_frames = 1024;
   std::uint32_t max_connections = 10000;
+  // The client port speaks plain TCP; a non-loopback listener needs this set explicitly (a TLS
+  // terminator in front of the node). Until then only loopback addresses are accepted.
+  bool allow_plaintext_remote = false;
 
   DirectMessagePolicy direct_messages = DirectMessagePolicy::kFriends;
 
@@ -53,6 +56,10 @@ struct DataPaths {
 };
 
 Result<NodeConfig> load_config(const std::string& path);
+// Refuses exposures that are unsafe by default: a non-loopback admin API, or a non-loopback
+// plaintext client listener without client.allow_plaintext_remote.
+Status check_exposure(const NodeConfig& config);
+bool is_loopback(const std::string& host);
 // The commented TOML text `parleyd init` writes.
 std::string render_config(const NodeConfig& config);
 

@@ -20,6 +20,7 @@ struct InitOptions {
   std::optional<HostPort> client_listen, federation_listen, admin_listen;
   std::optional<DirectMessagePolicy> direct_messages;
   std::optional<crypto::PasswordStrength> password_strength;
+  bool allow_plaintext_remote = false;
 };
 
 struct InitResult {

@@ -128,6 +128,7 @@ class Harness {
   }
 
   Core& core() { return *core_; }
+  store::Database& db() { return *db_; }
   FakeClock clock;
 
  private:
@@ -368,4 +369,37 @@ TEST_CASE("backlog is paged: a page, then wait for drain, then the rest") {
   REQUIRE(*b.out->frames.back().root().uint("seq") == 150);
   REQUIRE(h.events(b).size() == 22);
   REQUIRE(b.out->drain_requests == 2);
+}
+
+TEST_CASE("a full disk fails the send cleanly; nothing half-stored; the retry succeeds") {
+  Harness h(DirectMessagePolicy::kOrganization);
+  h.add_user("alice");
+  h.add_user("bob");
+  Client a = h.login("alice");
+  REQUIRE(ok(h.send(a, "bob@example.org", "fits", "m1")));
+  // Freeze the database at its current size: the next page allocation fails with SQLITE_FULL.
+  auto pages = h.db().prepare("PRAGMA page_count");
+  REQUIRE(*pages->step());
+  const auto count = pages->column_int64(0);
+  REQUIRE(h.db().exec("PRAGMA max_page_count = " + std::to_string(count)).ok());
+  const std::string big(900, 'x');
+  std::string failed_code;
+  for (int i = 0; i < 200 && failed_code.empty(); ++i) {
+    auto re = h.send(a, "bob@example.org", big, "fill" + std::to_string(i));
+    if (!ok(re)) failed_code = code(re);
+  }
+  REQUIRE(failed_code == "disk_full");
+  REQUIRE(ok(h.request(a, wire::MapWriter(), "ping")));  // the connection carries on
+  REQUIRE(h.db().exec("PRAGMA max_page_count = 1073741823").ok());
+  // Every committed message is intact and ordered; the failed one was not stored, so its retry
+  // is a fresh send, not a duplicate.
+  Client b = h.login("bob");
+  std::vector<std::uint64_t> cseqs;
+  for (auto& e : h.events(b)) cseqs.push_back(*e.root().uint("cseq"));
+  for (std::size_t i = 0; i < cseqs.size(); ++i) REQUIRE(cseqs[i] == i + 1);
+  const auto stored = cseqs.size();
+  auto retry = h.send(a, "bob@example.org", big, "fill" + std::to_string(stored - 1));
+  REQUIRE(ok(retry));
+  REQUIRE_FALSE(*retry.root().boolean("duplicate"));
+  REQUIRE(*retry.root().uint("cseq") == stored + 1);
 }

@@ -61,29 +61,33 @@ def mp_pack(v):
     raise TypeError(type(v))
 
 
+def _container(b, i, fix_lo, fix_hi, op16, op32):
+    """Length and offset after the header of a msgpack map or array starting at b[i], or None."""
+    t = b[i]
+    if fix_lo <= t <= fix_hi:
+        return t & 0x0F, i + 1
+    if t == op16:
+        return struct.unpack_from(">H", b, i + 1)[0], i + 3
+    if t == op32:
+        return struct.unpack_from(">I", b, i + 1)[0], i + 5
+    return None
+
+
 def mp_unpack(b, i=0):
     t = b[i]
     if t < 0x80:
         return t, i + 1
-    if 0x80 <= t <= 0x8F or t in (0xDE, 0xDF):
-        if t <= 0x8F:
-            n, i = t & 0x0F, i + 1
-        elif t == 0xDE:
-            n, i = struct.unpack_from(">H", b, i + 1)[0], i + 3
-        else:
-            n, i = struct.unpack_from(">I", b, i + 1)[0], i + 5
+    header = _container(b, i, 0x80, 0x8F, 0xDE, 0xDF)
+    if header:
+        n, i = header
         d = {}
         for _ in range(n):
             k, i = mp_unpack(b, i)
             d[k], i = mp_unpack(b, i)
         return d, i
-    if 0x90 <= t <= 0x9F or t in (0xDC, 0xDD):
-        if t <= 0x9F:
-            n, i = t & 0x0F, i + 1
-        elif t == 0xDC:
-            n, i = struct.unpack_from(">H", b, i + 1)[0], i + 3
-        else:
-            n, i = struct.unpack_from(">I", b, i + 1)[0], i + 5
+    header = _container(b, i, 0x90, 0x9F, 0xDC, 0xDD)
+    if header:
+        n, i = header
         arr = []
         for _ in range(n):
             x, i = mp_unpack(b, i)

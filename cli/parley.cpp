@@ -336,7 +336,7 @@ int main(int argc, char** argv) {
       if (count > 0 && printer.messages >= count) break;
       if (for_s > 0 && steady_ms() - start >= static_cast<std::int64_t>(for_s * 1000)) break;
       if (auto st = s.pump(200); !st.ok()) return fail(st.error());
-      if (steady_ms() - last_ping >= 15000) {
+      if (steady_ms() - last_ping >= s.ping_interval_ms()) {
         auto r = call("ping", wire::MapWriter());
         if (!r.ok()) return fail(r.error());
         last_ping = steady_ms();

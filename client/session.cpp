@@ -102,6 +102,7 @@ Result<std::unique_ptr<Session>> Session::login(Profile& profile, const std::str
   f.add("user", address).add("password", password).add("device", device);
   PARLEY_ASSIGN_OR_RETURN(re, s->call("login", f));
   s->address_ = re.root().str("user").value();
+  s->heartbeat_ms_ = static_cast<int>(re.root().uint_or("heartbeat_ms", 60000).value());
   PARLEY_ASSIGN_OR_RETURN(tx, store::Transaction::begin(profile.db()));
   PARLEY_TRY(profile.set("server", server));
   PARLEY_TRY(profile.set("address", s->address_));
@@ -135,6 +136,7 @@ Result<std::unique_ptr<Session>> Session::resume(Profile& profile, EventHandler 
     }
     return re.take_error();
   }
+  s->heartbeat_ms_ = static_cast<int>(re->root().uint_or("heartbeat_ms", 60000).value());
   PARLEY_ASSIGN_OR_RETURN(cursor, profile.get("cursor"));
   s->acked_ = cursor.empty() ? 0 : std::stoll(cursor);
   PARLEY_TRY(s->until_synced());

@@ -253,7 +253,8 @@ void Core::finish_login(ConnId id, std::uint64_t req, std::string address, std::
       .add("ok", true)
       .add("user", address)
       .add("device_id", device_id)
-      .add("token", token.text);
+      .add("token", token.text)
+      .add("heartbeat_ms", std::uint64_t{config_.heartbeat_timeout_seconds} * 1000);
   send_frame(c, out.finish());
   authenticated(id, c, user->id, address, device_id);
   pump(id, c);
@@ -286,7 +287,9 @@ Status Core::do_resume(ConnId id, Conn& c, wire::View req, wire::MapWriter& out)
   if (st.column_int64(3)) return make_error("suspended", "the account is suspended");
   PARLEY_ASSIGN_OR_RETURN(upd, db_.prepare("UPDATE devices SET last_seen_ms = ? WHERE id = ?"));
   PARLEY_TRY(upd.bind(1, clock_.now_ms()).bind(2, device_id).run());
-  out.add("user", address).add("device_id", device_id);
+  out.add("user", address)
+      .add("device_id", device_id)
+      .add("heartbeat_ms", std::uint64_t{config_.heartbeat_timeout_seconds} * 1000);
   authenticated(id, c, user_id, address, device_id);
   return ok_status();
 }

@@ -205,6 +205,33 @@ class Chat(unittest.TestCase):
         self.assertNotIn("bob@example.org", [u["address"] for u in users])
 
 
+class Live(unittest.TestCase):
+    def test_listen_gets_live_pushes_and_sender_waits_for_receipts(self):
+        import subprocess
+        from harness import PARLEY
+        node = Node(policy="organization", heartbeat=2).start()
+        try:
+            node.add_user("alice")
+            node.add_user("bob")
+            alice, bob = User(node, "alice"), User(node, "bob")
+            alice.login()
+            bob.login()
+            # listen must outlive several 2 s heartbeat windows by pinging on its own.
+            listener = subprocess.Popen([PARLEY, "--profile", bob.profile, "listen", "--json",
+                                         "--count", "2"], stdout=subprocess.PIPE, text=True)
+            time.sleep(5)
+            out = alice.ok("send", bob.address, "first", "--wait", "delivered", "--timeout", "10")
+            self.assertIn("RECEIPT", out)
+            self.assertIn("delivered", out)
+            alice.ok("send", bob.address, "second")
+            stdout, _ = listener.communicate(timeout=20)
+            self.assertEqual(listener.returncode, 0)
+            texts = [json.loads(l)["text"] for l in stdout.splitlines() if '"kind":"msg"' in l]
+            self.assertEqual(texts, ["first", "second"])
+        finally:
+            node.cleanup()
+
+
 class Blocks(unittest.TestCase):
     def test_blocked_sender_learns_nothing(self):
         node = Node(policy="organization").start()

@@ -33,6 +33,8 @@ class Session {
   Status ack();
 
   const std::string& address() const { return address_; }
+  // How often to ping to stay within the node's heartbeat timeout.
+  int ping_interval_ms() const { return heartbeat_ms_ / 3; }
 
  private:
   Session(Profile& profile, std::unique_ptr<Connection> conn, EventHandler handler)
@@ -48,6 +50,7 @@ class Session {
   std::int64_t highest_seq_ = 0;
   std::int64_t acked_ = 0;
   bool synced_ = false;
+  int heartbeat_ms_ = 60000;
 };
 
 }  // namespace parley::client

@@ -98,7 +98,9 @@ int main(int argc, char** argv) {
   const auto start = Clock::now();
   for (int i = 0; i < count; ++i) {
     wire::MapWriter f;
-    f.add("to", "receiver@bench.local").add("msg_id", "b" + std::to_string(i)).add_bin("body", body);
+    f.add("to", "receiver@bench.local")
+        .add("msg_id", "b" + std::to_string(i))
+        .add_bin("body", body);
     const auto t0 = Clock::now();
     auto r = (*sender)->call("send", f);
     const auto t1 = Clock::now();
@@ -121,14 +123,16 @@ int main(int argc, char** argv) {
   rx.join();
   std::vector<double> delivery;
   for (const auto& [cseq, t] : arrived) {
-    if (auto it = sent_at.find(cseq); it != sent_at.end()) delivery.push_back(ms_since(it->second, t));
+    if (auto it = sent_at.find(cseq); it != sent_at.end())
+      delivery.push_back(ms_since(it->second, t));
   }
   std::printf("messages sent            %d x %zu bytes, %zu received live\n", count, body_bytes,
               delivery.size());
   std::printf("durable 4 KiB fdatasync  median %.3f ms  p99 %.3f ms\n", pct(fsyncs, 0.5),
               pct(fsyncs, 0.99));
-  std::printf("send -> server ack       median %.3f ms  p99 %.3f ms  (%.1f x the fdatasync median)\n",
-              pct(acks, 0.5), pct(acks, 0.99), pct(acks, 0.5) / pct(fsyncs, 0.5));
+  std::printf(
+      "send -> server ack       median %.3f ms  p99 %.3f ms  (%.1f x the fdatasync median)\n",
+      pct(acks, 0.5), pct(acks, 0.99), pct(acks, 0.5) / pct(fsyncs, 0.5));
   std::printf("send -> live delivery    median %.3f ms  p99 %.3f ms\n", pct(delivery, 0.5),
               pct(delivery, 0.99));
   std::printf("sequential throughput    %.0f messages/s on one connection\n", count / total_s);

@@ -1,0 +1,103 @@
+#include "parley/federation/key_document.h"
+
+#include "parley/message.h"
+
+namespace parley::federation {
+
+namespace {
+
+constexpr std::string_view kContext = "parley-key-document-v1\n";
+constexpr std::size_t kMaxKeys = 64;
+
+std::string signed_bytes(std::string_view doc) {
+  std::string s(kContext);
+  s.append(doc);
+  return s;
+}
+
+Error malformed(const std::string& why) {
+  return make_error("malformed_key_document", "key document: " + why);
+}
+
+}  // namespace
+
+const NodeKey* KeyDocument::current() const {
+  for (const auto& k : keys) {
+    if (k.until_ms == 0) return &k;
+  }
+  return nullptr;
+}
+
+Status KeyDocument::valid_at(std::string_view public_key, std::int64_t ts_ms) const {
+  for (const auto& k : keys) {
+    if (k.public_key != public_key) continue;
+    if (ts_ms < k.from_ms) break;
+    if (k.until_ms != 0 && ts_ms >= k.until_ms) {
+      return make_error("unknown_key", "key of " + name + " had expired at that time");
+    }
+    return ok_status();
+  }
+  return make_error("unknown_key", "not a key of " + name + " at that time");
+}
+
+Result<std::string> encode_key_document(const KeyDocument& doc, const crypto::SigningKey& current) {
+  const NodeKey* cur = doc.current();
+  if (!cur || cur->public_key != current.public_key()) {
+    return make_error("bad_argument", "the signing key must be the document's current key");
+  }
+  wire::ArrayWriter keys;
+  for (const auto& k : doc.keys) {
+    wire::MapWriter e;
+    e.add("key", crypto::format_public_key(k.public_key))
+        .add("from_ms", k.from_ms)
+        .add("until_ms", k.until_ms);
+    keys.push(e);
+  }
+  wire::MapWriter body;
+  body.add("v", 1).add("name", doc.name).add("keys", keys);
+  const std::string bytes = body.finish();
+  wire::MapWriter outer;
+  outer.add_bin("doc", bytes).add_bin("sig", current.sign(signed_bytes(bytes)));
+  return outer.finish();
+}
+
+Result<KeyDocument> parse_key_document(std::string_view bytes, std::string_view expected_name) {
+  if (bytes.size() > 64 * 1024) return malformed("too large");
+  auto outer = wire::Message::parse(bytes);
+  if (!outer.ok()) return malformed(outer.error().message);
+  auto doc_bytes = outer->root().bin("doc", 32 * 1024);
+  auto sig = outer->root().bin("sig", 64);
+  if (!doc_bytes.ok() || !sig.ok() || sig->size() != 64) return malformed("needs doc and sig");
+  auto body = wire::Message::parse(*doc_bytes);
+  if (!body.ok()) return malformed(body.error().message);
+  const wire::View v = body->root();
+  if (auto ver = v.uint("v"); !ver.ok() || *ver != 1) return malformed("unsupported version");
+  KeyDocument doc;
+  auto name = v.str("name", 253);
+  if (!name.ok()) return malformed(name.error().message);
+  doc.name = std::move(name).value();
+  auto keys = v.array("keys");
+  if (!keys.ok() || keys->empty() || keys->size() > kMaxKeys) return malformed("bad key list");
+  for (const auto& e : *keys) {
+    auto key = e.str("key", 128);
+    auto from = e.sint("from_ms");
+    auto until = e.sint("until_ms");
+    if (!key.ok() || !from.ok() || !until.ok()) return malformed("bad key entry");
+    auto raw = crypto::parse_public_key(*key);
+    if (!raw.ok()) return malformed(raw.error().message);
+    doc.keys.push_back({std::move(raw).value(), *from, *until});
+  }
+  int current = 0;
+  for (const auto& k : doc.keys) current += k.until_ms == 0;
+  if (current != 1) return malformed("exactly one key must be current");
+  if (!crypto::verify_signature(doc.current()->public_key, signed_bytes(*doc_bytes), *sig)) {
+    return make_error("bad_signature", "the key document's signature does not verify");
+  }
+  if (doc.name != expected_name) {
+    return make_error("wrong_name", "key document names " + doc.name + ", expected " +
+                                        std::string(expected_name));
+  }
+  return doc;
+}
+
+}  // namespace parley::federation

@@ -171,6 +171,27 @@ int main(int argc, char** argv) {
   user_reset->add_option("NAME", user_name)->required();
   user_reset->add_flag("--password-stdin", password_stdin, "Read the password from stdin");
 
+  // peer
+  auto* peer = app.add_subcommand("peer", "Federation peers (node must be running)");
+  peer->require_subcommand(1);
+  std::string peer_name, peer_url, peer_key;
+  auto* peer_add = peer->add_subcommand("add", "Add or update a peer; --key pins its node key");
+  peer_add->add_option("NAME", peer_name, "The peer's node name (domain)")->required();
+  peer_add->add_option("URL", peer_url, "Its federation base URL, https://HOST:PORT")->required();
+  peer_add->add_option("--key", peer_key, "Its public key as printed by `parleyd key show`");
+  auto* peer_list = peer->add_subcommand("list", "Peers with their state and queues");
+  peer_list->add_flag("--json", json_out, "JSON array output");
+  auto* peer_status =
+      peer->add_subcommand("status", "Queue depth, oldest queued, last success/error");
+  peer_status->add_option("NAME", peer_name, "One peer (default: all)");
+  peer_status->add_flag("--json", json_out, "JSON output");
+  auto* peer_remove = peer->add_subcommand("remove", "Forget a peer's static entry");
+  peer_remove->add_option("NAME", peer_name)->required();
+  auto* peer_deny = peer->add_subcommand("deny", "Refuse all federation traffic from a node");
+  peer_deny->add_option("NAME", peer_name)->required();
+  auto* peer_allow = peer->add_subcommand("allow", "Lift a deny");
+  peer_allow->add_option("NAME", peer_name)->required();
+
   auto* status = app.add_subcommand("status", "Uptime, users, connections, queues, database size");
   status->add_flag("--json", json_out, "JSON output");
   auto* backup = app.add_subcommand("backup", "Consistent online backup of the database");
@@ -303,6 +324,51 @@ int main(int argc, char** argv) {
     }
     return show(admin_call(data_dir, http::methods::DEL, "/users/" + user_name, json::value()),
                 "Deleted " + user_name);
+  }
+  if (*peer_add) {
+    json::value body;
+    body["name"] = json::value::string(peer_name);
+    body["url"] = json::value::string(peer_url);
+    body["key"] = json::value::string(peer_key);
+    return show(admin_call(data_dir, http::methods::POST, "/peers", body),
+                "Peer " + peer_name + " at " + peer_url +
+                    (peer_key.empty() ? " (key pinned on first contact)" : " (key pinned)"));
+  }
+  if (*peer_list || *peer_status) {
+    auto r = *peer_status && !peer_name.empty()
+                 ? admin_call(data_dir, http::methods::GET, "/peers/" + peer_name, json::value())
+                 : admin_call(data_dir, http::methods::GET, "/peers", json::value());
+    if (!r.ok()) return fail(r.error());
+    if (json_out) {
+      std::cout << r->serialize() << "\n";
+      return kOk;
+    }
+    std::vector<json::value> rows;
+    if (r->is_array()) {
+      for (const auto& p : r->as_array()) rows.push_back(p);
+    } else {
+      rows.push_back(*r);
+    }
+    std::printf("%-28s %-8s %7s %-20s %s\n", "PEER", "STATE", "QUEUED", "LAST SUCCESS",
+                "LAST ERROR");
+    for (const auto& p : rows) {
+      const auto last = p.at("last_success_ms").as_number().to_int64();
+      std::printf("%-28s %-8s %7lld %-20s %s\n", p.at("name").as_string().c_str(),
+                  p.at("state").as_string().c_str(),
+                  static_cast<long long>(p.at("queued").as_number().to_int64()),
+                  last ? iso_time(last).c_str() : "never", p.at("last_error").as_string().c_str());
+    }
+    return kOk;
+  }
+  if (*peer_remove) {
+    return show(admin_call(data_dir, http::methods::DEL, "/peers/" + peer_name, json::value()),
+                "Removed peer " + peer_name);
+  }
+  if (*peer_deny || *peer_allow) {
+    const std::string verb = *peer_deny ? "deny" : "allow";
+    return show(admin_call(data_dir, http::methods::POST, "/peers/" + peer_name + "/" + verb,
+                           json::value()),
+                (*peer_deny ? "Denied " : "Allowed ") + peer_name);
   }
   if (*status) {
     auto r = admin_call(data_dir, http::methods::GET, "/status", json::value());

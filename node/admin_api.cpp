@@ -10,6 +10,8 @@
 
 #include "parley/crypto/password.h"
 #include "parley/crypto/secret.h"
+#include "parley/crypto/sign.h"
+#include "parley/federation/peers.h"
 #include "parley/node/core.h"
 #include "parley/store/database.h"
 
@@ -118,6 +120,7 @@ class AdminApi::Impl {
     const auto& m = req.method();
     if (parts.size() == 1 && parts[0] == "status" && m == http::methods::GET) return status(req);
     if (parts.size() == 1 && parts[0] == "backup" && m == http::methods::POST) return backup(req);
+    if (!parts.empty() && parts[0] == "peers") return peers(req, parts);
     if (!parts.empty() && parts[0] == "users") {
       if (parts.size() == 1 && m == http::methods::GET) return list_users(req);
       if (parts.size() == 1 && m == http::methods::POST) return add_user(req);
@@ -146,6 +149,82 @@ class AdminApi::Impl {
     req.reply(http::status_codes::OK, ok).wait();
   }
 
+  static json::value peer_json(const federation::Peer& p) {
+    json::value v;
+    v["name"] = json::value::string(p.name);
+    v["url"] = json::value::string(p.url);
+    v["key"] =
+        json::value::string(p.public_key.empty() ? "" : crypto::format_public_key(p.public_key));
+    v["state"] = json::value::string(p.state);
+    v["queued"] = json::value::number(static_cast<int64_t>(p.queued));
+    v["oldest_queued_ms"] = json::value::number(static_cast<int64_t>(p.oldest_queued_ms));
+    v["last_success_ms"] = json::value::number(static_cast<int64_t>(p.last_success_ms));
+    v["last_error"] = json::value::string(p.last_error);
+    v["failures"] = json::value::number(static_cast<int64_t>(p.failures));
+    v["next_attempt_ms"] = json::value::number(static_cast<int64_t>(p.next_attempt_ms));
+    return v;
+  }
+
+  void peers(const http::http_request& req, const std::vector<std::string>& parts) {
+    const auto& m = req.method();
+    if (parts.size() == 1 && m == http::methods::GET) {
+      auto list = on_core<Result<std::vector<federation::Peer>>>(
+          [](Core& c) { return federation::PeerStore(c.database()).list(); });
+      if (!list.ok()) return reply_error(req, list.error());
+      json::value arr = json::value::array(list->size());
+      for (std::size_t i = 0; i < list->size(); ++i) arr[i] = peer_json((*list)[i]);
+      req.reply(http::status_codes::OK, arr).wait();
+      return;
+    }
+    if (parts.size() == 1 && m == http::methods::POST) {
+      const json::value body = req.extract_json(true).get();
+      auto name = field(body, "name");
+      auto url = field(body, "url");
+      if (!name.ok()) return reply_error(req, name.error());
+      if (!url.ok()) return reply_error(req, url.error());
+      std::string raw_key;
+      if (body.has_field("key") && body.at("key").is_string() &&
+          !body.at("key").as_string().empty()) {
+        auto k = crypto::parse_public_key(body.at("key").as_string());
+        if (!k.ok()) return reply_error(req, make_error("bad_request", k.error().message));
+        raw_key = *k;
+      }
+      if (url->rfind("http://", 0) == 0 && !ctx_.config.federation_allow_plaintext) {
+        return reply_error(req, make_error("bad_request",
+                                           "plain http:// peers need federation."
+                                           "allow_plaintext_http = true (loopback tests only)"));
+      }
+      auto s = on_core<Status>([&](Core& c) {
+        return federation::PeerStore(c.database()).add(*name, *url, raw_key, now_ms());
+      });
+      if (s.ok()) spdlog::info("event=peer_added peer={} url={}", *name, *url);
+      return reply_status(req, s);
+    }
+    if (parts.size() == 2 && m == http::methods::GET) {
+      auto p = on_core<Result<std::optional<federation::Peer>>>(
+          [&](Core& c) { return federation::PeerStore(c.database()).get(parts[1]); });
+      if (!p.ok()) return reply_error(req, p.error());
+      if (!*p) return reply_error(req, make_error("not_found", "no peer " + parts[1]));
+      req.reply(http::status_codes::OK, peer_json(**p)).wait();
+      return;
+    }
+    if (parts.size() == 2 && m == http::methods::DEL) {
+      return reply_status(req, on_core<Status>([&](Core& c) {
+                            return federation::PeerStore(c.database()).remove(parts[1]);
+                          }));
+    }
+    if (parts.size() == 3 && m == http::methods::POST &&
+        (parts[2] == "deny" || parts[2] == "allow")) {
+      const std::string state = parts[2] == "deny" ? "denied" : "allowed";
+      auto s = on_core<Status>([&](Core& c) {
+        return federation::PeerStore(c.database()).set_state(parts[1], state, now_ms());
+      });
+      if (s.ok()) spdlog::warn("event=peer_{} peer={}", parts[2], parts[1]);
+      return reply_status(req, s);
+    }
+    reply_error(req, make_error("not_found", "no admin route for that peer request"));
+  }
+
   void status(const http::http_request& req) {
     auto stats = on_core<Result<CoreStats>>([](Core& c) { return c.stats(); });
     if (!stats.ok()) return reply_error(req, stats.error());
@@ -167,7 +246,7 @@ class AdminApi::Impl {
         json::value::number(static_cast<int64_t>(stats->authenticated));
     v["outbound_queued_frames"] = json::value::number(static_cast<int64_t>(ctx_.queued_frames()));
     v["undelivered_events"] = json::value::number(static_cast<int64_t>(stats->undelivered_events));
-    v["federation_queued"] = json::value::number(static_cast<int64_t>(0));
+    v["federation_queued"] = json::value::number(static_cast<int64_t>(stats->federation_queued));
     v["database_bytes"] = json::value::number(static_cast<int64_t>(db_bytes));
     req.reply(http::status_codes::OK, v).wait();
   }

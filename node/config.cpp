@@ -75,6 +75,8 @@ Status check_known_keys(const toml::table& root) {
       "client.max_connections",
       "client.allow_plaintext_remote",
       "federation.listen",
+      "federation.policy",
+      "federation.allow_plaintext_http",
       "admin.listen",
       "policy.direct_messages",
       "security.password_hash",
@@ -154,6 +156,17 @@ Result<NodeConfig> load_config(const std::string& path) {
   if (c.max_body_bytes + 1024 > c.max_frame_bytes) {
     return make_error("bad_config", "client.max_frame_bytes must exceed max_body_bytes by 1024");
   }
+  if (auto fp = root.at_path("federation.policy").value<std::string>()) {
+    if (*fp != "open" && *fp != "allowlist") {
+      return make_error("bad_config", "federation.policy must be open or allowlist");
+    }
+    c.federation_policy = *fp;
+  }
+  if (auto node = root.at_path("federation.allow_plaintext_http")) {
+    const auto v = node.value<bool>();
+    if (!v) return make_error("bad_config", "federation.allow_plaintext_http must be a boolean");
+    c.federation_allow_plaintext = *v;
+  }
   if (auto node = root.at_path("client.allow_plaintext_remote")) {
     const auto v = node.value<bool>();
     if (!v) return make_error("bad_config", "client.allow_plaintext_remote must be true or false");
@@ -215,7 +228,12 @@ std::string render_config(const NodeConfig& c) {
     << "allow_plaintext_remote = " << (c.allow_plaintext_remote ? "true" : "false") << "\n\n"
     << "[federation]\n"
     << "# Where other Parley nodes reach this one.\n"
-    << "listen = \"" << c.federation_listen.str() << "\"\n\n"
+    << "listen = \"" << c.federation_listen.str() << "\"\n"
+    << "# open: any node may federate (its key is pinned on first use); allowlist: only peers\n"
+    << "# added with `parleyd peer add`.\n"
+    << "policy = \"" << c.federation_policy << "\"\n"
+    << "# Plain http:// between nodes is for loopback tests only.\n"
+    << "allow_plaintext_http = " << (c.federation_allow_plaintext ? "true" : "false") << "\n\n"
     << "[admin]\n"
     << "# The admin API used by `parleyd user ...`; keep it on loopback. Requests must carry\n"
     << "# the token in admin.token (mode 0600) beside this file.\n"

@@ -104,16 +104,19 @@ Status Core::set_password_hash(const std::string& name, const std::string& passw
 Result<CoreStats> Core::stats() {
   CoreStats s;
   PARLEY_ASSIGN_OR_RETURN(
-      st, db_.prepare("SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM devices WHERE "
-                      "token_hash IS NOT NULL), (SELECT count(*) FROM messages), (SELECT "
-                      "coalesce(sum(u.stream_seq - d.cursor), 0) FROM devices d JOIN users u ON "
-                      "u.id = d.user_id WHERE d.token_hash IS NOT NULL)"));
+      st,
+      db_.prepare(
+          "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM devices WHERE "
+          "token_hash IS NOT NULL), (SELECT count(*) FROM messages), (SELECT "
+          "coalesce(sum(u.stream_seq - d.cursor), 0) FROM devices d JOIN users u ON "
+          "u.id = d.user_id WHERE d.token_hash IS NOT NULL), (SELECT count(*) FROM fed_outbox)"));
   PARLEY_ASSIGN_OR_RETURN(row, st.step());
   if (row) {
     s.users = st.column_int64(0);
     s.devices = st.column_int64(1);
     s.messages = st.column_int64(2);
     s.undelivered_events = st.column_int64(3);
+    s.federation_queued = st.column_int64(4);
   }
   s.connections = static_cast<std::int64_t>(conns_.size());
   for (const auto& [user, set] : by_user_) s.authenticated += static_cast<std::int64_t>(set.size());

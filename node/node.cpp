@@ -17,8 +17,10 @@
 #include "parley/crypto/password.h"
 #include "parley/crypto/secret.h"
 #include "parley/crypto/sign.h"
+#include "parley/federation/key_document.h"
 #include "parley/node/admin_api.h"
 #include "parley/node/core.h"
+#include "parley/node/federation_api.h"
 #include "parley/node/gateway.h"
 #include "parley/store/database.h"
 #include "parley/store/node_schema.h"
@@ -203,6 +205,22 @@ Status serve(const std::string& data_dir) {
   AdminApi admin(admin_ctx);
   PARLEY_TRY(admin.start());
 
+  // Federation: the key document now; transactions in the following steps.
+  std::int64_t created_ms = 0;
+  if (auto st = db->prepare("SELECT value FROM node_meta WHERE key = 'created_ms'"); st.ok()) {
+    if (auto row = st->step(); row.ok() && *row) created_ms = std::stoll(st->column_text(0));
+  }
+  federation::KeyDocument doc{config.name, {{key.public_key(), created_ms, 0}}};
+  PARLEY_ASSIGN_OR_RETURN(doc_bytes, federation::encode_key_document(doc, key));
+  FederationApi federation_api(config, doc_bytes);
+  if (config.federation_allow_plaintext) {
+    PARLEY_TRY(federation_api.start());
+  } else {
+    spdlog::warn(
+        "event=federation_disabled reason=\"no TLS configured and "
+        "federation.allow_plaintext_http is false\"");
+  }
+
   std::thread core_thread([&] { core_ctx.run(); });
   std::thread net_thread([&] { net_ctx.run(); });
 
@@ -219,6 +237,7 @@ Status serve(const std::string& data_dir) {
   spdlog::info("event=stopping signal={}", sig);
   asio::post(net_ctx, [&gateway] { gateway.stop_accepting(); });
   admin.stop();
+  federation_api.stop();
   asio::post(core_ctx, [&core] { core.close_all("shutdown", "the node is shutting down"); });
   // Let connections write their bye frames, bounded.
   for (int i = 0; i < 40 && gateway.open_connections() > 0; ++i) {

@@ -79,6 +79,32 @@ CREATE TABLE stream(
   PRIMARY KEY(user_id, seq)
 ) WITHOUT ROWID;
 )sql"},
+      {2, "federation peers, outbound queue, received transactions", R"sql(
+CREATE TABLE peers(
+  name            TEXT PRIMARY KEY,
+  url             TEXT NOT NULL,
+  public_key      TEXT NOT NULL DEFAULT '',
+  state           TEXT NOT NULL DEFAULT 'allowed' CHECK (state IN ('allowed', 'denied')),
+  added_ms        INTEGER NOT NULL,
+  last_success_ms INTEGER NOT NULL DEFAULT 0,
+  last_error      TEXT NOT NULL DEFAULT '',
+  failures        INTEGER NOT NULL DEFAULT 0,
+  next_attempt_ms INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE TABLE fed_outbox(
+  id         INTEGER PRIMARY KEY,
+  dest       TEXT NOT NULL,
+  payload    BLOB NOT NULL,
+  created_ms INTEGER NOT NULL
+);
+CREATE INDEX fed_outbox_by_dest ON fed_outbox(dest, id);
+CREATE TABLE fed_received(
+  origin      TEXT NOT NULL,
+  txn_id      TEXT NOT NULL,
+  received_ms INTEGER NOT NULL,
+  PRIMARY KEY(origin, txn_id)
+) WITHOUT ROWID;
+)sql"},
   };
   return kMigrations;
 }

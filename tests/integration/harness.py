@@ -181,16 +181,17 @@ class Node:
     """A real parleyd process with its own data directory and loopback ports."""
 
     def __init__(self, name="example.org", policy="friends", heartbeat=None, max_outbound=None,
-                 extra_config=""):
+                 federation=False, extra_config=""):
         self.dir = tempfile.mkdtemp(prefix="parley-it-")
         self.data = os.path.join(self.dir, "data")
         self.name = name
         self.client_port = free_port()
         self.admin_port = free_port()
+        self.fed_port = free_port()
         self.proc = None
         self.log_path = os.path.join(self.dir, "parleyd.log")
         r = self.parleyd("init", "--name", name, "--client-listen", "127.0.0.1:%d" % self.client_port,
-                         "--federation-listen", "127.0.0.1:%d" % free_port(),
+                         "--federation-listen", "127.0.0.1:%d" % self.fed_port,
                          "--admin-listen", "127.0.0.1:%d" % self.admin_port,
                          "--dm-policy", policy, check=True)
         cfg_path = os.path.join(self.data, "config.toml")
@@ -200,6 +201,8 @@ class Node:
         cfg = cfg.replace('password_hash = "interactive"', 'password_hash = "test-only-minimal"')
         if heartbeat is not None:
             cfg = cfg.replace("heartbeat_timeout_seconds = 60", "heartbeat_timeout_seconds = %d" % heartbeat)
+        if federation:  # plain http between nodes: loopback tests only, explicitly
+            cfg = cfg.replace("allow_plaintext_http = false", "allow_plaintext_http = true")
         if max_outbound is not None:
             cfg = cfg.replace("max_outbound_frames = 1024", "max_outbound_frames = %d" % max_outbound)
         with open(cfg_path, "w") as f:

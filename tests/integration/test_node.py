@@ -349,5 +349,44 @@ class SlowConsumer(unittest.TestCase):
             node.cleanup()
 
 
+class Federation(unittest.TestCase):
+    def test_key_document_and_peer_entries(self):
+        import urllib.request
+        from harness import mp_unpack
+        a = Node(name="a.example", federation=True).start()
+        b = Node(name="b.example", federation=True).start()
+        plain = Node(name="c.example").start()
+        try:
+            key = a.parleyd("key", "show", check=True).stdout.strip().splitlines()[-1]
+            self.assertTrue(key.startswith("ed25519:"))
+            url = "http://127.0.0.1:%d" % a.fed_port
+            b.parleyd("peer", "add", "a.example", url, "--key", key, check=True)
+            peers = json.loads(b.parleyd("peer", "list", "--json", check=True).stdout)
+            self.assertEqual([(p["name"], p["key"], p["state"]) for p in peers],
+                             [("a.example", key, "allowed")])
+            b.parleyd("peer", "deny", "a.example", check=True)
+            st = json.loads(b.parleyd("peer", "status", "a.example", "--json", check=True).stdout)
+            self.assertEqual(st["state"], "denied")
+            b.parleyd("peer", "allow", "a.example", check=True)
+            self.assertEqual(b.parleyd("peer", "add", "bad_name", url).returncode, 5)
+            self.assertEqual(b.parleyd("peer", "add", "x.example", url, "--key", "ed25519:short").returncode, 5)
+            self.assertEqual(b.parleyd("peer", "remove", "nobody.example").returncode, 4)
+            # Without federation.allow_plaintext_http a node refuses http:// peers.
+            r = plain.parleyd("peer", "add", "a.example", url)
+            self.assertEqual(r.returncode, 5)
+            self.assertIn("allow_plaintext_http", r.stderr)
+            # The key document is self-signed and names the node's current key.
+            raw = urllib.request.urlopen(url + "/federation/v1/key", timeout=10).read()
+            outer = mp_unpack(raw)[0]
+            self.assertEqual(len(outer["sig"]), 64)
+            doc = mp_unpack(outer["doc"])[0]
+            self.assertEqual(doc["name"], "a.example")
+            self.assertEqual(doc["keys"][0]["key"], key)
+            self.assertEqual(doc["keys"][0]["until_ms"], 0)
+        finally:
+            for n in (a, b, plain):
+                n.cleanup()
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

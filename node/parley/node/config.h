@@ -38,6 +38,11 @@ struct NodeConfig {
 
   DirectMessagePolicy direct_messages = DirectMessagePolicy::kFriends;
 
+  // Federation: "open" (any node may federate; keys pinned on first use) or "allowlist" (only
+  // peers added with `parleyd peer add`). Plain http:// peers and listener only when allowed.
+  std::string federation_policy = "open";
+  bool federation_allow_plaintext = false;
+
   crypto::PasswordStrength password_strength = crypto::PasswordStrength::kInteractive;
   std::uint32_t login_failures_per_window = 5;
   std::uint32_t login_window_seconds = 60;

@@ -72,6 +72,7 @@ struct CoreStats {
   std::int64_t authenticated = 0;       // authenticated connections
   std::int64_t undelivered_events = 0;  // stream events not yet acknowledged by devices
   std::int64_t messages = 0;
+  std::int64_t federation_queued = 0;  // events waiting in outbound federation queues
 };
 
 class Core {
@@ -101,6 +102,8 @@ class Core {
   Result<CoreStats> stats();
 
   const NodeConfig& config() const { return config_; }
+  // For components that run on the core thread and own tables of their own (federation peers).
+  store::Database& database() { return db_; }
 
  private:
   struct Conn;

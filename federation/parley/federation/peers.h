@@ -1,0 +1,46 @@
+// The node's federation peers (table `peers`, spec/federation.md "Peers"): a static entry has a
+// name, a base URL and optionally a pinned public key; a denied peer is refused whatever its key.
+// Also reports each peer's outbound queue. Runs on the thread that owns the Database.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "parley/result.h"
+#include "parley/store/database.h"
+
+namespace parley::federation {
+
+struct Peer {
+  std::string name;
+  std::string url;
+  std::string public_key;  // raw 32 bytes; empty until pinned (first use)
+  std::string state;       // allowed | denied
+  std::int64_t added_ms = 0;
+  std::int64_t last_success_ms = 0;
+  std::string last_error;
+  std::int64_t failures = 0;
+  std::int64_t next_attempt_ms = 0;
+  std::int64_t queued = 0;
+  std::int64_t oldest_queued_ms = 0;
+};
+
+class PeerStore {
+ public:
+  explicit PeerStore(store::Database& db) : db_(db) {}
+  // Adds or updates a static entry. `public_key` raw (may be empty). "bad_request" on a bad URL.
+  Status add(const std::string& name, const std::string& url, const std::string& public_key,
+             std::int64_t now_ms);
+  Status remove(const std::string& name);
+  Status set_state(const std::string& name, const std::string& state, std::int64_t now_ms);
+  Status pin_key(const std::string& name, const std::string& public_key);
+  Result<std::optional<Peer>> get(const std::string& name);
+  Result<std::vector<Peer>> list();
+
+ private:
+  store::Database& db_;
+};
+
+}  // namespace parley::federation

@@ -122,6 +122,7 @@ void Core::process(ConnId id, Conn& c, const wire::Message& frame) {
   }
   if (!s.ok()) {
     touched_.clear();
+    outbox_grew_ = false;
     reply_error(c, *req_id, s.error());
     if (s.error().code == "suspended" && !c.closed) {
       c.outlet->close("suspended", "the account is suspended");
@@ -139,6 +140,8 @@ void Core::process(ConnId id, Conn& c, const wire::Message& frame) {
   }
   send_frame(c, out.finish());
   notify_touched();
+  if (outbox_grew_ && outbox_listener_) outbox_listener_();
+  outbox_grew_ = false;
 }
 
 Status Core::handle(Conn& c, const std::string& type, wire::View req, wire::MapWriter& out) {

@@ -71,7 +71,15 @@ Status Core::do_send(Conn& c, wire::View req, wire::MapWriter& out) {
     }
   }
 
-  PARLEY_ASSIGN_OR_RETURN(recipient, local_user_for(peer));
+  const bool remote = !is_local(peer);
+  UserRow recipient;
+  if (!remote) {
+    PARLEY_ASSIGN_OR_RETURN(r, local_user_for(peer));
+    recipient = std::move(r);
+  }
+  if (remote && config_.direct_messages == DirectMessagePolicy::kOrganization) {
+    return make_error("not_allowed", "this node allows 1:1 messages within the organization only");
+  }
   if (config_.direct_messages == DirectMessagePolicy::kFriends) {
     PARLEY_ASSIGN_OR_RETURN(rel, relation(c.user_id, peer));
     if (rel != "friend") {
@@ -79,7 +87,12 @@ Status Core::do_send(Conn& c, wire::View req, wire::MapWriter& out) {
                                            peer + " a friend request first");
     }
   }
-  PARLEY_ASSIGN_OR_RETURN(their_view, relation(recipient.id, c.address));
+  // Blocks are enforced by the recipient's home node; for a remote peer that is their node.
+  std::string their_view;
+  if (!remote) {
+    PARLEY_ASSIGN_OR_RETURN(v, relation(recipient.id, c.address));
+    their_view = std::move(v);
+  }
   const bool dropped = their_view == "blocked";
   const std::int64_t now = clock_.now_ms();
 
@@ -118,7 +131,18 @@ Status Core::do_send(Conn& c, wire::View req, wire::MapWriter& out) {
   }
   PARLEY_TRY(touch_member(db_, c.user_id, conv, peer, cseq, now, false));
   PARLEY_TRY(append_event(c.user_id, "msg", conv, cseq, ""));
-  if (!dropped) {
+  if (remote) {
+    wire::MapWriter ev;
+    ev.add("type", "msg")
+        .add("conv", conv)
+        .add("msg_id", msg_id)
+        .add("from", c.address)
+        .add("from_device", c.device_id)
+        .add("to", peer)
+        .add_bin("body", body)
+        .add("sent_ms", now);
+    PARLEY_TRY(enqueue_remote(peer, ev.finish()));
+  } else if (!dropped) {
     PARLEY_TRY(touch_member(db_, recipient.id, conv, c.address, cseq, now, true));
     PARLEY_TRY(append_event(recipient.id, "msg", conv, cseq, ""));
   }

@@ -36,6 +36,7 @@ Status Core::do_relation(Conn& c, const std::string& type, wire::View req, wire:
     return tx.commit();
   }
 
+  if (!is_local(other)) return remote_relation(c, type, other, mine, tx, out);
   PARLEY_ASSIGN_OR_RETURN(them, local_user_for(other));
   PARLEY_ASSIGN_OR_RETURN(theirs, relation(them.id, c.address));
 
@@ -87,6 +88,54 @@ Status Core::do_relation(Conn& c, const std::string& type, wire::View req, wire:
     }
     PARLEY_TRY(friend_event(c.user_id, r.event, other, c.address));
     if (theirs != "blocked") PARLEY_TRY(friend_event(them.id, r.event, c.address, c.address));
+    return tx.commit();
+  }
+  return make_error("bad_request", "unknown request type '" + type + "'");
+}
+
+// The other user lives on another node: change our side here and tell their node, which applies
+// the same rules to its side (Core::apply_remote).
+Status Core::remote_relation(Conn& c, const std::string& type, const std::string& other,
+                             const std::string& mine, store::Transaction& tx,
+                             wire::MapWriter& out) {
+  auto tell = [&](const char* event) {
+    wire::MapWriter ev;
+    ev.add("type", "friend").add("event", event).add("from", c.address).add("to", other);
+    return enqueue_remote(other, ev.finish());
+  };
+  if (type == "friend_request") {
+    if (mine == "friend" || mine == "outgoing") return tx.commit();
+    if (mine == "blocked")
+      return make_error("not_allowed", "you block " + other + "; unblock them first");
+    if (mine == "incoming") {
+      PARLEY_TRY(set_relation(c.user_id, other, "friend"));
+      PARLEY_TRY(friend_event(c.user_id, "accepted", other, c.address));
+      PARLEY_TRY(tell("accepted"));
+      out.add("state", "friend");
+      return tx.commit();
+    }
+    PARLEY_TRY(set_relation(c.user_id, other, "outgoing"));
+    PARLEY_TRY(friend_event(c.user_id, "request", other, c.address));
+    PARLEY_TRY(tell("request"));
+    out.add("state", "outgoing");
+    return tx.commit();
+  }
+  struct Rule {
+    const char *type, *need, *event, *new_state, *missing;
+  };
+  static const Rule kRules[] = {
+      {"friend_accept", "incoming", "accepted", "friend", "no friend request from "},
+      {"friend_decline", "incoming", "declined", nullptr, "no friend request from "},
+      {"friend_cancel", "outgoing", "cancelled", nullptr, "no pending friend request to "},
+      {"friend_remove", "friend", "removed", nullptr, "you are not friends with "},
+  };
+  for (const auto& r : kRules) {
+    if (type != r.type) continue;
+    if (mine != r.need) return make_error("not_found", r.missing + other);
+    PARLEY_TRY(r.new_state ? set_relation(c.user_id, other, r.new_state)
+                           : drop_relation(c.user_id, other));
+    PARLEY_TRY(friend_event(c.user_id, r.event, other, c.address));
+    PARLEY_TRY(tell(r.event));
     return tx.commit();
   }
   return make_error("bad_request", "unknown request type '" + type + "'");

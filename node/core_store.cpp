@@ -55,6 +55,20 @@ Result<std::int64_t> Core::append_event(std::int64_t user_id, const std::string&
   return seq;
 }
 
+bool Core::is_local(const std::string& address) const {
+  const auto at = address.rfind('@');
+  return at != std::string::npos && address.substr(at + 1) == config_.name;
+}
+
+Status Core::enqueue_remote(const std::string& address, const std::string& payload) {
+  PARLEY_ASSIGN_OR_RETURN(a, wire::parse_address(address));
+  PARLEY_ASSIGN_OR_RETURN(
+      st, db_.prepare("INSERT INTO fed_outbox(dest, payload, created_ms) VALUES(?, ?, ?)"));
+  PARLEY_TRY(st.bind(1, a.domain).bind_blob(2, payload).bind(3, clock_.now_ms()).run());
+  outbox_grew_ = true;
+  return ok_status();
+}
+
 Result<std::string> Core::relation(std::int64_t user_id, const std::string& other) {
   PARLEY_ASSIGN_OR_RETURN(
       st, db_.prepare("SELECT state FROM relations WHERE user_id = ? AND other = ?"));

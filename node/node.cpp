@@ -21,6 +21,7 @@
 #include "parley/node/admin_api.h"
 #include "parley/node/core.h"
 #include "parley/node/federation_api.h"
+#include "parley/node/federation_sender.h"
 #include "parley/node/gateway.h"
 #include "parley/store/database.h"
 #include "parley/store/node_schema.h"
@@ -212,7 +213,11 @@ Status serve(const std::string& data_dir) {
   }
   federation::KeyDocument doc{config.name, {{key.public_key(), created_ms, 0}}};
   PARLEY_ASSIGN_OR_RETURN(doc_bytes, federation::encode_key_document(doc, key));
-  FederationApi federation_api(config, doc_bytes);
+  FederationSender sender(config, key, run_on_core);
+  FederationApi federation_api(
+      FederationContext{config, doc_bytes, run_on_core, [&sender] { sender.wake(); }});
+  asio::post(core_ctx,
+             [&core, &sender] { core.set_outbox_listener([&sender] { sender.wake(); }); });
   if (config.federation_allow_plaintext) {
     PARLEY_TRY(federation_api.start());
   } else {
@@ -222,6 +227,7 @@ Status serve(const std::string& data_dir) {
   }
 
   std::thread core_thread([&] { core_ctx.run(); });
+  sender.start();
   std::thread net_thread([&] { net_ctx.run(); });
 
   std::promise<int> stop;
@@ -238,6 +244,7 @@ Status serve(const std::string& data_dir) {
   asio::post(net_ctx, [&gateway] { gateway.stop_accepting(); });
   admin.stop();
   federation_api.stop();
+  sender.stop();
   asio::post(core_ctx, [&core] { core.close_all("shutdown", "the node is shutting down"); });
   // Let connections write their bye frames, bounded.
   for (int i = 0; i < 40 && gateway.open_connections() > 0; ++i) {

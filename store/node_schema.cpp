@@ -92,17 +92,16 @@ CREATE TABLE peers(
   next_attempt_ms INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 CREATE TABLE fed_outbox(
-  id         INTEGER PRIMARY KEY,
+  id         INTEGER PRIMARY KEY AUTOINCREMENT,
   dest       TEXT NOT NULL,
   payload    BLOB NOT NULL,
   created_ms INTEGER NOT NULL
 );
 CREATE INDEX fed_outbox_by_dest ON fed_outbox(dest, id);
-CREATE TABLE fed_received(
-  origin      TEXT NOT NULL,
-  txn_id      TEXT NOT NULL,
-  received_ms INTEGER NOT NULL,
-  PRIMARY KEY(origin, txn_id)
+CREATE TABLE fed_inbound(
+  origin       TEXT PRIMARY KEY,
+  applied_upto INTEGER NOT NULL,
+  updated_ms   INTEGER NOT NULL
 ) WITHOUT ROWID;
 )sql"},
   };

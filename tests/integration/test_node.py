@@ -388,5 +388,63 @@ class Federation(unittest.TestCase):
                 n.cleanup()
 
 
+def wait_for(fn, timeout=30, what="condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = fn()
+        if v:
+            return v
+        time.sleep(0.2)
+    raise AssertionError("timed out waiting for " + what)
+
+
+class CrossNode(unittest.TestCase):
+    def test_friends_and_messages_across_nodes_survive_a_peer_outage(self):
+        a = Node(name="a.example", federation=True).start()
+        b = Node(name="b.example", federation=True).start()
+        try:
+            a.add_user("alice")
+            b.add_user("bob")
+            a_key = a.parleyd("key", "show", check=True).stdout.strip().splitlines()[-1]
+            a.parleyd("peer", "add", "b.example", "http://127.0.0.1:%d" % b.fed_port, check=True)
+            b.parleyd("peer", "add", "a.example", "http://127.0.0.1:%d" % a.fed_port,
+                      "--key", a_key, check=True)
+            alice, bob = User(a, "alice"), User(b, "bob")
+            self.assertEqual(alice.login().returncode, 0)
+            self.assertEqual(bob.login().returncode, 0)
+
+            alice.ok("friend", "request", "bob@b.example")
+            wait_for(lambda: "FRIEND request alice@a.example" in bob.ok("sync"), what="request")
+            bob.ok("friend", "accept", "alice@a.example")
+            wait_for(lambda: "FRIEND accepted bob@b.example" in alice.ok("sync"), what="accept")
+            # a pinned b's key on first contact (b had no --key on a's side).
+            peers = json.loads(a.parleyd("peer", "list", "--json", check=True).stdout)
+            self.assertTrue(peers[0]["key"].startswith("ed25519:"))
+
+            alice.ok("send", "bob@b.example", "hello across")
+            wait_for(lambda: "hello across" in bob.ok("sync"), what="first message")
+
+            self.assertEqual(b.stop(), 0)
+            for i in range(3):
+                alice.ok("send", "bob@b.example", "while down %d" % i)
+            st = wait_for(lambda: (lambda p: p if p["queued"] == 3 and p["last_error"] else None)(
+                json.loads(a.parleyd("peer", "status", "b.example", "--json", check=True).stdout)),
+                what="queue with error")
+            self.assertGreater(st["failures"], 0)
+            status = json.loads(a.parleyd("status", "--json", check=True).stdout)
+            self.assertEqual(status["federation_queued"], 3)
+            b.start()
+            wait_for(lambda: json.loads(a.parleyd("peer", "status", "b.example", "--json",
+                                                  check=True).stdout)["queued"] == 0,
+                     timeout=60, what="queue drained")
+            out = bob.ok("sync")
+            got = [l.split(": ", 1)[1] for l in out.splitlines() if l.startswith("MSG")]
+            self.assertEqual(got, ["while down 0", "while down 1", "while down 2"])
+            self.assertNotIn("MSG", bob.ok("sync"))
+        finally:
+            a.cleanup()
+            b.cleanup()
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -25,7 +25,8 @@
 
 namespace parley::store {
 class Database;
-}
+class Transaction;
+}  // namespace parley::store
 
 namespace parley::node {
 
@@ -101,6 +102,19 @@ class Core {
   Status set_password_hash(const std::string& name, const std::string& password_hash);
   Result<CoreStats> stats();
 
+  // Federation (spec/federation.md section 4). Applies events received from `origin` whose ids
+  // are above what was applied before, in one transaction; returns the new high-water mark.
+  struct InboundEvent {
+    std::int64_t id;
+    std::string payload;
+  };
+  // Called (on the core thread) after a request committed new outbound federation events.
+  void set_outbox_listener(std::function<void()> listener) {
+    outbox_listener_ = std::move(listener);
+  }
+  Result<std::int64_t> apply_federation(const std::string& origin,
+                                        const std::vector<InboundEvent>& events);
+
   const NodeConfig& config() const { return config_; }
   // For components that run on the core thread and own tables of their own (federation peers).
   store::Database& database() { return db_; }
@@ -136,6 +150,8 @@ class Core {
   Status do_conv_view(Conn& c, const std::string& type, wire::View req, wire::MapWriter& out);
   Status do_relation(Conn& c, const std::string& type, wire::View req, wire::MapWriter& out);
   Status do_friends(Conn& c, wire::View req, wire::MapWriter& out);
+  Status remote_relation(Conn& c, const std::string& type, const std::string& other,
+                         const std::string& mine, store::Transaction& tx, wire::MapWriter& out);
   Status do_blocks(Conn& c, wire::View req, wire::MapWriter& out);
 
   // Storage helpers (core_store.cpp).
@@ -151,6 +167,9 @@ class Core {
                       const std::string& by);
   Status conv_event(std::int64_t user_id, const std::string& conv);
   Result<int> load_events(std::int64_t user_id, std::int64_t after, int limit, Conn& c);
+  bool is_local(const std::string& address) const;
+  Status enqueue_remote(const std::string& address, const std::string& payload);
+  Status apply_remote(const std::string& origin, wire::View ev);
 
   NodeConfig config_;
   store::Database& db_;
@@ -164,6 +183,8 @@ class Core {
   std::unordered_map<ConnId, std::unique_ptr<Conn>> conns_;
   std::unordered_map<std::int64_t, std::set<ConnId>> by_user_;
   std::set<std::int64_t> touched_;  // users whose streams grew in the current transaction
+  bool outbox_grew_ = false;        // the current request queued federation events
+  std::function<void()> outbox_listener_;
 };
 
 }  // namespace parley::node

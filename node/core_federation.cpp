@@ -1,0 +1,151 @@
+// Events from other nodes (spec/federation.md section 4): applied exactly once per origin, in
+// order, with this node's rules (policy, blocks, relationship states) for its own users.
+#include "core_internal.h"
+#include "parley/address.h"
+
+namespace parley::node {
+
+Result<std::int64_t> Core::apply_federation(const std::string& origin,
+                                            const std::vector<InboundEvent>& events) {
+  PARLEY_ASSIGN_OR_RETURN(tx, store::Transaction::begin(db_));
+  std::int64_t applied = 0;
+  {
+    PARLEY_ASSIGN_OR_RETURN(st,
+                            db_.prepare("SELECT applied_upto FROM fed_inbound WHERE origin = ?"));
+    st.bind(1, origin);
+    PARLEY_ASSIGN_OR_RETURN(row, st.step());
+    if (row) applied = st.column_int64(0);
+  }
+  for (const auto& e : events) {
+    if (e.id <= applied) continue;  // already applied: a resent transaction
+    auto msg = wire::Message::parse(e.payload);
+    if (!msg.ok())
+      return make_error("bad_request",
+                        "event " + std::to_string(e.id) + ": " + msg.error().message);
+    PARLEY_TRY(apply_remote(origin, msg->root()));
+    applied = e.id;
+  }
+  {
+    PARLEY_ASSIGN_OR_RETURN(
+        st, db_.prepare("INSERT INTO fed_inbound(origin, applied_upto, updated_ms) VALUES(?, ?, ?) "
+                        "ON CONFLICT(origin) DO UPDATE SET applied_upto = excluded.applied_upto, "
+                        "updated_ms = excluded.updated_ms"));
+    PARLEY_TRY(st.bind(1, origin).bind(2, applied).bind(3, clock_.now_ms()).run());
+  }
+  PARLEY_TRY(tx.commit());
+  notify_touched();
+  if (outbox_grew_ && outbox_listener_) outbox_listener_();
+  outbox_grew_ = false;
+  return applied;
+}
+
+Status Core::apply_remote(const std::string& origin, wire::View ev) {
+  PARLEY_ASSIGN_OR_RETURN(type, ev.str("type", 32));
+  PARLEY_ASSIGN_OR_RETURN(from_text, ev.str("from", 320));
+  PARLEY_ASSIGN_OR_RETURN(to_text, ev.str("to", 320));
+  PARLEY_ASSIGN_OR_RETURN(from, wire::parse_address(from_text));
+  PARLEY_ASSIGN_OR_RETURN(to, wire::parse_address(to_text));
+  // A node speaks only for its own users, and only to ours.
+  if (from.domain != origin) {
+    return make_error("forbidden", "event from " + from.str() + " sent by node " + origin);
+  }
+  if (to.domain != config_.name) {
+    return make_error("bad_request", "event for " + to.str() + ", who is not on this node");
+  }
+  auto user = find_user(to.local);
+  if (!user.ok()) return user.take_error();
+  if (!*user) return ok_status();  // no such user (any more): dropped, like a bounce-free mail
+  const UserRow& me = **user;
+  PARLEY_ASSIGN_OR_RETURN(mine, relation(me.id, from.str()));
+  if (mine == "blocked") return ok_status();  // blocks hold here, silently
+
+  if (type == "friend") {
+    PARLEY_ASSIGN_OR_RETURN(event, ev.str("event", 32));
+    if (event == "request") {
+      if (mine == "friend" || mine == "incoming") return ok_status();
+      if (mine == "outgoing") {  // crossing requests: both sides become friends
+        PARLEY_TRY(set_relation(me.id, from.str(), "friend"));
+        return friend_event(me.id, "accepted", from.str(), from.str());
+      }
+      PARLEY_TRY(set_relation(me.id, from.str(), "incoming"));
+      return friend_event(me.id, "request", from.str(), from.str());
+    }
+    if (event == "accepted") {
+      if (mine != "outgoing" && mine != "incoming") return ok_status();
+      PARLEY_TRY(set_relation(me.id, from.str(), "friend"));
+      return friend_event(me.id, "accepted", from.str(), from.str());
+    }
+    if (event == "declined" || event == "cancelled" || event == "removed") {
+      if (mine.empty()) return ok_status();
+      PARLEY_TRY(drop_relation(me.id, from.str()));
+      return friend_event(me.id, event, from.str(), from.str());
+    }
+    return ok_status();  // unknown friend events are ignored (newer peers)
+  }
+
+  if (type == "msg") {
+    if (config_.direct_messages == DirectMessagePolicy::kOrganization) return ok_status();
+    if (config_.direct_messages == DirectMessagePolicy::kFriends && mine != "friend") {
+      return ok_status();  // not allowed here: dropped; the sender sees no delivery
+    }
+    PARLEY_ASSIGN_OR_RETURN(msg_id, ev.str("msg_id", 64));
+    PARLEY_ASSIGN_OR_RETURN(body, ev.bin("body", config_.max_body_bytes));
+    PARLEY_ASSIGN_OR_RETURN(from_device, ev.uint_or("from_device", 0));
+    PARLEY_ASSIGN_OR_RETURN(sent_ms, ev.uint_or("sent_ms", 0));
+    const std::string conv = wire::dm_conversation_id(from.str(), to.str());
+    {
+      PARLEY_ASSIGN_OR_RETURN(
+          st, db_.prepare("SELECT 1 FROM messages WHERE sender = ? AND msg_id = ?"));
+      st.bind(1, from.str()).bind(2, msg_id);
+      PARLEY_ASSIGN_OR_RETURN(dup, st.step());
+      if (dup) return ok_status();
+    }
+    const std::int64_t now = clock_.now_ms();
+    {
+      PARLEY_ASSIGN_OR_RETURN(
+          st, db_.prepare("INSERT INTO conversations(id, kind, last_cseq, created_ms) "
+                          "VALUES(?, 'dm', 0, ?) ON CONFLICT(id) DO NOTHING"));
+      PARLEY_TRY(st.bind(1, conv).bind(2, now).run());
+    }
+    std::int64_t cseq = 0;
+    {
+      PARLEY_ASSIGN_OR_RETURN(
+          st, db_.prepare("UPDATE conversations SET last_cseq = last_cseq + 1 WHERE id = ? "
+                          "RETURNING last_cseq"));
+      st.bind(1, conv);
+      PARLEY_ASSIGN_OR_RETURN(row, st.step());
+      if (!row) return make_error("internal", "conversation row missing");
+      cseq = st.column_int64(0);
+      PARLEY_TRY(st.step());
+    }
+    {
+      PARLEY_ASSIGN_OR_RETURN(
+          st, db_.prepare("INSERT INTO messages(conv_id, cseq, sender, sender_device, recipient, "
+                          "msg_id, body, sent_ms) VALUES(?, ?, ?, ?, ?, ?, ?, ?)"));
+      PARLEY_TRY(st.bind(1, conv)
+                     .bind(2, cseq)
+                     .bind(3, from.str())
+                     .bind(4, static_cast<std::int64_t>(from_device))
+                     .bind(5, to.str())
+                     .bind(6, msg_id)
+                     .bind_blob(7, body)
+                     .bind(8, static_cast<std::int64_t>(sent_ms))
+                     .run());
+    }
+    {
+      PARLEY_ASSIGN_OR_RETURN(
+          st, db_.prepare("INSERT INTO conv_members(user_id, conv_id, peer, last_cseq, last_ms, "
+                          "unread) VALUES(?1, ?2, ?3, ?4, ?5, 1) ON CONFLICT(user_id, conv_id) DO "
+                          "UPDATE SET last_cseq = ?4, last_ms = ?5, unread = unread + 1, "
+                          "hidden = 0"));
+      PARLEY_TRY(
+          st.bind(1, me.id).bind(2, conv).bind(3, from.str()).bind(4, cseq).bind(5, now).run());
+    }
+    return append_event(me.id, "msg", conv, cseq, "").ok()
+               ? ok_status()
+               : make_error("storage", "cannot append the message to the stream");
+  }
+  return ok_status();  // unknown event types are ignored (newer peers)
+}
+
+}  // namespace parley::node

@@ -1,0 +1,198 @@
+#include "parley/node/federation_sender.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cpprest/http_client.h>
+#include <chrono>
+#include <vector>
+
+#include "parley/crypto/secret.h"
+#include "parley/federation/signing.h"
+#include "parley/message.h"
+#include "parley/node/core.h"
+#include "parley/store/database.h"
+
+namespace parley::node {
+
+namespace http = web::http;
+
+namespace {
+
+constexpr int kBatch = 100;
+constexpr std::int64_t kBackoffStartMs = 500;
+constexpr std::int64_t kBackoffCapMs = 5 * 60 * 1000;
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+struct Batch {
+  std::string url;
+  std::string state;
+  std::vector<std::pair<std::int64_t, std::string>> events;
+  bool due = false;
+};
+
+}  // namespace
+
+FederationSender::FederationSender(NodeConfig config, const crypto::SigningKey& key,
+                                   RunOnCore run_on_core)
+    : config_(std::move(config)), key_(key), run_on_core_(std::move(run_on_core)) {}
+
+FederationSender::~FederationSender() { stop(); }
+
+void FederationSender::start() {
+  thread_ = std::thread([this] { run(); });
+}
+
+void FederationSender::wake() {
+  std::lock_guard<std::mutex> lock(mu_);
+  woken_ = true;
+  cv_.notify_one();
+}
+
+void FederationSender::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+    cv_.notify_one();
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void FederationSender::run() {
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait_for(lock, std::chrono::milliseconds(500), [this] { return woken_ || stopping_; });
+      if (stopping_) return;
+      woken_ = false;
+    }
+    std::vector<std::string> dests;
+    run_on_core_([&](Core& core) {
+      auto st = core.database().prepare("SELECT DISTINCT dest FROM fed_outbox ORDER BY dest");
+      if (!st.ok()) return;
+      while (true) {
+        auto row = st->step();
+        if (!row.ok() || !*row) break;
+        dests.push_back(st->column_text(0));
+      }
+    });
+    for (const auto& d : dests) {
+      // Keep going while the destination accepts full batches.
+      while (deliver_one(d)) {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (stopping_) return;
+      }
+    }
+  }
+}
+
+// Sends the next batch for `dest` if it is due. Returns true when a full batch was delivered
+// (there may be more).
+bool FederationSender::deliver_one(const std::string& dest) {
+  Batch b;
+  const std::int64_t now = now_ms();
+  run_on_core_([&](Core& core) {
+    auto& db = core.database();
+    // A destination without an entry gets one, so `peer status` shows its queue and errors.
+    if (auto ins = db.prepare("INSERT INTO peers(name, url, added_ms) VALUES(?1, 'https://' || ?1, "
+                              "?2) ON CONFLICT(name) DO NOTHING");
+        ins.ok()) {
+      (void)ins->bind(1, dest).bind(2, now).run();
+    }
+    auto p = db.prepare("SELECT url, state, next_attempt_ms FROM peers WHERE name = ?");
+    if (!p.ok()) return;
+    p->bind(1, dest);
+    if (auto row = p->step(); !row.ok() || !*row) return;
+    b.url = p->column_text(0);
+    b.state = p->column_text(1);
+    b.due = p->column_int64(2) <= now;
+    if (!b.due || b.state != "allowed") return;
+    auto st = db.prepare("SELECT id, payload FROM fed_outbox WHERE dest = ? ORDER BY id LIMIT ?");
+    if (!st.ok()) return;
+    st->bind(1, dest).bind(2, std::int64_t{kBatch});
+    while (true) {
+      auto row = st->step();
+      if (!row.ok() || !*row) break;
+      b.events.emplace_back(st->column_int64(0), st->column_text(1));
+    }
+  });
+  if (b.events.empty()) return false;
+
+  wire::ArrayWriter events;
+  for (const auto& [id, payload] : b.events) {
+    wire::MapWriter e;
+    e.add("id", id).add_bin("payload", payload);
+    events.push(e);
+  }
+  wire::MapWriter body_w;
+  body_w.add("origin", config_.name).add("events", events);
+  const std::string body = body_w.finish();
+  const std::string txn =
+      std::to_string(b.events.front().first) + "-" + std::to_string(b.events.back().first);
+  const std::string path = "/federation/v1/send/" + txn;
+  const std::string auth = federation::sign_request(key_, "PUT", path, config_.name, dest, now,
+                                                    crypto::random_bytes(16), body);
+  std::string error;
+  try {
+    if (b.url.rfind("http://", 0) == 0 && !config_.federation_allow_plaintext) {
+      throw std::runtime_error("plain http:// peer while federation.allow_plaintext_http is false");
+    }
+    http::client::http_client_config cc;
+    cc.set_timeout(std::chrono::seconds(15));
+    http::client::http_client client(b.url, cc);
+    http::http_request req(http::methods::PUT);
+    req.set_request_uri(path);
+    req.headers().add("Authorization", auth);
+    req.set_body(std::vector<unsigned char>(body.begin(), body.end()));
+    req.headers().set_content_type("application/msgpack");
+    const auto resp = client.request(req).get();
+    if (resp.status_code() != http::status_codes::OK) {
+      error = "HTTP " + std::to_string(resp.status_code()) + ": " + resp.extract_string(true).get();
+    }
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  const std::int64_t last_id = b.events.back().first;
+  const bool ok = error.empty();
+  run_on_core_([&](Core& core) {
+    auto& db = core.database();
+    if (ok) {
+      if (auto del = db.prepare("DELETE FROM fed_outbox WHERE dest = ? AND id <= ?"); del.ok()) {
+        (void)del->bind(1, dest).bind(2, last_id).run();
+      }
+      if (auto up = db.prepare("UPDATE peers SET last_success_ms = ?, failures = 0, last_error = "
+                               "'', next_attempt_ms = 0 WHERE name = ?");
+          up.ok()) {
+        (void)up->bind(1, now_ms()).bind(2, dest).run();
+      }
+      return;
+    }
+    auto p = db.prepare("SELECT failures FROM peers WHERE name = ?");
+    std::int64_t failures = 0;
+    if (p.ok()) {
+      p->bind(1, dest);
+      if (auto row = p->step(); row.ok() && *row) failures = p->column_int64(0);
+    }
+    const std::int64_t base =
+        std::min(kBackoffCapMs, kBackoffStartMs << std::min<std::int64_t>(failures, 20));
+    const std::int64_t delay = base / 2 + crypto::random_uniform(static_cast<std::uint32_t>(base));
+    if (auto up = db.prepare("UPDATE peers SET failures = failures + 1, last_error = ?, "
+                             "next_attempt_ms = ? WHERE name = ?");
+        up.ok()) {
+      (void)up->bind(1, error.substr(0, 300)).bind(2, now_ms() + delay).bind(3, dest).run();
+    }
+  });
+  if (!ok) {
+    spdlog::warn("event=federation_send_failed peer={} events={} error=\"{}\"", dest,
+                 b.events.size(), error.substr(0, 200));
+    return false;
+  }
+  spdlog::info("event=federation_sent peer={} txn={} events={}", dest, txn, b.events.size());
+  return b.events.size() == static_cast<std::size_t>(kBatch);
+}
+
+}  // namespace parley::node

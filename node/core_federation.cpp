@@ -100,47 +100,10 @@ Status Core::apply_remote(const std::string& origin, wire::View ev) {
       PARLEY_ASSIGN_OR_RETURN(dup, st.step());
       if (dup) return ok_status();
     }
-    const std::int64_t now = clock_.now_ms();
-    {
-      PARLEY_ASSIGN_OR_RETURN(
-          st, db_.prepare("INSERT INTO conversations(id, kind, last_cseq, created_ms) "
-                          "VALUES(?, 'dm', 0, ?) ON CONFLICT(id) DO NOTHING"));
-      PARLEY_TRY(st.bind(1, conv).bind(2, now).run());
-    }
-    std::int64_t cseq = 0;
-    {
-      PARLEY_ASSIGN_OR_RETURN(
-          st, db_.prepare("UPDATE conversations SET last_cseq = last_cseq + 1 WHERE id = ? "
-                          "RETURNING last_cseq"));
-      st.bind(1, conv);
-      PARLEY_ASSIGN_OR_RETURN(row, st.step());
-      if (!row) return make_error("internal", "conversation row missing");
-      cseq = st.column_int64(0);
-      PARLEY_TRY(st.step());
-    }
-    {
-      PARLEY_ASSIGN_OR_RETURN(
-          st, db_.prepare("INSERT INTO messages(conv_id, cseq, sender, sender_device, recipient, "
-                          "msg_id, body, sent_ms) VALUES(?, ?, ?, ?, ?, ?, ?, ?)"));
-      PARLEY_TRY(st.bind(1, conv)
-                     .bind(2, cseq)
-                     .bind(3, from.str())
-                     .bind(4, static_cast<std::int64_t>(from_device))
-                     .bind(5, to.str())
-                     .bind(6, msg_id)
-                     .bind_blob(7, body)
-                     .bind(8, static_cast<std::int64_t>(sent_ms))
-                     .run());
-    }
-    {
-      PARLEY_ASSIGN_OR_RETURN(
-          st, db_.prepare("INSERT INTO conv_members(user_id, conv_id, peer, last_cseq, last_ms, "
-                          "unread) VALUES(?1, ?2, ?3, ?4, ?5, 1) ON CONFLICT(user_id, conv_id) DO "
-                          "UPDATE SET last_cseq = ?4, last_ms = ?5, unread = unread + 1, "
-                          "hidden = 0"));
-      PARLEY_TRY(
-          st.bind(1, me.id).bind(2, conv).bind(3, from.str()).bind(4, cseq).bind(5, now).run());
-    }
+    PARLEY_ASSIGN_OR_RETURN(
+        cseq, store_message({conv, from.str(), static_cast<std::int64_t>(from_device), to.str(),
+                             msg_id, body, static_cast<std::int64_t>(sent_ms), false}));
+    PARLEY_TRY(touch_member(me.id, conv, from.str(), cseq, true));
     return append_event(me.id, "msg", conv, cseq, "").ok()
                ? ok_status()
                : make_error("storage", "cannot append the message to the stream");

@@ -7,23 +7,6 @@ namespace {
 
 constexpr std::size_t kMaxMsgId = 64;
 
-// Adds or refreshes the member row of `user_id` after message `cseq`; unread counts messages
-// from others.
-Status touch_member(store::Database& db, std::int64_t user_id, const std::string& conv,
-                    const std::string& peer, std::int64_t cseq, std::int64_t now, bool unread) {
-  PARLEY_ASSIGN_OR_RETURN(
-      st, db.prepare("INSERT INTO conv_members(user_id, conv_id, peer, last_cseq, last_ms, unread) "
-                     "VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(user_id, conv_id) DO UPDATE SET "
-                     "last_cseq = ?4, last_ms = ?5, unread = unread + ?6, hidden = 0"));
-  return st.bind(1, user_id)
-      .bind(2, conv)
-      .bind(3, peer)
-      .bind(4, cseq)
-      .bind(5, now)
-      .bind(6, std::int64_t{unread ? 1 : 0})
-      .run();
-}
-
 }  // namespace
 
 Status Core::do_send(Conn& c, wire::View req, wire::MapWriter& out) {
@@ -97,39 +80,9 @@ Status Core::do_send(Conn& c, wire::View req, wire::MapWriter& out) {
   const std::int64_t now = clock_.now_ms();
 
   PARLEY_ASSIGN_OR_RETURN(tx, store::Transaction::begin(db_));
-  {
-    PARLEY_ASSIGN_OR_RETURN(
-        st, db_.prepare("INSERT INTO conversations(id, kind, last_cseq, created_ms) "
-                        "VALUES(?, 'dm', 0, ?) ON CONFLICT(id) DO NOTHING"));
-    PARLEY_TRY(st.bind(1, conv).bind(2, now).run());
-  }
-  std::int64_t cseq = 0;
-  {
-    PARLEY_ASSIGN_OR_RETURN(
-        st, db_.prepare("UPDATE conversations SET last_cseq = last_cseq + 1 WHERE id = ? "
-                        "RETURNING last_cseq"));
-    st.bind(1, conv);
-    PARLEY_ASSIGN_OR_RETURN(row, st.step());
-    if (!row) return make_error("internal", "conversation row missing");
-    cseq = st.column_int64(0);
-    PARLEY_TRY(st.step());
-  }
-  {
-    PARLEY_ASSIGN_OR_RETURN(
-        st, db_.prepare("INSERT INTO messages(conv_id, cseq, sender, sender_device, recipient, "
-                        "msg_id, body, sent_ms, dropped) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)"));
-    PARLEY_TRY(st.bind(1, conv)
-                   .bind(2, cseq)
-                   .bind(3, c.address)
-                   .bind(4, c.device_id)
-                   .bind(5, peer)
-                   .bind(6, msg_id)
-                   .bind_blob(7, body)
-                   .bind(8, now)
-                   .bind(9, std::int64_t{dropped ? 1 : 0})
-                   .run());
-  }
-  PARLEY_TRY(touch_member(db_, c.user_id, conv, peer, cseq, now, false));
+  PARLEY_ASSIGN_OR_RETURN(
+      cseq, store_message({conv, c.address, c.device_id, peer, msg_id, body, now, dropped}));
+  PARLEY_TRY(touch_member(c.user_id, conv, peer, cseq, false));
   PARLEY_TRY(append_event(c.user_id, "msg", conv, cseq, ""));
   if (remote) {
     wire::MapWriter ev;
@@ -143,7 +96,7 @@ Status Core::do_send(Conn& c, wire::View req, wire::MapWriter& out) {
         .add("sent_ms", now);
     PARLEY_TRY(enqueue_remote(peer, ev.finish()));
   } else if (!dropped) {
-    PARLEY_TRY(touch_member(db_, recipient.id, conv, c.address, cseq, now, true));
+    PARLEY_TRY(touch_member(recipient.id, conv, c.address, cseq, true));
     PARLEY_TRY(append_event(recipient.id, "msg", conv, cseq, ""));
   }
   PARLEY_TRY(tx.commit());

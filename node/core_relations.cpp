@@ -6,6 +6,26 @@
 
 namespace parley::node {
 
+namespace {
+
+// Answers to a pending request and the end of a friendship: what state the actor needs, what
+// event both sides see, and the state both sides get (nullptr removes the relation).
+struct Rule {
+  const char* type;
+  const char* need;
+  const char* event;
+  const char* new_state;
+  const char* missing;
+};
+constexpr Rule kRules[] = {
+    {"friend_accept", "incoming", "accepted", "friend", "no friend request from "},
+    {"friend_decline", "incoming", "declined", nullptr, "no friend request from "},
+    {"friend_cancel", "outgoing", "cancelled", nullptr, "no pending friend request to "},
+    {"friend_remove", "friend", "removed", nullptr, "you are not friends with "},
+};
+
+}  // namespace
+
 Status Core::do_relation(Conn& c, const std::string& type, wire::View req, wire::MapWriter& out) {
   PARLEY_ASSIGN_OR_RETURN(text, req.str("user", 320));
   PARLEY_ASSIGN_OR_RETURN(a, wire::parse_address(text));
@@ -63,19 +83,6 @@ Status Core::do_relation(Conn& c, const std::string& type, wire::View req, wire:
     return tx.commit();
   }
 
-  struct Rule {
-    const char* type;
-    const char* need;       // my state required
-    const char* event;      // sent to both
-    const char* new_state;  // both sides; nullptr removes
-    const char* missing;
-  };
-  static const Rule kRules[] = {
-      {"friend_accept", "incoming", "accepted", "friend", "no friend request from "},
-      {"friend_decline", "incoming", "declined", nullptr, "no friend request from "},
-      {"friend_cancel", "outgoing", "cancelled", nullptr, "no pending friend request to "},
-      {"friend_remove", "friend", "removed", nullptr, "you are not friends with "},
-  };
   for (const auto& r : kRules) {
     if (type != r.type) continue;
     if (mine != r.need) return make_error("not_found", r.missing + other);
@@ -120,15 +127,6 @@ Status Core::remote_relation(Conn& c, const std::string& type, const std::string
     out.add("state", "outgoing");
     return tx.commit();
   }
-  struct Rule {
-    const char *type, *need, *event, *new_state, *missing;
-  };
-  static const Rule kRules[] = {
-      {"friend_accept", "incoming", "accepted", "friend", "no friend request from "},
-      {"friend_decline", "incoming", "declined", nullptr, "no friend request from "},
-      {"friend_cancel", "outgoing", "cancelled", nullptr, "no pending friend request to "},
-      {"friend_remove", "friend", "removed", nullptr, "you are not friends with "},
-  };
   for (const auto& r : kRules) {
     if (type != r.type) continue;
     if (mine != r.need) return make_error("not_found", r.missing + other);

@@ -69,6 +69,57 @@ Status Core::enqueue_remote(const std::string& address, const std::string& paylo
   return ok_status();
 }
 
+Result<std::int64_t> Core::store_message(const NewMessage& m) {
+  const std::int64_t now = clock_.now_ms();
+  {
+    PARLEY_ASSIGN_OR_RETURN(
+        st, db_.prepare("INSERT INTO conversations(id, kind, last_cseq, created_ms) "
+                        "VALUES(?, 'dm', 0, ?) ON CONFLICT(id) DO NOTHING"));
+    PARLEY_TRY(st.bind(1, m.conv).bind(2, now).run());
+  }
+  std::int64_t cseq = 0;
+  {
+    PARLEY_ASSIGN_OR_RETURN(
+        st, db_.prepare("UPDATE conversations SET last_cseq = last_cseq + 1 WHERE id = ? "
+                        "RETURNING last_cseq"));
+    st.bind(1, m.conv);
+    PARLEY_ASSIGN_OR_RETURN(row, st.step());
+    if (!row) return make_error("internal", "conversation row missing");
+    cseq = st.column_int64(0);
+    PARLEY_TRY(st.step());
+  }
+  PARLEY_ASSIGN_OR_RETURN(
+      st, db_.prepare("INSERT INTO messages(conv_id, cseq, sender, sender_device, recipient, "
+                      "msg_id, body, sent_ms, dropped) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+  PARLEY_TRY(st.bind(1, m.conv)
+                 .bind(2, cseq)
+                 .bind(3, m.sender)
+                 .bind(4, m.sender_device)
+                 .bind(5, m.recipient)
+                 .bind(6, m.msg_id)
+                 .bind_blob(7, m.body)
+                 .bind(8, m.sent_ms)
+                 .bind(9, std::int64_t{m.dropped ? 1 : 0})
+                 .run());
+  return cseq;
+}
+
+Status Core::touch_member(std::int64_t user_id, const std::string& conv, const std::string& peer,
+                          std::int64_t cseq, bool unread) {
+  PARLEY_ASSIGN_OR_RETURN(
+      st,
+      db_.prepare("INSERT INTO conv_members(user_id, conv_id, peer, last_cseq, last_ms, unread) "
+                  "VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(user_id, conv_id) DO UPDATE SET "
+                  "last_cseq = ?4, last_ms = ?5, unread = unread + ?6, hidden = 0"));
+  return st.bind(1, user_id)
+      .bind(2, conv)
+      .bind(3, peer)
+      .bind(4, cseq)
+      .bind(5, clock_.now_ms())
+      .bind(6, std::int64_t{unread ? 1 : 0})
+      .run();
+}
+
 Result<std::string> Core::relation(std::int64_t user_id, const std::string& other) {
   PARLEY_ASSIGN_OR_RETURN(
       st, db_.prepare("SELECT state FROM relations WHERE user_id = ? AND other = ?"));

@@ -168,6 +168,18 @@ class Core {
   Status conv_event(std::int64_t user_id, const std::string& conv);
   Result<int> load_events(std::int64_t user_id, std::int64_t after, int limit, Conn& c);
   bool is_local(const std::string& address) const;
+  // Stores one 1:1 message: conversation row, next conversation seq, message row. Returns cseq.
+  struct NewMessage {
+    std::string conv, sender;
+    std::int64_t sender_device = 0;
+    std::string recipient, msg_id, body;
+    std::int64_t sent_ms = 0;
+    bool dropped = false;
+  };
+  Result<std::int64_t> store_message(const NewMessage& m);
+  // Adds or refreshes a user's view of a conversation after message `cseq`.
+  Status touch_member(std::int64_t user_id, const std::string& conv, const std::string& peer,
+                      std::int64_t cseq, bool unread);
   Status enqueue_remote(const std::string& address, const std::string& payload);
   Status apply_remote(const std::string& origin, wire::View ev);
 

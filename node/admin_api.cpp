@@ -3,11 +3,11 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
-#include <cpprest/http_listener.h>
 #include <cpprest/json.h>
 #include <chrono>
 #include <filesystem>
 
+#include "http_endpoint.h"
 #include "parley/crypto/password.h"
 #include "parley/crypto/secret.h"
 #include "parley/crypto/sign.h"
@@ -19,7 +19,6 @@ namespace parley::node {
 
 namespace http = web::http;
 namespace json = web::json;
-using http::experimental::listener::http_listener;
 
 namespace {
 
@@ -71,26 +70,11 @@ class AdminApi::Impl {
   explicit Impl(AdminContext c) : ctx_(std::move(c)) {}
 
   Status start() {
-    const std::string url = "http://" + ctx_.config.admin_listen.str() + "/admin/v1";
-    try {
-      listener_ = std::make_unique<http_listener>(url);
-      listener_->support([this](const http::http_request& req) { handle(req); });
-      listener_->open().wait();
-    } catch (const std::exception& e) {
-      return make_error("io", "cannot listen on " + ctx_.config.admin_listen.str() +
-                                  " for the admin API: " + e.what());
-    }
-    return ok_status();
+    return endpoint_.start("http://" + ctx_.config.admin_listen.str() + "/admin/v1",
+                           "the admin API", [this](const http::http_request& req) { handle(req); });
   }
 
-  void stop() {
-    if (!listener_) return;
-    try {
-      listener_->close().wait();
-    } catch (const std::exception&) {
-    }
-    listener_.reset();
-  }
+  void stop() { endpoint_.stop(); }
 
  private:
   template <class T>
@@ -308,7 +292,7 @@ class AdminApi::Impl {
   }
 
   AdminContext ctx_;
-  std::unique_ptr<http_listener> listener_;
+  HttpEndpoint endpoint_;
 };
 
 AdminApi::AdminApi(AdminContext context) : impl_(std::make_unique<Impl>(std::move(context))) {}

@@ -3,10 +3,10 @@
 #include <spdlog/spdlog.h>
 
 #include <cpprest/http_client.h>
-#include <cpprest/http_listener.h>
 #include <chrono>
 #include <mutex>
 
+#include "http_endpoint.h"
 #include "parley/crypto/sign.h"
 #include "parley/federation/key_document.h"
 #include "parley/federation/peers.h"
@@ -17,7 +17,6 @@
 namespace parley::node {
 
 namespace http = web::http;
-using http::experimental::listener::http_listener;
 
 namespace {
 
@@ -49,26 +48,11 @@ class FederationApi::Impl {
   explicit Impl(FederationContext c) : ctx_(std::move(c)) {}
 
   Status start() {
-    const std::string url = "http://" + ctx_.config.federation_listen.str() + "/federation/v1";
-    try {
-      listener_ = std::make_unique<http_listener>(url);
-      listener_->support([this](const http::http_request& req) { handle(req); });
-      listener_->open().wait();
-    } catch (const std::exception& e) {
-      return make_error("io", "cannot listen on " + ctx_.config.federation_listen.str() +
-                                  " for federation: " + e.what());
-    }
-    return ok_status();
+    return endpoint_.start("http://" + ctx_.config.federation_listen.str() + "/federation/v1",
+                           "federation", [this](const http::http_request& req) { handle(req); });
   }
 
-  void stop() {
-    if (!listener_) return;
-    try {
-      listener_->close().wait();
-    } catch (const std::exception&) {
-    }
-    listener_.reset();
-  }
+  void stop() { endpoint_.stop(); }
 
  private:
   void reply(const http::http_request& req, const Error& e) {
@@ -214,7 +198,7 @@ class FederationApi::Impl {
   }
 
   FederationContext ctx_;
-  std::unique_ptr<http_listener> listener_;
+  HttpEndpoint endpoint_;
   std::mutex replay_mu_;
   federation::ReplayGuard replay_{300'000};
 };

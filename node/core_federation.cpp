@@ -108,6 +108,47 @@ Status Core::apply_remote(const std::string& origin, wire::View ev) {
                ? ok_status()
                : make_error("storage", "cannot append the message to the stream");
   }
+  if (type == "receipt") {
+    // `from` (a user of the origin) received or read our user's message `msg_id`.
+    PARLEY_ASSIGN_OR_RETURN(status, ev.str("status", 16));
+    PARLEY_ASSIGN_OR_RETURN(msg_id, ev.str("msg_id", 64));
+    std::string conv;
+    std::int64_t cseq = 0;
+    {
+      PARLEY_ASSIGN_OR_RETURN(
+          st, db_.prepare("SELECT conv_id, cseq FROM messages WHERE sender = ? AND msg_id = ? "
+                          "AND recipient = ?"));
+      st.bind(1, to.str()).bind(2, msg_id).bind(3, from.str());
+      PARLEY_ASSIGN_OR_RETURN(row, st.step());
+      if (!row) return ok_status();  // unknown message (deleted): nothing to tell
+      conv = st.column_text(0);
+      cseq = st.column_int64(1);
+    }
+    const std::int64_t now = clock_.now_ms();
+    wire::MapWriter p;
+    p.add("conv", conv).add("status", status).add("by", from.str());
+    if (status == "delivered") {
+      PARLEY_ASSIGN_OR_RETURN(
+          st, db_.prepare("UPDATE messages SET delivered_ms = ? WHERE conv_id = ? AND cseq = ? "
+                          "AND delivered_ms IS NULL"));
+      PARLEY_TRY(st.bind(1, now).bind(2, conv).bind(3, cseq).run());
+      if (db_.changes() == 0) return ok_status();  // already known
+      p.add("msg_id", msg_id).add("cseq", cseq);
+    } else if (status == "read") {
+      PARLEY_ASSIGN_OR_RETURN(
+          st, db_.prepare("UPDATE messages SET read_ms = ?1, delivered_ms = coalesce(delivered_ms, "
+                          "?1) WHERE conv_id = ?2 AND cseq <= ?3 AND sender = ?4 AND read_ms IS "
+                          "NULL"));
+      PARLEY_TRY(st.bind(1, now).bind(2, conv).bind(3, cseq).bind(4, to.str()).run());
+      if (db_.changes() == 0) return ok_status();
+      p.add("upto", cseq);
+    } else {
+      return ok_status();
+    }
+    return append_event(me.id, "receipt", conv, 0, p.finish()).ok()
+               ? ok_status()
+               : make_error("storage", "cannot append the receipt to the stream");
+  }
   return ok_status();  // unknown event types are ignored (newer peers)
 }
 

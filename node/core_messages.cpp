@@ -1,4 +1,6 @@
 // 1:1 messaging: send, acknowledgements, read markers, history and the conversation list.
+#include <tuple>
+
 #include "core_internal.h"
 #include "parley/address.h"
 
@@ -161,6 +163,16 @@ Status Core::do_ack(Conn& c, wire::View req, wire::MapWriter& out) {
     PARLEY_ASSIGN_OR_RETURN(
         st, db_.prepare("UPDATE messages SET delivered_ms = ? WHERE conv_id = ? AND cseq = ?"));
     PARLEY_TRY(st.bind(1, now).bind(2, d.conv).bind(3, d.cseq).run());
+    if (!is_local(d.sender)) {  // the sender's node relays it to their devices
+      wire::MapWriter ev;
+      ev.add("type", "receipt")
+          .add("status", "delivered")
+          .add("from", c.address)
+          .add("to", d.sender)
+          .add("msg_id", d.msg_id);
+      PARLEY_TRY(enqueue_remote(d.sender, ev.finish()));
+      continue;
+    }
     auto sender = local_user_for(d.sender);
     if (!sender.ok()) continue;  // the sender was deleted
     wire::MapWriter p;
@@ -211,16 +223,18 @@ Status Core::do_read(Conn& c, wire::View req, wire::MapWriter& out) {
                    .bind(5, c.user_id)
                    .run());
   }
-  std::vector<std::pair<std::string, std::int64_t>> senders;
+  // Per sender: the newest message now read (SQLite takes msg_id from the max(cseq) row).
+  std::vector<std::tuple<std::string, std::int64_t, std::string>> senders;
   {
     PARLEY_ASSIGN_OR_RETURN(
-        st, db_.prepare("SELECT sender, max(cseq) FROM messages WHERE conv_id = ? AND cseq <= ? "
-                        "AND sender != ? AND dropped = 0 AND read_ms IS NULL GROUP BY sender"));
+        st, db_.prepare(
+                "SELECT sender, max(cseq), msg_id FROM messages WHERE conv_id = ? AND cseq <= ? "
+                "AND sender != ? AND dropped = 0 AND read_ms IS NULL GROUP BY sender"));
     st.bind(1, conv).bind(2, upto).bind(3, c.address);
     for (;;) {
       PARLEY_ASSIGN_OR_RETURN(row, st.step());
       if (!row) break;
-      senders.emplace_back(st.column_text(0), st.column_int64(1));
+      senders.emplace_back(st.column_text(0), st.column_int64(1), st.column_text(2));
     }
   }
   {
@@ -229,7 +243,17 @@ Status Core::do_read(Conn& c, wire::View req, wire::MapWriter& out) {
                         "WHERE conv_id = ? AND cseq <= ? AND sender != ? AND read_ms IS NULL"));
     PARLEY_TRY(st.bind(1, now).bind(2, now).bind(3, conv).bind(4, upto).bind(5, c.address).run());
   }
-  for (const auto& [sender, max_cseq] : senders) {
+  for (const auto& [sender, max_cseq, newest_msg_id] : senders) {
+    if (!is_local(sender)) {
+      wire::MapWriter ev;
+      ev.add("type", "receipt")
+          .add("status", "read")
+          .add("from", c.address)
+          .add("to", sender)
+          .add("msg_id", newest_msg_id);
+      PARLEY_TRY(enqueue_remote(sender, ev.finish()));
+      continue;
+    }
     auto s = local_user_for(sender);
     if (!s.ok()) continue;
     wire::MapWriter p;

@@ -423,6 +423,15 @@ class CrossNode(unittest.TestCase):
 
             alice.ok("send", "bob@b.example", "hello across")
             wait_for(lambda: "hello across" in bob.ok("sync"), what="first message")
+            # bob's device acknowledged it: the delivered receipt crosses back to alice.
+            seen = []
+            wait_for(lambda: seen.append(alice.ok("sync")) or
+                     "delivered by bob@b.example" in "".join(seen), what="delivered receipt")
+            bob.ok("read", "alice@a.example")
+            wait_for(lambda: seen.append(alice.ok("sync")) or
+                     "read by bob@b.example" in "".join(seen), what="read receipt")
+            hist = json.loads(alice.ok("history", "bob@b.example", "--json"))
+            self.assertEqual(hist[-1]["status"], "read")
 
             self.assertEqual(b.stop(), 0)
             for i in range(3):

@@ -388,6 +388,45 @@ class Federation(unittest.TestCase):
                 n.cleanup()
 
 
+class FederationRefusals(unittest.TestCase):
+    def test_bad_requests_get_clear_statuses(self):
+        import base64
+        import urllib.error
+        import urllib.request
+        node = Node(name="b.example", federation=True).start()
+        try:
+            node.parleyd("peer", "deny", "evil.example", check=True)
+            url = "http://127.0.0.1:%d/federation/v1/send/1-1" % node.fed_port
+            b64 = lambda b: base64.urlsafe_b64encode(b).decode().rstrip("=")
+
+            def put(auth, body=b"\x80", extra=None):
+                req = urllib.request.Request(url, data=body, method="PUT")
+                if auth is not None:
+                    req.add_header("Authorization", auth)
+                try:
+                    with urllib.request.urlopen(req, timeout=10) as r:
+                        return r.status, r.read()
+                except urllib.error.HTTPError as e:
+                    return e.code, json.loads(e.read() or b"{}").get("code")
+
+            def header(origin="a.example", dest="b.example", ts=None):
+                ts = int(time.time() * 1000) if ts is None else ts
+                return ("Parley-Sig v=1,origin=%s,dest=%s,ts=%d,nonce=%s,key=ed25519:%s,sig=%s"
+                        % (origin, dest, ts, b64(os.urandom(16)), b64(os.urandom(32)),
+                           b64(os.urandom(64))))
+
+            self.assertEqual(put(None), (400, "malformed_signature"))
+            self.assertEqual(put("Parley-Sig v=1,origin=x"), (400, "malformed_signature"))
+            self.assertEqual(put(header(dest="c.example")), (421, "wrong_destination"))
+            self.assertEqual(put(header(ts=1)), (401, "stale_timestamp"))
+            self.assertEqual(put(header(origin="unknown.example")), (401, "unknown_key"))
+            self.assertEqual(put(header(origin="evil.example")), (403, "denied"))
+            self.assertEqual(put(header(), body=b"x" * (5 << 20))[0], 413)
+            self.assertIn("event=federation_refused", node.logs())
+        finally:
+            node.cleanup()
+
+
 def wait_for(fn, timeout=30, what="condition"):
     deadline = time.time() + timeout
     while time.time() < deadline:

@@ -147,6 +147,8 @@ int main(int argc, char** argv) {
   auto* key = app.add_subcommand("key", "The node's signing key");
   key->require_subcommand(1);
   auto* key_show = key->add_subcommand("show", "Print the node's public key (last line alone)");
+  auto* key_rotate = key->add_subcommand(
+      "rotate", "Replace the node key (node stopped); the old key stays verifiable");
 
   // user
   auto* user = app.add_subcommand("user", "Manage the node's users (node must be running)");
@@ -258,6 +260,20 @@ int main(int argc, char** argv) {
     return kOk;
   }
 
+  if (*key_rotate) {
+    auto k = node::rotate_node_key(data_dir);
+    if (!k.ok()) {
+      if (k.error().code == "locked") {
+        std::cerr << "parleyd: " << k.error().message << "; stop it before rotating the key\n";
+        return kLocked;
+      }
+      return fail(k.error());
+    }
+    std::cout << "Rotated the node key of " << data_dir
+              << ". Peers that pinned the old key must re-add this node with:\n"
+              << *k << "\n";
+    return kOk;
+  }
   auto show = [&](const parley::Result<json::value>& r, const std::string& done) {
     if (!r.ok()) return fail(r.error());
     std::cout << done << "\n";

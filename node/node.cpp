@@ -112,7 +112,57 @@ void setup_logging(const std::string& level) {
   spdlog::flush_on(spdlog::level::info);
 }
 
+// Makes table node_keys agree with DATA/node.key: a key file not yet in the table (a new node, a
+// schema-2 database, or a rotation interrupted after the file was replaced) becomes the current
+// key and the previous current key expires now.
+Status reconcile_node_keys(store::Database& db, const std::string& public_key,
+                           std::int64_t now_ms) {
+  PARLEY_ASSIGN_OR_RETURN(find, db.prepare("SELECT until_ms FROM node_keys WHERE public_key = ?"));
+  find.bind_blob(1, public_key);
+  PARLEY_ASSIGN_OR_RETURN(known, find.step());
+  if (known) return ok_status();
+  PARLEY_ASSIGN_OR_RETURN(tx, store::Transaction::begin(db));
+  {
+    PARLEY_ASSIGN_OR_RETURN(st, db.prepare("UPDATE node_keys SET until_ms = ? WHERE until_ms = 0"));
+    PARLEY_TRY(st.bind(1, now_ms).run());
+  }
+  {
+    PARLEY_ASSIGN_OR_RETURN(
+        st, db.prepare("INSERT INTO node_keys(public_key, from_ms, until_ms) VALUES(?, ?, 0)"));
+    PARLEY_TRY(st.bind_blob(1, public_key).bind(2, now_ms).run());
+  }
+  return tx.commit();
+}
+
+Result<federation::KeyDocument> load_key_document(store::Database& db, const std::string& name) {
+  federation::KeyDocument doc{name, {}};
+  PARLEY_ASSIGN_OR_RETURN(
+      st, db.prepare("SELECT public_key, from_ms, until_ms FROM node_keys ORDER BY from_ms"));
+  for (;;) {
+    PARLEY_ASSIGN_OR_RETURN(row, st.step());
+    if (!row) break;
+    doc.keys.push_back({st.column_text(0), st.column_int64(1), st.column_int64(2)});
+  }
+  return doc;
+}
+
 }  // namespace
+
+Result<std::string> rotate_node_key(const std::string& data_dir) {
+  if (!crypto::init()) return make_error("internal", "libsodium failed to initialise");
+  const DataPaths paths{data_dir};
+  PARLEY_ASSIGN_OR_RETURN(lock, DirLock::take(paths.lock(), data_dir));
+  PARLEY_ASSIGN_OR_RETURN(db, store::Database::open(paths.database()));
+  PARLEY_TRY(db->migrate(store::node_migrations()));
+  PARLEY_ASSIGN_OR_RETURN(old_key, crypto::load_signing_key(paths.node_key()));
+  PARLEY_TRY(reconcile_node_keys(*db, old_key.public_key(), SystemClock().now_ms()));
+  const auto key = crypto::SigningKey::generate();
+  // The file first (atomic rename), then the table: an interruption in between is completed by
+  // reconcile_node_keys at the next start.
+  PARLEY_TRY(crypto::save_signing_key(paths.node_key(), key));
+  PARLEY_TRY(reconcile_node_keys(*db, key.public_key(), SystemClock().now_ms()));
+  return crypto::format_public_key(key.public_key());
+}
 
 Result<std::string> read_admin_token(const std::string& data_dir) {
   const std::string path = DataPaths{data_dir}.admin_token();
@@ -158,6 +208,7 @@ Result<InitResult> init_node(const InitOptions& o) {
     PARLEY_ASSIGN_OR_RETURN(
         st, db->prepare("INSERT INTO node_meta(key, value) VALUES('name', ?), ('created_ms', ?)"));
     PARLEY_TRY(st.bind(1, c.name).bind(2, std::to_string(SystemClock().now_ms())).run());
+    PARLEY_TRY(reconcile_node_keys(*db, key.public_key(), SystemClock().now_ms()));
   }
   ::chmod(paths.database().c_str(), 0600);
   // The config goes last: its presence marks a complete node.
@@ -206,12 +257,8 @@ Status serve(const std::string& data_dir) {
   AdminApi admin(admin_ctx);
   PARLEY_TRY(admin.start());
 
-  // Federation: the key document now; transactions in the following steps.
-  std::int64_t created_ms = 0;
-  if (auto st = db->prepare("SELECT value FROM node_meta WHERE key = 'created_ms'"); st.ok()) {
-    if (auto row = st->step(); row.ok() && *row) created_ms = std::stoll(st->column_text(0));
-  }
-  federation::KeyDocument doc{config.name, {{key.public_key(), created_ms, 0}}};
+  PARLEY_TRY(reconcile_node_keys(*db, key.public_key(), SystemClock().now_ms()));
+  PARLEY_ASSIGN_OR_RETURN(doc, load_key_document(*db, config.name));
   PARLEY_ASSIGN_OR_RETURN(doc_bytes, federation::encode_key_document(doc, key));
   FederationSender sender(config, key, run_on_core);
   FederationApi federation_api(

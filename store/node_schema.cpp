@@ -104,6 +104,13 @@ CREATE TABLE fed_inbound(
   updated_ms   INTEGER NOT NULL
 ) WITHOUT ROWID;
 )sql"},
+      {3, "node key history", R"sql(
+CREATE TABLE node_keys(
+  public_key BLOB PRIMARY KEY,
+  from_ms    INTEGER NOT NULL,
+  until_ms   INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+)sql"},
   };
   return kMigrations;
 }

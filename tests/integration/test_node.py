@@ -388,6 +388,31 @@ class Federation(unittest.TestCase):
                 n.cleanup()
 
 
+class KeyRotation(unittest.TestCase):
+    def test_rotate_keeps_old_key_listed_and_refuses_while_serving(self):
+        import urllib.request
+        from harness import mp_unpack
+        node = Node(name="a.example", federation=True)
+        try:
+            k1 = node.parleyd("key", "show", check=True).stdout.strip().splitlines()[-1]
+            r = node.parleyd("key", "rotate", check=True)
+            k2 = r.stdout.strip().splitlines()[-1]
+            self.assertTrue(k2.startswith("ed25519:"))
+            self.assertNotEqual(k1, k2)
+            self.assertEqual(node.parleyd("key", "show", check=True).stdout.strip().splitlines()[-1], k2)
+            self.assertEqual(os.stat(os.path.join(node.data, "node.key")).st_mode & 0o777, 0o600)
+            node.start()
+            self.assertEqual(node.parleyd("key", "rotate").returncode, 6)
+            raw = urllib.request.urlopen("http://127.0.0.1:%d/federation/v1/key" % node.fed_port,
+                                         timeout=10).read()
+            keys = {k["key"]: k for k in mp_unpack(mp_unpack(raw)[0]["doc"])[0]["keys"]}
+            self.assertEqual(set(keys), {k1, k2})
+            self.assertGreater(keys[k1]["until_ms"], 0)
+            self.assertEqual(keys[k2]["until_ms"], 0)
+        finally:
+            node.cleanup()
+
+
 class FederationRefusals(unittest.TestCase):
     def test_bad_requests_get_clear_statuses(self):
         import base64

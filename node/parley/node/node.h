@@ -31,6 +31,11 @@ struct InitResult {
 // Fails with "exists" if the directory already holds a node.
 Result<InitResult> init_node(const InitOptions& options);
 
+// Replaces the node key while the node is stopped (fails with "locked" while it serves). The old
+// public key stays in the key document with its expiry, so signatures it made stay verifiable.
+// Returns the new public key ("ed25519:...").
+Result<std::string> rotate_node_key(const std::string& data_dir);
+
 // Runs until a signal; returns an error when the node cannot start.
 Status serve(const std::string& data_dir);
 

@@ -11,7 +11,7 @@
 #include "parley/federation/key_document.h"
 #include "parley/federation/peers.h"
 #include "parley/federation/signing.h"
-#include "parley/message.h"
+#include "parley/federation/transaction.h"
 #include "parley/node/core.h"
 
 namespace parley::node {
@@ -20,8 +20,7 @@ namespace http = web::http;
 
 namespace {
 
-constexpr std::size_t kMaxBody = 4u << 20;
-constexpr std::size_t kMaxEvents = 1000;
+constexpr std::size_t kMaxBody = federation::kMaxTransactionBytes;
 
 std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -172,22 +171,11 @@ class FederationApi::Impl {
     const std::string origin = sig->origin;
     ctx_.heard_from_peer();  // the peer is up: stop backing off towards it
 
-    auto msg = wire::Message::parse(body, wire::Limits{kMaxEvents, 64, 64 * 1024, 1u << 20, 6});
-    if (!msg.ok()) return make_error("bad_request", msg.error().message);
-    PARLEY_ASSIGN_OR_RETURN(body_origin, msg->root().str("origin", 253));
-    if (body_origin != origin) return make_error("forbidden", "body origin differs from signer");
-    PARLEY_ASSIGN_OR_RETURN(list, msg->root().array("events"));
+    PARLEY_ASSIGN_OR_RETURN(txn, federation::parse_transaction(body));
+    if (txn.origin != origin) return make_error("forbidden", "body origin differs from signer");
     std::vector<Core::InboundEvent> events;
-    std::int64_t last = 0;
-    for (const auto& e : list) {
-      PARLEY_ASSIGN_OR_RETURN(id, e.uint("id"));
-      PARLEY_ASSIGN_OR_RETURN(payload, e.bin("payload", 256 * 1024));
-      if (static_cast<std::int64_t>(id) <= last) {
-        return make_error("bad_request", "event ids must increase within a transaction");
-      }
-      last = static_cast<std::int64_t>(id);
-      events.push_back({last, std::move(payload)});
-    }
+    events.reserve(txn.events.size());
+    for (auto& e : txn.events) events.push_back({e.id, std::move(e.payload)});
     Result<std::int64_t> applied = make_error("internal", "unset");
     ctx_.run_on_core([&](Core& core) { applied = core.apply_federation(origin, events); });
     if (applied.ok()) {

@@ -8,7 +8,7 @@
 
 #include "parley/crypto/secret.h"
 #include "parley/federation/signing.h"
-#include "parley/message.h"
+#include "parley/federation/transaction.h"
 #include "parley/node/core.h"
 #include "parley/store/database.h"
 
@@ -122,15 +122,9 @@ bool FederationSender::deliver_one(const std::string& dest) {
   });
   if (b.events.empty()) return false;
 
-  wire::ArrayWriter events;
-  for (const auto& [id, payload] : b.events) {
-    wire::MapWriter e;
-    e.add("id", id).add_bin("payload", payload);
-    events.push(e);
-  }
-  wire::MapWriter body_w;
-  body_w.add("origin", config_.name).add("events", events);
-  const std::string body = body_w.finish();
+  federation::Transaction txn_body{config_.name, {}};
+  for (const auto& [id, payload] : b.events) txn_body.events.push_back({id, payload});
+  const std::string body = federation::encode_transaction(txn_body);
   const std::string txn =
       std::to_string(b.events.front().first) + "-" + std::to_string(b.events.back().first);
   const std::string path = "/federation/v1/send/" + txn;

@@ -5,6 +5,8 @@
 #include "parley/crypto/secret.h"
 #include "parley/federation/key_document.h"
 #include "parley/federation/signing.h"
+#include "parley/federation/transaction.h"
+#include "parley/message.h"
 
 using namespace parley;
 using namespace parley::federation;
@@ -160,4 +162,29 @@ TEST_CASE("key documents: round trip, self-signature, name, structure") {
   auto bad = encode_key_document(two_current, current);
   REQUIRE(bad.ok());
   REQUIRE(parse_key_document(*bad, "a.example").error().code == "malformed_key_document");
+}
+
+TEST_CASE("transactions: round trip, limits, order") {
+  namespace fed = parley::federation;
+  fed::Transaction t{"a.example", {{1, "x"}, {7, std::string(1000, '\0')}}};
+  auto back = fed::parse_transaction(fed::encode_transaction(t));
+  REQUIRE(back.ok());
+  CHECK(back->origin == "a.example");
+  REQUIRE(back->events.size() == 2);
+  CHECK(back->events[1].id == 7);
+  CHECK(back->events[1].payload == t.events[1].payload);
+
+  fed::Transaction big{"a.example", {}};
+  for (int i = 1; i <= 1001; ++i) big.events.push_back({i, ""});
+  CHECK(fed::parse_transaction(fed::encode_transaction(big)).error().code == "payload_too_large");
+  big.events.resize(1000);
+  CHECK(fed::parse_transaction(fed::encode_transaction(big)).ok());
+
+  fed::Transaction order{"a.example", {{2, ""}, {2, ""}}};
+  CHECK(fed::parse_transaction(fed::encode_transaction(order)).error().code == "bad_request");
+  CHECK(fed::parse_transaction("\x81\xa6origin\xa1x").error().code == "bad_request");
+  CHECK(fed::parse_transaction(std::string(5u << 20, 'x')).error().code == "payload_too_large");
+  fed::Transaction huge{"a.example", {{1, std::string(256 * 1024 + 1, 'p')}}};
+  CHECK(fed::parse_transaction(fed::encode_transaction(huge)).error().code ==
+        "payload_too_large");
 }

@@ -1,5 +1,7 @@
 #include "parley/federation/key_document.h"
 
+#include <algorithm>
+
 #include "parley/message.h"
 
 namespace parley::federation {
@@ -40,6 +42,39 @@ Status KeyDocument::valid_at(std::string_view public_key, std::int64_t ts_ms) co
   return make_error("unknown_key", "not a key of " + name + " at that time");
 }
 
+std::string endorsement_input(std::string_view name, std::string_view new_public_key) {
+  std::string s("parley-key-rotation-v1\n");
+  s.append(name);
+  s.push_back('\n');
+  s.append(crypto::format_public_key(std::string(new_public_key)));
+  return s;
+}
+
+Status KeyDocument::continues_from(std::string_view pinned) const {
+  std::vector<const NodeKey*> order;
+  for (const auto& k : keys) order.push_back(&k);
+  std::stable_sort(order.begin(), order.end(),
+                   [](const NodeKey* a, const NodeKey* b) { return a->from_ms < b->from_ms; });
+  std::size_t i = 0;
+  while (i < order.size() && order[i]->public_key != pinned) ++i;
+  if (i == order.size()) {
+    return make_error("unknown_key", "the key document of " + name + " does not list the pinned key");
+  }
+  for (; i + 1 < order.size(); ++i) {
+    const NodeKey& next = *order[i + 1];
+    if (next.prev_sig.size() != 64 ||
+        !crypto::verify_signature(order[i]->public_key, endorsement_input(name, next.public_key),
+                                  next.prev_sig)) {
+      return make_error("unknown_key", "key " + crypto::format_public_key(next.public_key) +
+                                           " of " + name + " is not endorsed by the key before it");
+    }
+  }
+  if (order.back()->until_ms != 0) {
+    return make_error("unknown_key", "the newest key of " + name + " is not its current key");
+  }
+  return ok_status();
+}
+
 Result<std::string> encode_key_document(const KeyDocument& doc, const crypto::SigningKey& current) {
   const NodeKey* cur = doc.current();
   if (!cur || cur->public_key != current.public_key()) {
@@ -51,6 +86,7 @@ Result<std::string> encode_key_document(const KeyDocument& doc, const crypto::Si
     e.add("key", crypto::format_public_key(k.public_key))
         .add("from_ms", k.from_ms)
         .add("until_ms", k.until_ms);
+    if (!k.prev_sig.empty()) e.add_bin("prev_sig", k.prev_sig);
     keys.push(e);
   }
   wire::MapWriter body;
@@ -85,7 +121,13 @@ Result<KeyDocument> parse_key_document(std::string_view bytes, std::string_view 
     if (!key.ok() || !from.ok() || !until.ok()) return malformed("bad key entry");
     auto raw = crypto::parse_public_key(*key);
     if (!raw.ok()) return malformed(raw.error().message);
-    doc.keys.push_back({std::move(raw).value(), *from, *until});
+    std::string prev_sig;
+    if (e.has("prev_sig")) {
+      auto ps = e.bin("prev_sig", 64);
+      if (!ps.ok() || ps->size() != 64) return malformed("prev_sig must be 64 bytes");
+      prev_sig = std::move(ps).value();
+    }
+    doc.keys.push_back({std::move(raw).value(), *from, *until, std::move(prev_sig)});
   }
   int current = 0;
   for (const auto& k : doc.keys) current += k.until_ms == 0;

@@ -9,7 +9,8 @@ namespace {
 constexpr const char* kSelect =
     "SELECT p.name, p.url, p.public_key, p.state, p.added_ms, p.last_success_ms, p.last_error, "
     "p.failures, p.next_attempt_ms, (SELECT count(*) FROM fed_outbox o WHERE o.dest = p.name), "
-    "coalesce((SELECT min(created_ms) FROM fed_outbox o WHERE o.dest = p.name), 0) FROM peers p ";
+    "coalesce((SELECT min(created_ms) FROM fed_outbox o WHERE o.dest = p.name), 0), "
+    "p.discovered_ms FROM peers p ";
 
 Peer row(const store::Statement& st) {
   Peer p;
@@ -24,6 +25,7 @@ Peer row(const store::Statement& st) {
   p.next_attempt_ms = st.column_int64(8);
   p.queued = st.column_int64(9);
   p.oldest_queued_ms = st.column_int64(10);
+  p.discovered_ms = st.column_int64(11);
   return p;
 }
 
@@ -37,7 +39,7 @@ Status PeerStore::add(const std::string& name, const std::string& url,
   }
   PARLEY_ASSIGN_OR_RETURN(
       st, db_.prepare("INSERT INTO peers(name, url, public_key, added_ms) VALUES(?, ?, ?, ?) "
-                      "ON CONFLICT(name) DO UPDATE SET url = excluded.url, public_key = "
+                      "ON CONFLICT(name) DO UPDATE SET url = excluded.url, discovered_ms = 0, public_key = "
                       "CASE WHEN excluded.public_key = '' THEN peers.public_key "
                       "ELSE excluded.public_key END"));
   return st.bind(1, name).bind(2, url).bind_blob(3, public_key).bind(4, now_ms).run();
@@ -55,8 +57,8 @@ Status PeerStore::set_state(const std::string& name, const std::string& state,
   PARLEY_TRY(wire::validate_domain(name));
   // Denying a peer that has no entry yet creates one, so it is refused from its first request.
   PARLEY_ASSIGN_OR_RETURN(
-      st, db_.prepare("INSERT INTO peers(name, url, state, added_ms) VALUES(?1, 'https://' || ?1, "
-                      "?2, ?3) ON CONFLICT(name) DO UPDATE SET state = excluded.state"));
+      st, db_.prepare("INSERT INTO peers(name, url, state, added_ms) VALUES(?1, '', ?2, ?3) "
+                      "ON CONFLICT(name) DO UPDATE SET state = excluded.state"));
   return st.bind(1, name).bind(2, state).bind(3, now_ms).run();
 }
 

@@ -87,6 +87,7 @@ Result<RequestSignature> parse_authorization(std::string_view header) {
 
 bool ReplayGuard::first_use(const std::string& origin, const std::string& nonce,
                             std::int64_t now_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
   while (!expiry_.empty() && expiry_.begin()->first <= now_ms) {
     seen_.erase(expiry_.begin()->second);
     expiry_.erase(expiry_.begin());

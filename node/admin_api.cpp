@@ -137,6 +137,7 @@ class AdminApi::Impl {
     json::value v;
     v["name"] = json::value::string(p.name);
     v["url"] = json::value::string(p.url);
+    v["discovered"] = json::value::boolean(p.discovered_ms != 0);
     v["key"] =
         json::value::string(p.public_key.empty() ? "" : crypto::format_public_key(p.public_key));
     v["state"] = json::value::string(p.state);

@@ -1,6 +1,7 @@
 #include "parley/node/config.h"
 
 #include <toml++/toml.h>
+#include <filesystem>
 #include <set>
 #include <sstream>
 
@@ -77,6 +78,13 @@ Status check_known_keys(const toml::table& root) {
       "federation.listen",
       "federation.policy",
       "federation.allow_plaintext_http",
+      "federation.tls_cert",
+      "federation.tls_key",
+      "federation.tls_ca",
+      "federation.public_url",
+      "federation.discovery_url",
+      "federation.requests_per_second",
+      "federation.concurrent_per_origin",
       "admin.listen",
       "policy.direct_messages",
       "security.password_hash",
@@ -167,6 +175,39 @@ Result<NodeConfig> load_config(const std::string& path) {
     if (!v) return make_error("bad_config", "federation.allow_plaintext_http must be a boolean");
     c.federation_allow_plaintext = *v;
   }
+  const std::string base = std::filesystem::path(path).parent_path().string();
+  for (auto [key, out] : {std::pair{"federation.tls_cert", &c.federation_tls_cert},
+                          std::pair{"federation.tls_key", &c.federation_tls_key},
+                          std::pair{"federation.tls_ca", &c.federation_tls_ca}}) {
+    const auto node = root.at_path(key);
+    if (!node) continue;
+    const auto v = node.value<std::string>();
+    if (!v || v->empty()) return make_error("bad_config", std::string(key) + " must be a file path");
+    *out = (v->front() == '/' || base.empty()) ? *v : base + "/" + *v;
+  }
+  if (c.federation_tls_cert.empty() != c.federation_tls_key.empty()) {
+    return make_error("bad_config", "federation.tls_cert and federation.tls_key go together");
+  }
+  if (auto node = root.at_path("federation.public_url")) {
+    const auto v = node.value<std::string>();
+    if (!v || (v->rfind("https://", 0) != 0 && v->rfind("http://", 0) != 0)) {
+      return make_error("bad_config", "federation.public_url must be an https:// URL");
+    }
+    c.federation_public_url = *v;
+  }
+  if (auto node = root.at_path("federation.discovery_url")) {
+    const auto v = node.value<std::string>();
+    if (!v || v->find("{name}") == std::string::npos ||
+        (v->rfind("https://", 0) != 0 && v->rfind("http://", 0) != 0)) {
+      return make_error("bad_config",
+                        "federation.discovery_url must be an https:// URL containing {name}");
+    }
+    c.federation_discovery_url = *v;
+  }
+  PARLEY_TRY(read_uint(root, "federation.requests_per_second", c.federation_requests_per_second,
+                       1, 1u << 20));
+  PARLEY_TRY(read_uint(root, "federation.concurrent_per_origin",
+                       c.federation_concurrent_per_origin, 1, 1024));
   if (auto node = root.at_path("client.allow_plaintext_remote")) {
     const auto v = node.value<bool>();
     if (!v) return make_error("bad_config", "client.allow_plaintext_remote must be true or false");
@@ -182,6 +223,15 @@ Result<NodeConfig> load_config(const std::string& path) {
     c.password_strength = strength;
   }
   return c;
+}
+
+std::string federation_scheme(const NodeConfig& c) {
+  return c.federation_tls_cert.empty() ? "http" : "https";
+}
+
+std::string federation_public_url(const NodeConfig& c) {
+  if (!c.federation_public_url.empty()) return c.federation_public_url;
+  return federation_scheme(c) + "://" + c.name + ":" + std::to_string(c.federation_listen.port);
 }
 
 bool is_loopback(const std::string& host) {
@@ -232,6 +282,19 @@ std::string render_config(const NodeConfig& c) {
     << "# open: any node may federate (its key is pinned on first use); allowlist: only peers\n"
     << "# added with `parleyd peer add`.\n"
     << "policy = \"" << c.federation_policy << "\"\n"
+    << "# TLS certificate chain and key (PEM, relative to this directory) for the listener.\n"
+    << "# Without them the federation listener stays off unless plain HTTP is allowed.\n"
+    << "# tls_cert = \"federation.crt\"\n"
+    << "# tls_key = \"federation.key\"\n"
+    << "# Extra CA certificates (PEM) trusted for peers, besides the system's.\n"
+    << "# tls_ca = \"peers-ca.pem\"\n"
+    << "# The base URL /.well-known/parley advertises (default https://NAME:PORT).\n"
+    << "# public_url = \"https://" << c.name << ":" << c.federation_listen.port << "\"\n"
+    << "# How nodes without a peer entry are found ({name} is the node name).\n"
+    << "discovery_url = \"" << c.federation_discovery_url << "\"\n"
+    << "# Admission control per origin node: requests per second, requests in flight.\n"
+    << "requests_per_second = " << c.federation_requests_per_second << "\n"
+    << "concurrent_per_origin = " << c.federation_concurrent_per_origin << "\n"
     << "# Plain http:// between nodes is for loopback tests only.\n"
     << "allow_plaintext_http = " << (c.federation_allow_plaintext ? "true" : "false") << "\n\n"
     << "[admin]\n"

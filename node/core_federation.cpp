@@ -52,6 +52,17 @@ Status Core::apply_remote(const std::string& origin, wire::View ev) {
   if (to.domain != config_.name) {
     return make_error("bad_request", "event for " + to.str() + ", who is not on this node");
   }
+  // A message names the conversation between `from` and `to`; an origin cannot write into a
+  // conversation it is not part of.
+  const std::string conv = wire::dm_conversation_id(from.str(), to.str());
+  if (type == "msg") {
+    PARLEY_ASSIGN_OR_RETURN(named, ev.str_or("conv", conv, 64));
+    if (named != conv) {
+      return make_error("forbidden", "event for conversation " + named +
+                                         ", which is not between " + from.str() + " and " +
+                                         to.str());
+    }
+  }
   auto user = find_user(to.local);
   if (!user.ok()) return user.take_error();
   if (!*user) return ok_status();  // no such user (any more): dropped, like a bounce-free mail
@@ -92,7 +103,6 @@ Status Core::apply_remote(const std::string& origin, wire::View ev) {
     PARLEY_ASSIGN_OR_RETURN(body, ev.bin("body", config_.max_body_bytes));
     PARLEY_ASSIGN_OR_RETURN(from_device, ev.uint_or("from_device", 0));
     PARLEY_ASSIGN_OR_RETURN(sent_ms, ev.uint_or("sent_ms", 0));
-    const std::string conv = wire::dm_conversation_id(from.str(), to.str());
     {
       PARLEY_ASSIGN_OR_RETURN(
           st, db_.prepare("SELECT 1 FROM messages WHERE sender = ? AND msg_id = ?"));

@@ -1,20 +1,18 @@
 #include "parley/node/federation_sender.h"
 
+#include "federation_client.h"
+
 #include <spdlog/spdlog.h>
 
-#include <cpprest/http_client.h>
 #include <chrono>
 #include <vector>
 
 #include "parley/crypto/secret.h"
-#include "parley/federation/signing.h"
 #include "parley/federation/transaction.h"
 #include "parley/node/core.h"
 #include "parley/store/database.h"
 
 namespace parley::node {
-
-namespace http = web::http;
 
 namespace {
 
@@ -29,7 +27,7 @@ std::int64_t now_ms() {
 }
 
 struct Batch {
-  std::string url;
+  bool discovered = false;
   std::string state;
   std::vector<std::pair<std::int64_t, std::string>> events;
   bool due = false;
@@ -37,9 +35,9 @@ struct Batch {
 
 }  // namespace
 
-FederationSender::FederationSender(NodeConfig config, const crypto::SigningKey& key,
+FederationSender::FederationSender(NodeConfig config, FederationClient& client,
                                    RunOnCore run_on_core)
-    : config_(std::move(config)), key_(key), run_on_core_(std::move(run_on_core)) {}
+    : config_(std::move(config)), client_(client), run_on_core_(std::move(run_on_core)) {}
 
 FederationSender::~FederationSender() { stop(); }
 
@@ -98,16 +96,16 @@ bool FederationSender::deliver_one(const std::string& dest) {
   run_on_core_([&](Core& core) {
     auto& db = core.database();
     // A destination without an entry gets one, so `peer status` shows its queue and errors.
-    if (auto ins = db.prepare("INSERT INTO peers(name, url, added_ms) VALUES(?1, 'https://' || ?1, "
-                              "?2) ON CONFLICT(name) DO NOTHING");
+    if (auto ins = db.prepare("INSERT INTO peers(name, url, added_ms) VALUES(?1, '', ?2) "
+                              "ON CONFLICT(name) DO NOTHING");
         ins.ok()) {
       (void)ins->bind(1, dest).bind(2, now).run();
     }
-    auto p = db.prepare("SELECT url, state, next_attempt_ms FROM peers WHERE name = ?");
+    auto p = db.prepare("SELECT discovered_ms, state, next_attempt_ms FROM peers WHERE name = ?");
     if (!p.ok()) return;
     p->bind(1, dest);
     if (auto row = p->step(); !row.ok() || !*row) return;
-    b.url = p->column_text(0);
+    b.discovered = p->column_int64(0) != 0;
     b.state = p->column_text(1);
     b.due = p->column_int64(2) <= now;
     if (!b.due || b.state != "allowed") return;
@@ -128,27 +126,14 @@ bool FederationSender::deliver_one(const std::string& dest) {
   const std::string txn =
       std::to_string(b.events.front().first) + "-" + std::to_string(b.events.back().first);
   const std::string path = "/federation/v1/send/" + txn;
-  const std::string auth = federation::sign_request(key_, "PUT", path, config_.name, dest, now,
-                                                    crypto::random_bytes(16), body);
   std::string error;
-  try {
-    if (b.url.rfind("http://", 0) == 0 && !config_.federation_allow_plaintext) {
-      throw std::runtime_error("plain http:// peer while federation.allow_plaintext_http is false");
-    }
-    http::client::http_client_config cc;
-    cc.set_timeout(std::chrono::seconds(15));
-    http::client::http_client client(b.url, cc);
-    http::http_request req(http::methods::PUT);
-    req.set_request_uri(path);
-    req.headers().add("Authorization", auth);
-    req.set_body(std::vector<unsigned char>(body.begin(), body.end()));
-    req.headers().set_content_type("application/msgpack");
-    const auto resp = client.request(req).get();
-    if (resp.status_code() != http::status_codes::OK) {
-      error = "HTTP " + std::to_string(resp.status_code()) + ": " + resp.extract_string(true).get();
-    }
-  } catch (const std::exception& e) {
-    error = e.what();
+  std::int64_t retry_after_ms = 0;
+  auto resp = client_.request(dest, "PUT", path, body);
+  if (!resp.ok()) {
+    error = resp.error().message;
+  } else if (resp->status != 200) {
+    error = "HTTP " + std::to_string(resp->status) + ": " + resp->body.substr(0, 200);
+    retry_after_ms = resp->retry_after_ms;
   }
   const std::int64_t last_id = b.events.back().first;
   const bool ok = error.empty();
@@ -173,7 +158,8 @@ bool FederationSender::deliver_one(const std::string& dest) {
     }
     const std::int64_t base =
         std::min(kBackoffCapMs, kBackoffStartMs << std::min<std::int64_t>(failures, 20));
-    const std::int64_t delay = base / 2 + crypto::random_uniform(static_cast<std::uint32_t>(base));
+    const std::int64_t delay = std::max(
+        retry_after_ms, base / 2 + crypto::random_uniform(static_cast<std::uint32_t>(base)));
     if (auto up = db.prepare("UPDATE peers SET failures = failures + 1, last_error = ?, "
                              "next_attempt_ms = ? WHERE name = ?");
         up.ok()) {
@@ -181,6 +167,8 @@ bool FederationSender::deliver_one(const std::string& dest) {
     }
   });
   if (!ok) {
+    // A discovered address that keeps failing may have moved: ask again next time.
+    if (b.discovered && !resp.ok()) client_.forget_discovered(dest);
     spdlog::warn("event=federation_send_failed peer={} events={} error=\"{}\"", dest,
                  b.events.size(), error.substr(0, 200));
     return false;

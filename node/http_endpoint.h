@@ -18,9 +18,10 @@ class HttpEndpoint {
   ~HttpEndpoint() { stop(); }
 
   // `what` names the endpoint in the error ("the admin API", "federation").
-  Status start(const std::string& url, const std::string& what, Handler handler) {
+  Status start(const std::string& url, const std::string& what, Handler handler,
+               const web::http::experimental::listener::http_listener_config& config = {}) {
     try {
-      listener_ = std::make_unique<web::http::experimental::listener::http_listener>(url);
+      listener_ = std::make_unique<web::http::experimental::listener::http_listener>(url, config);
       listener_->support(std::move(handler));
       listener_->open().wait();
     } catch (const std::exception& e) {

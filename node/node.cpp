@@ -13,6 +13,7 @@
 #include <future>
 #include <thread>
 
+#include "federation_client.h"
 #include "parley/address.h"
 #include "parley/crypto/password.h"
 #include "parley/crypto/secret.h"
@@ -112,15 +113,17 @@ void setup_logging(const std::string& level) {
   spdlog::flush_on(spdlog::level::info);
 }
 
-// Makes table node_keys agree with DATA/node.key: a key file not yet in the table (a new node, a
-// schema-2 database, or a rotation interrupted after the file was replaced) becomes the current
-// key and the previous current key expires now.
+// Makes table node_keys agree with DATA/node.key: a key file not yet current in the table (a new
+// node, an older database, or a rotation interrupted after the file was replaced) becomes the
+// current key, keeping the endorsement a rotation stored with it, and the previous current key
+// expires now.
 Status reconcile_node_keys(store::Database& db, const std::string& public_key,
                            std::int64_t now_ms) {
   PARLEY_ASSIGN_OR_RETURN(find, db.prepare("SELECT until_ms FROM node_keys WHERE public_key = ?"));
   find.bind_blob(1, public_key);
   PARLEY_ASSIGN_OR_RETURN(known, find.step());
-  if (known) return ok_status();
+  const bool pending = known && find.column_int64(0) == -1;
+  if (known && !pending) return ok_status();
   PARLEY_ASSIGN_OR_RETURN(tx, store::Transaction::begin(db));
   {
     PARLEY_ASSIGN_OR_RETURN(st, db.prepare("UPDATE node_keys SET until_ms = ? WHERE until_ms = 0"));
@@ -128,7 +131,9 @@ Status reconcile_node_keys(store::Database& db, const std::string& public_key,
   }
   {
     PARLEY_ASSIGN_OR_RETURN(
-        st, db.prepare("INSERT INTO node_keys(public_key, from_ms, until_ms) VALUES(?, ?, 0)"));
+        st, db.prepare("INSERT INTO node_keys(public_key, from_ms, until_ms) VALUES(?, ?, 0) "
+                       "ON CONFLICT(public_key) DO UPDATE SET from_ms = excluded.from_ms, "
+                       "until_ms = 0"));
     PARLEY_TRY(st.bind_blob(1, public_key).bind(2, now_ms).run());
   }
   return tx.commit();
@@ -136,12 +141,13 @@ Status reconcile_node_keys(store::Database& db, const std::string& public_key,
 
 Result<federation::KeyDocument> load_key_document(store::Database& db, const std::string& name) {
   federation::KeyDocument doc{name, {}};
-  PARLEY_ASSIGN_OR_RETURN(
-      st, db.prepare("SELECT public_key, from_ms, until_ms FROM node_keys ORDER BY from_ms"));
+  PARLEY_ASSIGN_OR_RETURN(st, db.prepare("SELECT public_key, from_ms, until_ms, prev_sig FROM "
+                                         "node_keys WHERE until_ms >= 0 ORDER BY from_ms"));
   for (;;) {
     PARLEY_ASSIGN_OR_RETURN(row, st.step());
     if (!row) break;
-    doc.keys.push_back({st.column_text(0), st.column_int64(1), st.column_int64(2)});
+    doc.keys.push_back(
+        {st.column_text(0), st.column_int64(1), st.column_int64(2), st.column_text(3)});
   }
   return doc;
 }
@@ -154,11 +160,26 @@ Result<std::string> rotate_node_key(const std::string& data_dir) {
   PARLEY_ASSIGN_OR_RETURN(lock, DirLock::take(paths.lock(), data_dir));
   PARLEY_ASSIGN_OR_RETURN(db, store::Database::open(paths.database()));
   PARLEY_TRY(db->migrate(store::node_migrations()));
+  PARLEY_ASSIGN_OR_RETURN(config, load_config(paths.config()));
   PARLEY_ASSIGN_OR_RETURN(old_key, crypto::load_signing_key(paths.node_key()));
   PARLEY_TRY(reconcile_node_keys(*db, old_key.public_key(), SystemClock().now_ms()));
   const auto key = crypto::SigningKey::generate();
-  // The file first (atomic rename), then the table: an interruption in between is completed by
-  // reconcile_node_keys at the next start.
+  // The pending row with the old key's endorsement first, then the file (atomic rename), then the
+  // row becomes current: an interruption after the rename is completed by reconcile_node_keys at
+  // the next start; one before it leaves an unused pending row.
+  {
+    PARLEY_ASSIGN_OR_RETURN(tx, store::Transaction::begin(*db));
+    PARLEY_ASSIGN_OR_RETURN(del, db->prepare("DELETE FROM node_keys WHERE until_ms = -1"));
+    PARLEY_TRY(del.run());
+    PARLEY_ASSIGN_OR_RETURN(
+        ins, db->prepare("INSERT INTO node_keys(public_key, from_ms, until_ms, prev_sig) "
+                         "VALUES(?, 0, -1, ?)"));
+    PARLEY_TRY(ins.bind_blob(1, key.public_key())
+                   .bind_blob(2, old_key.sign(federation::endorsement_input(config.name,
+                                                                            key.public_key())))
+                   .run());
+    PARLEY_TRY(tx.commit());
+  }
   PARLEY_TRY(crypto::save_signing_key(paths.node_key(), key));
   PARLEY_TRY(reconcile_node_keys(*db, key.public_key(), SystemClock().now_ms()));
   return crypto::format_public_key(key.public_key());
@@ -260,16 +281,17 @@ Status serve(const std::string& data_dir) {
   PARLEY_TRY(reconcile_node_keys(*db, key.public_key(), SystemClock().now_ms()));
   PARLEY_ASSIGN_OR_RETURN(doc, load_key_document(*db, config.name));
   PARLEY_ASSIGN_OR_RETURN(doc_bytes, federation::encode_key_document(doc, key));
-  FederationSender sender(config, key, run_on_core);
-  FederationApi federation_api(
-      FederationContext{config, doc_bytes, run_on_core, [&sender] { sender.wake(); }});
+  FederationClient fed_client(config, key, run_on_core);
+  FederationSender sender(config, fed_client, run_on_core);
+  FederationApi federation_api(FederationContext{config, doc_bytes, run_on_core,
+                                                 [&sender] { sender.wake(); }, &fed_client});
   asio::post(core_ctx,
              [&core, &sender] { core.set_outbox_listener([&sender] { sender.wake(); }); });
-  if (config.federation_allow_plaintext) {
+  if (!config.federation_tls_cert.empty() || config.federation_allow_plaintext) {
     PARLEY_TRY(federation_api.start());
   } else {
     spdlog::warn(
-        "event=federation_disabled reason=\"no TLS configured and "
+        "event=federation_disabled reason=\"no federation.tls_cert configured and "
         "federation.allow_plaintext_http is false\"");
   }
 

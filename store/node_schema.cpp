@@ -111,6 +111,10 @@ CREATE TABLE node_keys(
   until_ms   INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 )sql"},
+      {4, "key endorsements, discovered peers", R"sql(
+ALTER TABLE node_keys ADD COLUMN prev_sig BLOB NOT NULL DEFAULT x'';
+ALTER TABLE peers ADD COLUMN discovered_ms INTEGER NOT NULL DEFAULT 0;
+)sql"},
   };
   return kMigrations;
 }

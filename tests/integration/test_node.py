@@ -409,6 +409,9 @@ class KeyRotation(unittest.TestCase):
             self.assertEqual(set(keys), {k1, k2})
             self.assertGreater(keys[k1]["until_ms"], 0)
             self.assertEqual(keys[k2]["until_ms"], 0)
+            # The new key is endorsed by the old one, so peers that pinned k1 follow the rotation.
+            self.assertEqual(len(keys[k2]["prev_sig"]), 64)
+            self.assertNotIn("prev_sig", keys[k1])
         finally:
             node.cleanup()
 

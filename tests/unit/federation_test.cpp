@@ -164,6 +164,49 @@ TEST_CASE("key documents: round trip, self-signature, name, structure") {
   REQUIRE(parse_key_document(*bad, "a.example").error().code == "malformed_key_document");
 }
 
+TEST_CASE("key documents: rotation chains are followed only through endorsements") {
+  crypto::init();
+  const auto k1 = crypto::SigningKey::generate();
+  const auto k2 = crypto::SigningKey::generate();
+  const auto k3 = crypto::SigningKey::generate();
+  const auto stranger = crypto::SigningKey::generate();
+  auto endorse = [](const crypto::SigningKey& by, const crypto::SigningKey& next) {
+    return by.sign(endorsement_input("a.example", next.public_key()));
+  };
+  KeyDocument doc{"a.example",
+                  {{k1.public_key(), 0, 100},
+                   {k2.public_key(), 100, 200, endorse(k1, k2)},
+                   {k3.public_key(), 200, 0, endorse(k2, k3)}}};
+  auto parsed = parse_key_document(*encode_key_document(doc, k3), "a.example");
+  REQUIRE(parsed.ok());
+  CHECK(parsed->keys[2].prev_sig.size() == 64);
+  CHECK(parsed->continues_from(k1.public_key()).ok());
+  CHECK(parsed->continues_from(k2.public_key()).ok());
+  CHECK(parsed->continues_from(k3.public_key()).ok());
+  CHECK(parsed->continues_from(stranger.public_key()).error().code == "unknown_key");
+
+  // A link signed by the wrong key, or missing, breaks the chain from anything before it.
+  KeyDocument forged = doc;
+  forged.keys[2].prev_sig = endorse(stranger, k3);
+  auto f = parse_key_document(*encode_key_document(forged, k3), "a.example");
+  REQUIRE(f.ok());
+  CHECK(f->continues_from(k1.public_key()).error().code == "unknown_key");
+  CHECK(f->continues_from(k3.public_key()).ok());
+  KeyDocument missing = doc;
+  missing.keys[1].prev_sig.clear();
+  CHECK(parse_key_document(*encode_key_document(missing, k3), "a.example")
+            ->continues_from(k1.public_key())
+            .error()
+            .code == "unknown_key");
+  // The endorsement names the node: one made for another node does not carry over.
+  KeyDocument other = doc;
+  other.keys[1].prev_sig = k1.sign(endorsement_input("b.example", k2.public_key()));
+  CHECK(parse_key_document(*encode_key_document(other, k3), "a.example")
+            ->continues_from(k1.public_key())
+            .error()
+            .code == "unknown_key");
+}
+
 TEST_CASE("transactions: round trip, limits, order") {
   namespace fed = parley::federation;
   fed::Transaction t{"a.example", {{1, "x"}, {7, std::string(1000, '\0')}}};

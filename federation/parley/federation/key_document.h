@@ -1,10 +1,12 @@
 // Node key documents (spec/federation.md, "Key documents"), served at GET /federation/v1/key.
 //
 // The document is a msgpack map {"doc": bin, "sig": bin}: `doc` holds the exact canonical bytes of
-// {"v":1,"name":…,"keys":[{"key":"ed25519:…","from_ms":…,"until_ms":…}…]} and `sig` is the
-// Ed25519 signature, by the current key, of "parley-key-document-v1\n" followed by those bytes.
-// Exactly one key is current (until_ms = 0); old keys stay listed so signatures made before
-// they expired still verify. Trust in the current key comes from pinning, not from the document.
+// {"v":1,"name":…,"keys":[{"key":"ed25519:…","from_ms":…,"until_ms":…[,"prev_sig":bin]}…]} and
+// `sig` is the Ed25519 signature, by the current key, of "parley-key-document-v1\n" followed by
+// those bytes. Exactly one key is current (until_ms = 0); old keys stay listed so signatures made
+// before they expired still verify. A key made by `parleyd key rotate` carries `prev_sig`, its
+// endorsement by the key it replaced, so a peer that pinned an older key can follow the chain.
+// Trust comes from pinning, never from the document alone.
 #pragma once
 
 #include <cstdint>
@@ -21,7 +23,12 @@ struct NodeKey {
   std::string public_key;     // 32 raw bytes
   std::int64_t from_ms = 0;   // first use
   std::int64_t until_ms = 0;  // expiry; 0 for the current key
+  std::string prev_sig;       // 64 bytes: endorsement by the previous key, or empty
 };
+
+// The bytes a rotated-out key signs to endorse its successor:
+// "parley-key-rotation-v1\n" NAME "\n" "ed25519:<b64u of the new key>".
+std::string endorsement_input(std::string_view name, std::string_view new_public_key);
 
 struct KeyDocument {
   std::string name;
@@ -30,6 +37,10 @@ struct KeyDocument {
   const NodeKey* current() const;
   // ok when `public_key` was a key of this node at `ts_ms`; "unknown_key" otherwise.
   Status valid_at(std::string_view public_key, std::int64_t ts_ms) const;
+  // ok when `pinned` is listed and every later key (in from_ms order) is endorsed by the one
+  // before it, up to the current key: the document is a continuation of what was pinned.
+  // "unknown_key" otherwise.
+  Status continues_from(std::string_view pinned) const;
 };
 
 // Encodes and signs with `current`, which must be the document's current key.

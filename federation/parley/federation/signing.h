@@ -7,12 +7,13 @@
 // the SHA-256 of the exact body bytes. The receiver checks the destination is itself, the
 // timestamp is inside its window, the key belongs to the origin at that time, the signature, and
 // that the (origin, nonce) pair was not seen before. Pure functions plus a bounded replay guard;
-// no I/O. Not thread-safe (ReplayGuard).
+// no I/O.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -51,16 +52,20 @@ Result<RequestSignature> parse_authorization(std::string_view header);
 using KeyCheck = std::function<Status(const std::string& origin, const std::string& public_key,
                                       std::int64_t ts_ms)>;
 
-// Remembers (origin, nonce) pairs for twice the timestamp window; bounded in memory.
+// Remembers (origin, nonce) pairs for twice the timestamp window; bounded in memory. Thread-safe.
 class ReplayGuard {
  public:
   explicit ReplayGuard(std::int64_t window_ms, std::size_t max_entries = 1'000'000)
       : window_ms_(window_ms), max_entries_(max_entries) {}
   // false when the pair was seen already (a replay) or the guard is full of live entries.
   bool first_use(const std::string& origin, const std::string& nonce, std::int64_t now_ms);
-  std::size_t size() const { return seen_.size(); }
+  std::size_t size() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return seen_.size();
+  }
 
  private:
+  mutable std::mutex mu_;
   std::int64_t window_ms_;
   std::size_t max_entries_;
   std::set<std::pair<std::string, std::string>> seen_;

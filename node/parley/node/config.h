@@ -42,6 +42,19 @@ struct NodeConfig {
   // peers added with `parleyd peer add`). Plain http:// peers and listener only when allowed.
   std::string federation_policy = "open";
   bool federation_allow_plaintext = false;
+  // TLS for the federation listener (PEM files; relative paths are relative to the data
+  // directory). Without them the listener only starts with federation_allow_plaintext.
+  std::string federation_tls_cert;
+  std::string federation_tls_key;
+  // Extra trust anchors (PEM) for peers' certificates, on top of the system's.
+  std::string federation_tls_ca;
+  // What /.well-known/parley advertises; empty: https://NAME:PORT of federation.listen.
+  std::string federation_public_url;
+  // Where a peer without a static entry is discovered; "{name}" is replaced by its name.
+  std::string federation_discovery_url = "https://{name}/.well-known/parley";
+  // Admission control per origin node: requests per second and requests in flight.
+  std::uint32_t federation_requests_per_second = 50;
+  std::uint32_t federation_concurrent_per_origin = 4;
 
   crypto::PasswordStrength password_strength = crypto::PasswordStrength::kInteractive;
   std::uint32_t login_failures_per_window = 5;
@@ -60,7 +73,12 @@ struct DataPaths {
   std::string lock() const { return dir + "/parleyd.lock"; }
 };
 
+// Reads DATA/config.toml; relative file paths in it are made relative to its directory.
 Result<NodeConfig> load_config(const std::string& path);
+// The URL scheme the federation listener serves: "https" with a certificate, else "http".
+std::string federation_scheme(const NodeConfig& config);
+// What /.well-known/parley names as this node's federation base URL.
+std::string federation_public_url(const NodeConfig& config);
 // Refuses exposures that are unsafe by default: a non-loopback admin API, or a non-loopback
 // plaintext client listener without client.allow_plaintext_remote.
 Status check_exposure(const NodeConfig& config);

@@ -1,9 +1,7 @@
-// The federation HTTP endpoint (cpprestsdk) other nodes call (spec/federation.md):
-//   GET /federation/v1/key          the node's signed key document
-//   PUT /federation/v1/send/{txn}   a signed transaction of events, applied exactly once
-// A request is checked in this order: size, denied/allowlist, signature (pinned key, or the
-// peer's key document fetched and pinned on first contact), replay, then the body. It listens
-// only when federation.allow_plaintext_http is set (loopback tests); HTTPS comes with TLS config.
+// The federation listener (spec/federation.md): the key document, /.well-known/parley, and the
+// signed endpoints other nodes call. Requests are authenticated (signature, key pinning with
+// rotation chains, replay), admitted per origin (rate and concurrency, 429 with Retry-After) and
+// handed to the core thread.
 #pragma once
 
 #include <functional>
@@ -16,12 +14,14 @@
 namespace parley::node {
 
 class Core;
+class FederationClient;
 
 struct FederationContext {
   NodeConfig config;
   std::string key_document;
   std::function<void(std::function<void(Core&)>)> run_on_core;  // blocks until done
   std::function<void()> heard_from_peer;                        // wakes the sender
+  FederationClient* client = nullptr;  // outgoing requests (key documents, discovery)
 };
 
 class FederationApi {

@@ -17,11 +17,12 @@
 namespace parley::node {
 
 class Core;
+class FederationClient;
 
 class FederationSender {
  public:
   using RunOnCore = std::function<void(std::function<void(Core&)>)>;
-  FederationSender(NodeConfig config, const crypto::SigningKey& key, RunOnCore run_on_core);
+  FederationSender(NodeConfig config, FederationClient& client, RunOnCore run_on_core);
   ~FederationSender();
   void start();
   void wake();
@@ -32,7 +33,7 @@ class FederationSender {
   bool deliver_one(const std::string& dest);
 
   NodeConfig config_;
-  const crypto::SigningKey& key_;
+  FederationClient& client_;
   RunOnCore run_on_core_;
   std::mutex mu_;
   std::condition_variable cv_;

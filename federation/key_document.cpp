@@ -58,7 +58,8 @@ Status KeyDocument::continues_from(std::string_view pinned) const {
   std::size_t i = 0;
   while (i < order.size() && order[i]->public_key != pinned) ++i;
   if (i == order.size()) {
-    return make_error("unknown_key", "the key document of " + name + " does not list the pinned key");
+    return make_error("unknown_key",
+                      "the key document of " + name + " does not list the pinned key");
   }
   for (; i + 1 < order.size(); ++i) {
     const NodeKey& next = *order[i + 1];

@@ -38,10 +38,11 @@ Status PeerStore::add(const std::string& name, const std::string& url,
     return make_error("bad_request", "peer URL must start with https:// (or http:// for tests)");
   }
   PARLEY_ASSIGN_OR_RETURN(
-      st, db_.prepare("INSERT INTO peers(name, url, public_key, added_ms) VALUES(?, ?, ?, ?) "
-                      "ON CONFLICT(name) DO UPDATE SET url = excluded.url, discovered_ms = 0, public_key = "
-                      "CASE WHEN excluded.public_key = '' THEN peers.public_key "
-                      "ELSE excluded.public_key END"));
+      st, db_.prepare(
+              "INSERT INTO peers(name, url, public_key, added_ms) VALUES(?, ?, ?, ?) "
+              "ON CONFLICT(name) DO UPDATE SET url = excluded.url, discovered_ms = 0, public_key = "
+              "CASE WHEN excluded.public_key = '' THEN peers.public_key "
+              "ELSE excluded.public_key END"));
   return st.bind(1, name).bind(2, url).bind_blob(3, public_key).bind(4, now_ms).run();
 }
 

@@ -182,7 +182,8 @@ Result<NodeConfig> load_config(const std::string& path) {
     const auto node = root.at_path(key);
     if (!node) continue;
     const auto v = node.value<std::string>();
-    if (!v || v->empty()) return make_error("bad_config", std::string(key) + " must be a file path");
+    if (!v || v->empty())
+      return make_error("bad_config", std::string(key) + " must be a file path");
     *out = (v->front() == '/' || base.empty()) ? *v : base + "/" + *v;
   }
   if (c.federation_tls_cert.empty() != c.federation_tls_key.empty()) {
@@ -204,10 +205,10 @@ Result<NodeConfig> load_config(const std::string& path) {
     }
     c.federation_discovery_url = *v;
   }
-  PARLEY_TRY(read_uint(root, "federation.requests_per_second", c.federation_requests_per_second,
-                       1, 1u << 20));
-  PARLEY_TRY(read_uint(root, "federation.concurrent_per_origin",
-                       c.federation_concurrent_per_origin, 1, 1024));
+  PARLEY_TRY(read_uint(root, "federation.requests_per_second", c.federation_requests_per_second, 1,
+                       1u << 20));
+  PARLEY_TRY(read_uint(root, "federation.concurrent_per_origin", c.federation_concurrent_per_origin,
+                       1, 1024));
   if (auto node = root.at_path("client.allow_plaintext_remote")) {
     const auto v = node.value<bool>();
     if (!v) return make_error("bad_config", "client.allow_plaintext_remote must be true or false");

@@ -58,9 +58,8 @@ Status Core::apply_remote(const std::string& origin, wire::View ev) {
   if (type == "msg") {
     PARLEY_ASSIGN_OR_RETURN(named, ev.str_or("conv", conv, 64));
     if (named != conv) {
-      return make_error("forbidden", "event for conversation " + named +
-                                         ", which is not between " + from.str() + " and " +
-                                         to.str());
+      return make_error("forbidden", "event for conversation " + named + ", which is not between " +
+                                         from.str() + " and " + to.str());
     }
   }
   auto user = find_user(to.local);

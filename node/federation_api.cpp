@@ -105,15 +105,14 @@ class FederationApi::Impl {
         boost::asio::ssl::context probe(boost::asio::ssl::context::tls_server);
         setup(probe);
       } catch (const std::exception& e) {
-        return make_error("bad_config", "federation TLS certificate " + cert + " / key " + key +
-                                            ": " + e.what());
+        return make_error("bad_config",
+                          "federation TLS certificate " + cert + " / key " + key + ": " + e.what());
       }
       lc.set_ssl_context_callback(setup);
     }
-    return endpoint_.start(federation_scheme(ctx_.config) + "://" +
-                               ctx_.config.federation_listen.str() + "/",
-                           "federation", [this](const http::http_request& req) { handle(req); },
-                           lc);
+    return endpoint_.start(
+        federation_scheme(ctx_.config) + "://" + ctx_.config.federation_listen.str() + "/",
+        "federation", [this](const http::http_request& req) { handle(req); }, lc);
   }
 
   void stop() { endpoint_.stop(); }
@@ -151,13 +150,14 @@ class FederationApi::Impl {
         return;
       }
       if (req.method() == http::methods::PUT && path.rfind("/federation/v1/send/", 0) == 0) {
-        return signed_call(req, full, [this](const std::string& origin, const std::string& body)
-                                          -> Result<web::json::value> {
-          PARLEY_ASSIGN_OR_RETURN(applied, receive(origin, body));
-          web::json::value v;
-          v["applied_upto"] = web::json::value::number(static_cast<int64_t>(applied));
-          return v;
-        });
+        return signed_call(
+            req, full,
+            [this](const std::string& origin, const std::string& body) -> Result<web::json::value> {
+              PARLEY_ASSIGN_OR_RETURN(applied, receive(origin, body));
+              web::json::value v;
+              v["applied_upto"] = web::json::value::number(static_cast<int64_t>(applied));
+              return v;
+            });
       }
       reply(req, make_error("not_found", "no federation route " + full));
     } catch (const std::exception& e) {
@@ -181,8 +181,9 @@ class FederationApi::Impl {
     {
       std::lock_guard<std::mutex> lock(refusals_mu_);
       if (const auto wait = refusals_.blocked_for(source, now); wait > 0) {
-        return reply(req, make_error("too_many_requests", "too many refused requests from " +
-                                                              source + "; slow down"),
+        return reply(req,
+                     make_error("too_many_requests",
+                                "too many refused requests from " + source + "; slow down"),
                      wait);
       }
     }
@@ -250,9 +251,8 @@ class FederationApi::Impl {
   }
 
   void pin(const std::string& origin, const std::string& key) {
-    ctx_.run_on_core([&](Core& core) {
-      (void)federation::PeerStore(core.database()).pin_key(origin, key);
-    });
+    ctx_.run_on_core(
+        [&](Core& core) { (void)federation::PeerStore(core.database()).pin_key(origin, key); });
   }
 
   // Whether `public_key` may sign for `origin` at `ts`: the pinned key; a key of a document that
@@ -293,15 +293,16 @@ class FederationApi::Impl {
           "until an admin accepts the new key with parleyd peer add NAME URL --key KEY\"",
           origin, crypto::format_public_key(public_key),
           crypto::format_public_key(peer->public_key), chain.error().message);
-      return make_error("unknown_key",
-                        "the key presented by " + origin + " is not its pinned key and no "
-                        "endorsed rotation leads to it");
+      return make_error("unknown_key", "the key presented by " + origin +
+                                           " is not its pinned key and no "
+                                           "endorsed rotation leads to it");
     }
     if (doc->current()->public_key != peer->public_key) {
       pin(origin, doc->current()->public_key);
-      spdlog::warn("event=peer_key_rotated peer={} old={} new={} note=\"endorsed by the pinned key\"",
-                   origin, crypto::format_public_key(peer->public_key),
-                   crypto::format_public_key(doc->current()->public_key));
+      spdlog::warn(
+          "event=peer_key_rotated peer={} old={} new={} note=\"endorsed by the pinned key\"",
+          origin, crypto::format_public_key(peer->public_key),
+          crypto::format_public_key(doc->current()->public_key));
     }
     return ok_status();
   }

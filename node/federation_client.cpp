@@ -2,8 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include <boost/asio/ssl.hpp>
 #include <cpprest/http_client.h>
+#include <boost/asio/ssl.hpp>
 #include <chrono>
 
 #include "parley/crypto/secret.h"
@@ -39,8 +39,8 @@ Status FederationClient::check_scheme(const std::string& url) const {
   if (url.rfind("https://", 0) == 0) return ok_status();
   if (url.rfind("http://", 0) == 0) {
     if (config_.federation_allow_plaintext) return ok_status();
-    return make_error("refused", "plain http:// URL " + url +
-                                     " while federation.allow_plaintext_http is false");
+    return make_error(
+        "refused", "plain http:// URL " + url + " while federation.allow_plaintext_http is false");
   }
   return make_error("refused", "not an https:// URL: " + url);
 }
@@ -102,7 +102,8 @@ Result<std::string> FederationClient::base_url(const std::string& name) {
   run_on_core_([&](Core& core) {
     auto st = core.database().prepare(
         "INSERT INTO peers(name, url, added_ms, discovered_ms) VALUES(?1, ?2, ?3, ?3) "
-        "ON CONFLICT(name) DO UPDATE SET url = excluded.url, discovered_ms = excluded.discovered_ms "
+        "ON CONFLICT(name) DO UPDATE SET url = excluded.url, discovered_ms = "
+        "excluded.discovered_ms "
         "WHERE peers.url = '' OR peers.discovered_ms > 0");
     if (st.ok()) (void)st->bind(1, name).bind(2, found).bind(3, now).run();
   });
@@ -127,8 +128,8 @@ Result<federation::KeyDocument> FederationClient::key_document(const std::string
     http::client::http_client client(base, cc);
     const auto resp = client.request(http::methods::GET, "/federation/v1/key").get();
     if (resp.status_code() != http::status_codes::OK) {
-      return make_error("unknown_key", "key document of " + name + ": HTTP " +
-                                           std::to_string(resp.status_code()));
+      return make_error("unknown_key",
+                        "key document of " + name + ": HTTP " + std::to_string(resp.status_code()));
     }
     const auto bytes = resp.extract_vector().get();
     return federation::parse_key_document(std::string(bytes.begin(), bytes.end()), name);

@@ -175,8 +175,8 @@ Result<std::string> rotate_node_key(const std::string& data_dir) {
         ins, db->prepare("INSERT INTO node_keys(public_key, from_ms, until_ms, prev_sig) "
                          "VALUES(?, 0, -1, ?)"));
     PARLEY_TRY(ins.bind_blob(1, key.public_key())
-                   .bind_blob(2, old_key.sign(federation::endorsement_input(config.name,
-                                                                            key.public_key())))
+                   .bind_blob(2, old_key.sign(
+                                     federation::endorsement_input(config.name, key.public_key())))
                    .run());
     PARLEY_TRY(tx.commit());
   }
@@ -283,8 +283,8 @@ Status serve(const std::string& data_dir) {
   PARLEY_ASSIGN_OR_RETURN(doc_bytes, federation::encode_key_document(doc, key));
   FederationClient fed_client(config, key, run_on_core);
   FederationSender sender(config, fed_client, run_on_core);
-  FederationApi federation_api(FederationContext{config, doc_bytes, run_on_core,
-                                                 [&sender] { sender.wake(); }, &fed_client});
+  FederationApi federation_api(
+      FederationContext{config, doc_bytes, run_on_core, [&sender] { sender.wake(); }, &fed_client});
   asio::post(core_ctx,
              [&core, &sender] { core.set_outbox_listener([&sender] { sender.wake(); }); });
   if (!config.federation_tls_cert.empty() || config.federation_allow_plaintext) {

@@ -181,7 +181,7 @@ class Node:
     """A real parleyd process with its own data directory and loopback ports."""
 
     def __init__(self, name="example.org", policy="friends", heartbeat=None, max_outbound=None,
-                 federation=False, extra_config=""):
+                 federation=False, extra_config="", settings=None):
         self.dir = tempfile.mkdtemp(prefix="parley-it-")
         self.data = os.path.join(self.dir, "data")
         self.name = name
@@ -205,9 +205,29 @@ class Node:
             cfg = cfg.replace("allow_plaintext_http = false", "allow_plaintext_http = true")
         if max_outbound is not None:
             cfg = cfg.replace("max_outbound_frames = 1024", "max_outbound_frames = %d" % max_outbound)
+        # settings: {"federation.requests_per_second": "2", ...} (TOML literals) put at the top of
+        # their section; a key the template already has is replaced.
+        for full, literal in (settings or {}).items():
+            section, key = full.split(".", 1)
+            lines = cfg.split("\n")
+            lines = [l for l in lines if not l.startswith(key + " = ")
+                     or not self._in_section(lines, l, section)]
+            at = lines.index("[%s]" % section) + 1
+            lines.insert(at, "%s = %s" % (key, literal))
+            cfg = "\n".join(lines)
         with open(cfg_path, "w") as f:
             f.write(cfg + extra_config)
         self.init_output = r.stdout
+
+    @staticmethod
+    def _in_section(lines, line, section):
+        current = None
+        for l in lines:
+            if l.startswith("["):
+                current = l.strip("[]")
+            if l is line:
+                return current == section
+        return False
 
     def parleyd(self, *args, input=None, check=False):
         r = subprocess.run([PARLEYD, "--data", self.data] + list(args), input=input,

@@ -228,6 +228,5 @@ TEST_CASE("transactions: round trip, limits, order") {
   CHECK(fed::parse_transaction("\x81\xa6origin\xa1x").error().code == "bad_request");
   CHECK(fed::parse_transaction(std::string(5u << 20, 'x')).error().code == "payload_too_large");
   fed::Transaction huge{"a.example", {{1, std::string(256 * 1024 + 1, 'p')}}};
-  CHECK(fed::parse_transaction(fed::encode_transaction(huge)).error().code ==
-        "payload_too_large");
+  CHECK(fed::parse_transaction(fed::encode_transaction(huge)).error().code == "payload_too_large");
 }

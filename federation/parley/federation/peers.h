@@ -15,10 +15,10 @@ namespace parley::federation {
 
 struct Peer {
   std::string name;
-  std::string url;                // base URL; empty until discovered
+  std::string url;                 // base URL; empty until discovered
   std::int64_t discovered_ms = 0;  // 0: static entry (peer add); else when url was discovered
-  std::string public_key;  // raw 32 bytes; empty until pinned (first use)
-  std::string state;       // allowed | denied
+  std::string public_key;          // raw 32 bytes; empty until pinned (first use)
+  std::string state;               // allowed | denied
   std::int64_t added_ms = 0;
   std::int64_t last_success_ms = 0;
   std::string last_error;

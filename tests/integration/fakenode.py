@@ -1,0 +1,107 @@
+"""A fake Parley node for hostile-federation tests: it serves a key document (and a
+/.well-known/parley) from a Python HTTP server and sends requests it signs with parley-fedtool, so
+it can sign whatever a buggy or malicious node would: wrong keys, forged origins, replays, stale
+timestamps, rotated keys with and without endorsements, oversize batches.
+"""
+import json
+import os
+import subprocess
+import threading
+import urllib.error
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from harness import BUILD, mp_pack
+
+FEDTOOL = os.path.join(BUILD, "tests", "parley-fedtool")
+
+
+class FakeNode:
+    def __init__(self, name, workdir):
+        self.name = name
+        self.dir = os.path.join(workdir, "fake-" + name)
+        os.makedirs(self.dir, exist_ok=True)
+        self.key_doc = b""
+        self.next_event = 1
+        # name -> base URL answered at /NAME/.well-known/parley: this server also plays the web
+        # servers of other organizations for discovery tests. Unlisted names get this fake node.
+        self.well_known = {}
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                if self.path == "/federation/v1/key" and fake.key_doc:
+                    body, ctype = fake.key_doc, "application/msgpack"
+                elif self.path.endswith("/.well-known/parley"):
+                    asked = self.path.split("/")[1]
+                    body = json.dumps({"federation_url": fake.well_known.get(asked, fake.url)}).encode()
+                    ctype = "application/json"
+                else:
+                    self.send_response(404)
+                    self.end_headers()
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def keygen(self, label):
+        """Creates key file `label`; returns its public key (ed25519:...)."""
+        path = os.path.join(self.dir, label + ".key")
+        out = subprocess.run([FEDTOOL, "keygen", path], capture_output=True, text=True, check=True)
+        return out.stdout.strip()
+
+    def publish(self, *labels, endorse=True):
+        """Serves a key document listing keys `labels` (oldest first; the last is current)."""
+        args = [FEDTOOL, "keydoc", self.name] + ([] if endorse else ["--no-endorse"])
+        args += [os.path.join(self.dir, l + ".key") for l in labels]
+        self.key_doc = subprocess.run(args, capture_output=True, check=True).stdout
+
+    def sign(self, label, method, path, dest, body, origin=None, ts=None):
+        args = [FEDTOOL, "sign", os.path.join(self.dir, label + ".key"), method, path,
+                origin or self.name, dest]
+        if ts is not None:
+            args.append(str(ts))
+        return subprocess.run(args, input=body, capture_output=True, check=True).stdout.decode().strip()
+
+    def transaction(self, payloads, origin=None, first_id=None):
+        """A transaction body with fresh event ids; returns (path, body)."""
+        first = self.next_event if first_id is None else first_id
+        events = [{"id": first + i, "payload": mp_pack(p) if isinstance(p, dict) else p}
+                  for i, p in enumerate(payloads)]
+        if first_id is None:
+            self.next_event += len(payloads)
+        body = mp_pack({"origin": origin or self.name, "events": events})
+        last = first + max(len(payloads) - 1, 0)
+        return "/federation/v1/send/%d-%d" % (first, last), body
+
+    @staticmethod
+    def call(port, method, path, body, auth):
+        """Sends one request to a node's federation port: (status, code or JSON, headers)."""
+        req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), data=body,
+                                     method=method)
+        if auth is not None:
+            req.add_header("Authorization", auth)
+        req.add_header("Content-Type", "application/msgpack")
+        try:
+            with urllib.request.urlopen(req, timeout=20) as r:
+                return r.status, json.loads(r.read() or b"{}"), dict(r.headers)
+        except urllib.error.HTTPError as e:
+            raw = e.read() or b"{}"
+            try:
+                code = json.loads(raw).get("code")
+            except ValueError:
+                code = raw[:100]
+            return e.code, code, dict(e.headers)

@@ -1,0 +1,267 @@
+"""Federation against hostile and real peers: a fake node signing arbitrary requests, key rotation,
+admission control, discovery and HTTPS between real parleyd processes."""
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import unittest
+
+from fakenode import FakeNode
+from harness import Node, User
+
+
+def dm_id(a, b):
+    lo, hi = sorted([a, b])
+    return "dm:" + hashlib.blake2b(b"parley-dm-v1\0" + lo.encode() + b"\0" + hi.encode(),
+                                   digest_size=16).hexdigest()
+
+
+def wait_for(fn, timeout=30, what="condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = fn()
+        if v:
+            return v
+        time.sleep(0.2)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def peers(node):
+    return {p["name"]: p for p in json.loads(node.parleyd("peer", "list", "--json", check=True).stdout)}
+
+
+class FakeNodeCase(unittest.TestCase):
+    """b.example (real, `anyone` may message bob) and f.example (fake, key k1 pinned by b)."""
+    settings = {}
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="parley-fake-")
+        self.fake = FakeNode("f.example", self.tmp)
+        self.k1 = self.fake.keygen("k1")
+        self.fake.publish("k1")
+        settings = {"federation.discovery_url":
+                    '"%s/{name}/.well-known/parley"' % self.fake.url}
+        settings.update(self.settings)
+        self.b = Node(name="b.example", policy="anyone", federation=True, settings=settings).start()
+        self.b.add_user("bob")
+        self.bob = User(self.b, "bob")
+        self.assertEqual(self.bob.login().returncode, 0)
+        self.b.parleyd("peer", "add", "f.example", self.fake.url, "--key", self.k1, check=True)
+
+    def tearDown(self):
+        self.b.cleanup()
+        self.fake.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def msg(self, n, sender="mallory@f.example", to="bob@b.example", conv=None):
+        return {"type": "msg", "from": sender, "to": to, "conv": conv or dm_id(sender, to),
+                "msg_id": "m%d" % n, "from_device": 1, "body": b"ciphertext %d" % n, "sent_ms": 1}
+
+    def send(self, payloads, key="k1", origin=None, body_origin=None, ts=None, tamper=False):
+        path, body = self.fake.transaction(payloads, origin=body_origin)
+        auth = self.fake.sign(key, "PUT", path, "b.example", body, origin=origin, ts=ts)
+        if tamper:
+            body = body.replace(b"ciphertext", b"CIPHERTEXT")
+        return FakeNode.call(self.b.fed_port, "PUT", path, body, auth)
+
+    def bob_messages(self):
+        return [l for l in self.bob.ok("sync").splitlines() if l.startswith("MSG")]
+
+
+class HostileRequests(FakeNodeCase):
+    def test_each_forgery_is_refused_with_its_status_and_nothing_is_applied(self):
+        status, answer, _ = self.send([self.msg(1)])
+        self.assertEqual(status, 200)
+        self.assertEqual(answer["applied_upto"], 1)
+        self.assertEqual(len(self.bob_messages()), 1)
+
+        # Replay: the very same request (same nonce) is refused.
+        path, body = self.fake.transaction([self.msg(2)])
+        auth = self.fake.sign("k1", "PUT", path, "b.example", body)
+        self.assertEqual(FakeNode.call(self.b.fed_port, "PUT", path, body, auth)[0], 200)
+        self.assertEqual(FakeNode.call(self.b.fed_port, "PUT", path, body, auth)[:2],
+                         (409, "replayed"))
+        # A resent transaction (fresh signature, same event ids) gets the stored answer only.
+        auth = self.fake.sign("k1", "PUT", path, "b.example", body)
+        status, answer, _ = FakeNode.call(self.b.fed_port, "PUT", path, body, auth)
+        self.assertEqual((status, answer["applied_upto"]), (200, 2))
+        self.assertEqual(len(self.bob_messages()), 1)  # m2 once, nothing more
+
+        self.assertEqual(self.send([self.msg(3)], tamper=True)[:2], (401, "bad_signature"))
+        self.assertEqual(self.send([self.msg(3)], ts=int(time.time() * 1000) - 600_000)[:2],
+                         (401, "stale_timestamp"))
+        # Forged origin: f.example's key claiming to be a.example, whose pinned key differs.
+        other = self.fake.keygen("other")
+        self.b.parleyd("peer", "add", "a.example", self.fake.url, "--key", other, check=True)
+        self.assertEqual(self.send([self.msg(3)], origin="a.example")[:2], (401, "unknown_key"))
+        # Signed by f.example but the body claims another origin.
+        self.assertEqual(self.send([self.msg(3)], body_origin="a.example")[:2], (403, "forbidden"))
+        # A node speaks only for its users...
+        self.assertEqual(self.send([self.msg(3, sender="alice@a.example")])[:2], (403, "forbidden"))
+        # ...and cannot write into a conversation it is not part of. The valid event before it in
+        # the same transaction is not applied either.
+        self.b.add_user("carol")
+        foreign = dm_id("carol@b.example", "bob@b.example")
+        self.assertEqual(self.send([self.msg(4), self.msg(5, conv=foreign)])[:2],
+                         (403, "forbidden"))
+        self.assertEqual(self.bob_messages(), [])
+        # An unknown node: discovered (the fake web server answers for any name) but its key
+        # document names f.example, so no key is known for u.example.
+        self.assertEqual(self.send([self.msg(6)], origin="u.example")[:2], (401, "unknown_key"))
+        # Oversize batch.
+        self.assertEqual(self.send([self.msg(7 + i) for i in range(1001)])[0], 413)
+        # Denied peer, then allowed again.
+        self.b.parleyd("peer", "deny", "f.example", check=True)
+        self.assertEqual(self.send([self.msg(8)])[:2], (403, "denied"))
+        self.b.parleyd("peer", "allow", "f.example", check=True)
+        self.assertEqual(self.send([self.msg(9)])[0], 200)
+        self.assertEqual(len(self.bob_messages()), 1)
+        logs = self.b.logs()
+        self.assertIn("event=federation_refused code=bad_signature", logs)
+        self.assertNotIn("ciphertext", logs)
+
+    def test_rotation_followed_through_endorsements_and_refused_without(self):
+        k2 = self.fake.keygen("k2")
+        self.fake.publish("k1", "k2")  # k2 endorsed by k1
+        self.assertEqual(self.send([self.msg(1)], key="k2")[0], 200)
+        self.assertEqual(peers(self.b)["f.example"]["key"], k2)
+        self.assertIn("event=peer_key_rotated peer=f.example", self.b.logs())
+        # k1 expired a minute ago (fedtool's document): a request signed with it now is refused.
+        self.assertEqual(self.send([self.msg(2)], key="k1")[:2], (401, "unknown_key"))
+
+        # A new key that k2 did not endorse (a hijacked host, say): refused, logged loudly.
+        k3 = self.fake.keygen("k3")
+        self.fake.publish("k1", "k2", "k3", endorse=False)
+        self.assertEqual(self.send([self.msg(3)], key="k3")[:2], (401, "unknown_key"))
+        self.assertIn("level=error event=peer_key_mismatch peer=f.example", self.b.logs())
+        self.assertEqual(peers(self.b)["f.example"]["key"], k2)
+        # The admin checks the key out of band and accepts it.
+        self.b.parleyd("peer", "add", "f.example", self.fake.url, "--key", k3, check=True)
+        self.assertEqual(self.send([self.msg(4)], key="k3")[0], 200)
+        self.assertEqual(len(self.bob_messages()), 2)
+
+
+class Admission(FakeNodeCase):
+    settings = {"federation.requests_per_second": "2"}
+
+    def test_an_origin_over_its_rate_gets_429_with_retry_after(self):
+        answers = [self.send([self.msg(i)]) for i in range(6)]
+        statuses = [a[0] for a in answers]
+        self.assertIn(200, statuses)
+        throttled = [a for a in answers if a[0] == 429]
+        self.assertTrue(throttled, statuses)
+        self.assertEqual(throttled[0][1], "too_many_requests")
+        self.assertGreaterEqual(int(throttled[0][2]["Retry-After"]), 1)
+        self.assertIn("event=federation_throttled peer=f.example", self.b.logs())
+        time.sleep(1.1)
+        # Throttled transactions are simply sent again later: none lost, none doubled.
+        path, body = self.fake.transaction([self.msg(i) for i in range(6)], first_id=1)
+        auth = self.fake.sign("k1", "PUT", path, "b.example", body)
+        self.assertEqual(FakeNode.call(self.b.fed_port, "PUT", path, body, auth)[0], 200)
+        self.assertEqual(len(self.bob_messages()), 6)
+
+
+class Discovery(unittest.TestCase):
+    def test_nodes_without_peer_entries_find_each_other_through_well_known(self):
+        tmp = tempfile.mkdtemp(prefix="parley-disc-")
+        web = FakeNode("web.example", tmp)  # plays https://NAME/ for every organization
+        tmpl = {"federation.discovery_url": '"%s/{name}/.well-known/parley"' % web.url}
+        a = Node(name="a.example", federation=True, settings=tmpl).start()
+        b = Node(name="b.example", federation=True, settings=tmpl).start()
+        try:
+            web.well_known = {"a.example": "http://127.0.0.1:%d" % a.fed_port,
+                              "b.example": "http://127.0.0.1:%d" % b.fed_port}
+            a.add_user("alice")
+            b.add_user("bob")
+            alice, bob = User(a, "alice"), User(b, "bob")
+            self.assertEqual(alice.login().returncode, 0)
+            self.assertEqual(bob.login().returncode, 0)
+            alice.ok("friend", "request", "bob@b.example")
+            wait_for(lambda: "FRIEND request alice@a.example" in bob.ok("sync"), what="request")
+            # Each side discovered the other and pinned its key on first contact.
+            pa, pb = peers(a)["b.example"], peers(b)["a.example"]
+            self.assertTrue(pa["discovered"] and pb["discovered"])
+            self.assertEqual(pa["url"], web.well_known["b.example"])
+            self.assertEqual(pb["key"], a.parleyd("key", "show", check=True).stdout.split()[-1])
+            # A node serves its own discovery document too.
+            import urllib.request
+            doc = json.loads(urllib.request.urlopen(
+                "http://127.0.0.1:%d/.well-known/parley" % a.fed_port, timeout=10).read())
+            self.assertEqual(doc["federation_url"], "http://a.example:%d" % a.fed_port)
+        finally:
+            a.cleanup()
+            b.cleanup()
+            web.close()
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def make_ca(tmp):
+    def run(*args):
+        subprocess.run(["openssl"] + list(args), check=True, capture_output=True)
+    ca_key, ca = os.path.join(tmp, "ca.key"), os.path.join(tmp, "ca.pem")
+    run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", ca_key, "-out", ca, "-days", "2", "-subj", "/CN=Parley test CA")
+
+    def issue(name):
+        key, csr, crt = (os.path.join(tmp, name + ext) for ext in (".key", ".csr", ".crt"))
+        ext = os.path.join(tmp, name + ".ext")
+        with open(ext, "w") as f:
+            f.write("subjectAltName=DNS:%s,IP:127.0.0.1\n" % name)
+        run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", key, "-out", csr, "-subj", "/CN=" + name)
+        run("x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
+            "-out", crt, "-days", "2", "-extfile", ext)
+        return crt, key
+    return ca, issue
+
+
+class Https(unittest.TestCase):
+    def test_nodes_talk_over_verified_tls_and_refuse_an_untrusted_certificate(self):
+        tmp = tempfile.mkdtemp(prefix="parley-tls-")
+        ca, issue = make_ca(tmp)
+        nodes = []
+        try:
+            def tls_node(name, trust=True):
+                crt, key = issue(name)
+                s = {"federation.tls_cert": '"%s"' % crt, "federation.tls_key": '"%s"' % key}
+                if trust:
+                    s["federation.tls_ca"] = '"%s"' % ca
+                n = Node(name=name, settings=s).start()  # no plain HTTP allowed
+                nodes.append(n)
+                return n
+            a, b, c = tls_node("a.example"), tls_node("b.example"), tls_node("c.example", trust=False)
+            for n in (a, b, c):
+                self.assertNotIn("federation_disabled", n.logs())
+            a.parleyd("peer", "add", "b.example", "https://127.0.0.1:%d" % b.fed_port, check=True)
+            b.parleyd("peer", "add", "a.example", "https://127.0.0.1:%d" % a.fed_port, check=True)
+            c.parleyd("peer", "add", "b.example", "https://127.0.0.1:%d" % b.fed_port, check=True)
+            # Plain http:// peers are refused when not allowed.
+            self.assertEqual(a.parleyd("peer", "add", "x.example", "http://127.0.0.1:1").returncode, 5)
+            for n, u in ((a, "alice"), (b, "bob"), (c, "carol")):
+                n.add_user(u)
+            alice, bob, carol = User(a, "alice"), User(b, "bob"), User(c, "carol")
+            for u in (alice, bob, carol):
+                self.assertEqual(u.login().returncode, 0)
+            alice.ok("friend", "request", "bob@b.example")
+            wait_for(lambda: "FRIEND request alice@a.example" in bob.ok("sync"), what="request over TLS")
+            bob.ok("friend", "accept", "alice@a.example")
+            wait_for(lambda: "FRIEND accepted bob@b.example" in alice.ok("sync"), what="accept")
+            alice.ok("send", "bob@b.example", "over tls")
+            wait_for(lambda: "over tls" in bob.ok("sync"), what="message over TLS")
+            # c does not trust the test CA: its queue keeps the request and reports why.
+            carol.ok("friend", "request", "bob@b.example")
+            st = wait_for(lambda: (lambda p: p if p["last_error"] else None)(peers(c)["b.example"]),
+                          what="certificate error")
+            self.assertEqual(st["queued"], 1)
+            self.assertRegex(st["last_error"].lower(), "certificate|verify|handshake|ssl")
+        finally:
+            for n in nodes:
+                n.cleanup()
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -1,0 +1,99 @@
+// parley-fedtool: the signing half of the fake federation node used by the integration tests
+// (tests/integration/fakenode.py). It crafts what a hostile or buggy node could send: keys, key
+// documents with or without rotation endorsements, and Authorization headers over arbitrary
+// bytes. Test-only; never installed.
+//
+//   parley-fedtool keygen FILE                      writes a key, prints its public key
+//   parley-fedtool keydoc NAME [--no-endorse] KEYFILE...
+//                                                   key document (oldest key first, last current)
+//   parley-fedtool sign KEYFILE METHOD PATH ORIGIN DEST [TS_MS]   body on stdin, header on stdout
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "parley/crypto/secret.h"
+#include "parley/crypto/sign.h"
+#include "parley/federation/key_document.h"
+#include "parley/federation/signing.h"
+
+namespace {
+
+using namespace parley;
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+int fail(const std::string& why) {
+  std::cerr << "parley-fedtool: " << why << "\n";
+  return 1;
+}
+
+crypto::SigningKey load(const std::string& path) {
+  auto k = crypto::load_signing_key(path);
+  if (!k.ok()) {
+    std::cerr << "parley-fedtool: " << k.error().message << "\n";
+    std::exit(1);
+  }
+  return std::move(k).value();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (!crypto::init()) return fail("libsodium init failed");
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.size() == 2 && args[0] == "keygen") {
+    const auto key = crypto::SigningKey::generate();
+    if (auto s = crypto::save_signing_key(args[1], key); !s.ok()) return fail(s.error().message);
+    std::cout << crypto::format_public_key(key.public_key()) << "\n";
+    return 0;
+  }
+  if (args.size() >= 3 && args[0] == "keydoc") {
+    bool endorse = true;
+    std::vector<crypto::SigningKey> keys;
+    for (std::size_t i = 2; i < args.size(); ++i) {
+      if (args[i] == "--no-endorse") {
+        endorse = false;
+      } else {
+        keys.push_back(load(args[i]));
+      }
+    }
+    if (keys.empty()) return fail("keydoc needs key files");
+    federation::KeyDocument doc{args[1], {}};
+    const std::int64_t now = now_ms();
+    const auto n = static_cast<std::int64_t>(keys.size());
+    for (std::int64_t i = 0; i < n; ++i) {
+      federation::NodeKey k{keys[i].public_key(), now - (n - i) * 60'000,
+                            i + 1 == n ? 0 : now - (n - i - 1) * 60'000, ""};
+      if (i > 0 && endorse) {
+        k.prev_sig = keys[i - 1].sign(federation::endorsement_input(args[1], k.public_key));
+      }
+      doc.keys.push_back(k);
+    }
+    auto bytes = federation::encode_key_document(doc, keys.back());
+    if (!bytes.ok()) return fail(bytes.error().message);
+    std::fwrite(bytes->data(), 1, bytes->size(), stdout);
+    return 0;
+  }
+  if ((args.size() == 6 || args.size() == 7) && args[0] == "sign") {
+    const auto key = load(args[1]);
+    const std::string body((std::istreambuf_iterator<char>(std::cin)),
+                           std::istreambuf_iterator<char>());
+    const std::int64_t ts = args.size() == 7 ? std::stoll(args[6]) : now_ms();
+    std::cout << federation::sign_request(key, args[2], args[3], args[4], args[5], ts,
+                                          crypto::random_bytes(16), body)
+              << "\n";
+    return 0;
+  }
+  return fail(
+      "usage: keygen FILE | keydoc NAME [--no-endorse] KEYFILE... | "
+      "sign KEYFILE METHOD PATH ORIGIN DEST [TS_MS]");
+}

@@ -198,6 +198,52 @@ class Discovery(unittest.TestCase):
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+class Outages(unittest.TestCase):
+    def test_hundred_messages_survive_a_stopped_receiver_and_a_killed_sender(self):
+        import signal
+        a = Node(name="a.example", federation=True).start()
+        b = Node(name="b.example", federation=True).start()
+        try:
+            a.add_user("alice")
+            b.add_user("bob")
+            a.parleyd("peer", "add", "b.example", "http://127.0.0.1:%d" % b.fed_port, check=True)
+            b.parleyd("peer", "add", "a.example", "http://127.0.0.1:%d" % a.fed_port, check=True)
+            alice, bob = User(a, "alice"), User(b, "bob")
+            self.assertEqual(alice.login().returncode, 0)
+            self.assertEqual(bob.login().returncode, 0)
+            alice.ok("friend", "request", "bob@b.example")
+            wait_for(lambda: "FRIEND request" in bob.ok("sync"), what="request")
+            bob.ok("friend", "accept", "alice@a.example")
+            wait_for(lambda: "FRIEND accepted" in alice.ok("sync"), what="accept")
+
+            self.assertEqual(b.stop(), 0)
+            for i in range(100):
+                alice.ok("send", "bob@b.example", "queued %03d" % i)
+            self.assertEqual(peers(a)["b.example"]["queued"], 100)
+            # The sender dies without any chance to flush; its queue is what it committed.
+            a.stop(signal.SIGKILL)
+            a.start()
+            self.assertEqual(peers(a)["b.example"]["queued"], 100)
+            b.start()
+            wait_for(lambda: peers(a)["b.example"]["queued"] == 0, timeout=90, what="queue drained")
+            got = []
+            wait_for(lambda: got.extend(l.split(": ", 1)[1] for l in bob.ok("sync").splitlines()
+                                        if l.startswith("MSG")) or len(got) >= 100,
+                     what="all messages at bob")
+            self.assertEqual(got, ["queued %03d" % i for i in range(100)])
+            time.sleep(1)
+            self.assertNotIn("MSG", bob.ok("sync"))
+            # Every message is also delivered-acknowledged back to alice exactly once.
+            receipts = []
+            wait_for(lambda: receipts.extend(l for l in alice.ok("sync").splitlines()
+                                             if "delivered by bob@b.example" in l)
+                     or len(receipts) >= 100, timeout=60, what="delivered receipts")
+            self.assertEqual(len(receipts), 100)
+        finally:
+            a.cleanup()
+            b.cleanup()
+
+
 def make_ca(tmp):
     def run(*args):
         subprocess.run(["openssl"] + list(args), check=True, capture_output=True)

@@ -284,6 +284,14 @@ int main(int argc, char** argv) {
   unblock->add_option("ADDRESS", address)->required();
   auto* blocks = app.add_subcommand("blocks", "Users you block");
   blocks->add_flag("--json", json, "JSON array");
+  auto* lookup = app.add_subcommand(
+      "lookup", "Whether a user exists (on any node) and their display name; exit 5 if not");
+  lookup->add_option("ADDRESS", address)->required();
+  lookup->add_flag("--json", json, "JSON object");
+  std::string display_name;
+  auto* profile_cmd = app.add_subcommand("profile", "Set what others see about you");
+  profile_cmd->add_option("--display-name", display_name, "Your display name (up to 128 bytes)")
+      ->required();
 
   try {
     app.parse(argc, argv);
@@ -458,6 +466,35 @@ int main(int argc, char** argv) {
     auto r = call(*block ? "block" : "unblock", f);
     if (!r.ok()) return fail(r.error());
     std::printf("OK %s %s\n", *block ? "block" : "unblock", address.c_str());
+    return kOk;
+  }
+  if (*lookup) {
+    wire::MapWriter f;
+    f.add("address", address);
+    auto r = call("lookup", f);
+    if (!r.ok()) return fail(r.error());
+    auto exists_r = r->root().boolean("exists");
+    if (!exists_r.ok()) return fail(exists_r.error());
+    const bool exists = *exists_r;
+    auto name_r = r->root().str_or("display_name", "", 128);
+    const std::string name = name_r.ok() ? *name_r : "";
+    if (json) {
+      std::printf("{\"address\":%s,\"exists\":%s,\"display_name\":%s}\n", json_str(address).c_str(),
+                  exists ? "true" : "false", json_str(name).c_str());
+    } else if (exists) {
+      std::printf("%s exists%s%s\n", address.c_str(), name.empty() ? "" : ": ",
+                  printable(name).c_str());
+    } else {
+      std::printf("%s does not exist\n", address.c_str());
+    }
+    return exists ? kOk : kRefused;
+  }
+  if (*profile_cmd) {
+    wire::MapWriter f;
+    f.add("display_name", display_name);
+    auto r = call("profile", f);
+    if (!r.ok()) return fail(r.error());
+    std::printf("OK display name %s\n", printable(display_name).c_str());
     return kOk;
   }
   if (*friend_list || *blocks) {

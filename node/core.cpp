@@ -17,7 +17,9 @@ Core::Core(NodeConfig config, store::Database& db, Clock& clock, PasswordWork& p
       failures_by_address_(config_.login_failures_per_window,
                            std::int64_t{config_.login_window_seconds} * 1000),
       failures_by_source_(config_.login_failures_per_window,
-                          std::int64_t{config_.login_window_seconds} * 1000) {}
+                          std::int64_t{config_.login_window_seconds} * 1000),
+      directory_misses_(kDirectoryMissesPerWindow, kDirectoryMissWindowMs),
+      node_directory_misses_(10 * kDirectoryMissesPerWindow, kDirectoryMissWindowMs) {}
 
 Core::~Core() = default;
 
@@ -102,6 +104,10 @@ void Core::process(ConnId id, Conn& c, const wire::Message& frame) {
     start_login(id, c, frame, *req_id);
     return;
   }
+  if (c.user_id != 0 && (type == "lookup" || type == "keys_query" || type == "keys_claim")) {
+    start_directory(id, c, type, frame.root(), *req_id);
+    return;
+  }
   wire::MapWriter out;
   out.add("t", "re").add("id", *req_id).add("ok", true);
   Status s = ok_status();
@@ -154,6 +160,8 @@ Status Core::handle(Conn& c, const std::string& type, wire::View req, wire::MapW
   if (type == "friends") return do_friends(c, req, out);
   if (type == "blocks") return do_blocks(c, req, out);
   if (type == "logout") return do_logout(c, req, out);
+  if (type == "keys_publish") return do_keys_publish(c, req, out);
+  if (type == "profile") return do_profile(c, req, out);
   if (type.rfind("friend_", 0) == 0 || type == "block" || type == "unblock") {
     return do_relation(c, type, req, out);
   }

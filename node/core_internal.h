@@ -30,6 +30,11 @@ struct Core::UserRow {
   std::int64_t stream_seq = 0;
 };
 
+// Lookups of users that do not exist, per asker and minute: enough for typos, too few to
+// enumerate an organization.
+inline constexpr std::uint32_t kDirectoryMissesPerWindow = 30;
+inline constexpr std::int64_t kDirectoryMissWindowMs = 60'000;
+
 // Events sent per page while a connection works through its backlog.
 inline constexpr int kBacklogPage = 64;
 

@@ -9,11 +9,13 @@
 
 #include "federation_client.h"
 #include "http_endpoint.h"
+#include "parley/address.h"
 #include "parley/crypto/sign.h"
 #include "parley/federation/key_document.h"
 #include "parley/federation/peers.h"
 #include "parley/federation/signing.h"
 #include "parley/federation/transaction.h"
+#include "parley/message.h"
 #include "parley/node/core.h"
 #include "parley/node/rate_limiter.h"
 
@@ -40,7 +42,7 @@ http::status_code status_for(const std::string& code) {
   if (code == "wrong_destination") return 421;
   if (code == "replayed") return http::status_codes::Conflict;
   if (code == "payload_too_large") return 413;
-  if (code == "too_many_requests") return 429;
+  if (code == "too_many_requests" || code == "rate_limited") return 429;
   if (code == "not_found") return http::status_codes::NotFound;
   if (code == "malformed_signature" || code == "bad_request") return http::status_codes::BadRequest;
   if (code == "stale_timestamp" || code == "unknown_key" || code == "bad_signature") {
@@ -152,12 +154,19 @@ class FederationApi::Impl {
       if (req.method() == http::methods::PUT && path.rfind("/federation/v1/send/", 0) == 0) {
         return signed_call(
             req, full,
-            [this](const std::string& origin, const std::string& body) -> Result<web::json::value> {
+            [this](const std::string& origin, const std::string& body) -> Result<Answer> {
               PARLEY_ASSIGN_OR_RETURN(applied, receive(origin, body));
-              web::json::value v;
-              v["applied_upto"] = web::json::value::number(static_cast<int64_t>(applied));
-              return v;
+              Answer a;
+              a.json["applied_upto"] = web::json::value::number(static_cast<int64_t>(applied));
+              return a;
             });
+      }
+      if (req.method() == http::methods::POST && path.rfind("/federation/v1/query/", 0) == 0) {
+        const std::string kind = path.substr(std::string("/federation/v1/query/").size());
+        return signed_call(req, full,
+                           [this, kind](const std::string& origin, const std::string& body) {
+                             return query(kind, origin, body);
+                           });
       }
       reply(req, make_error("not_found", "no federation route " + full));
     } catch (const std::exception& e) {
@@ -169,8 +178,13 @@ class FederationApi::Impl {
     }
   }
 
+  // A handler's answer: JSON, or msgpack bytes.
+  struct Answer {
+    web::json::value json;
+    std::string msgpack;
+  };
   using SignedHandler =
-      std::function<Result<web::json::value>(const std::string& origin, const std::string& body)>;
+      std::function<Result<Answer>(const std::string& origin, const std::string& body)>;
 
   // Authenticates a signed request, admits it for its origin and runs `handler`. Refusals of
   // unauthenticated requests count against the source address (429 once it sends too many).
@@ -198,7 +212,7 @@ class FederationApi::Impl {
       spdlog::warn("event=federation_throttled peer={} retry_after_ms={}", name, wait);
       return reply(req, make_error("too_many_requests", name + " is over its request rate"), wait);
     }
-    Result<web::json::value> r = make_error("internal", "unset");
+    Result<Answer> r = make_error("internal", "unset");
     try {
       r = handler(name, body);
     } catch (...) {
@@ -206,8 +220,17 @@ class FederationApi::Impl {
       throw;
     }
     admission_.release(name);
-    if (!r.ok()) return reply(req, r.error());
-    req.reply(http::status_codes::OK, *r).wait();
+    if (!r.ok()) {
+      return reply(req, r.error(), r.error().code == "rate_limited" ? 60'000 : 0);
+    }
+    if (r->msgpack.empty()) {
+      req.reply(http::status_codes::OK, r->json).wait();
+      return;
+    }
+    http::http_response resp(http::status_codes::OK);
+    resp.set_body(std::vector<unsigned char>(r->msgpack.begin(), r->msgpack.end()));
+    resp.headers().set_content_type("application/msgpack");
+    req.reply(resp).wait();
   }
 
   // Verifies the signature; returns the origin and the exact body.
@@ -305,6 +328,27 @@ class FederationApi::Impl {
           crypto::format_public_key(doc->current()->public_key));
     }
     return ok_status();
+  }
+
+  // POST /federation/v1/query/{kind}: directory questions about one of our users, asked for a
+  // user of the origin node (spec/federation.md section 5).
+  Result<Answer> query(const std::string& kind, const std::string& origin,
+                       const std::string& body) {
+    auto msg = wire::Message::parse(body, wire::Limits{128, 16, 1024, 1024, 4});
+    if (!msg.ok()) return make_error("bad_request", "query: " + msg.error().message);
+    PARLEY_ASSIGN_OR_RETURN(user, msg->root().str("user", 64));
+    PARLEY_ASSIGN_OR_RETURN(asker, msg->root().str("asker", 320));
+    PARLEY_ASSIGN_OR_RETURN(asker_address, wire::parse_address(asker));
+    if (asker_address.domain != origin) {
+      return make_error("forbidden", "asker " + asker + " is not a user of " + origin);
+    }
+    Result<std::string> answer = make_error("internal", "unset");
+    ctx_.run_on_core(
+        [&](Core& core) { answer = core.directory_answer(kind, user, origin, msg->root()); });
+    if (!answer.ok()) return answer.take_error();
+    Answer a;
+    a.msgpack = std::move(answer).value();
+    return a;
   }
 
   Result<std::int64_t> receive(const std::string& origin, const std::string& body) {

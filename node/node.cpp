@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cpprest/json.h>
 #include <boost/asio.hpp>
 #include <filesystem>
 #include <fstream>
@@ -74,6 +75,47 @@ class PoolPasswordWork : public PasswordWork {
 
  private:
   asio::io_context& core_ctx_;
+  asio::thread_pool pool_;
+};
+
+// Directory questions to other nodes, on a small pool (each blocks on HTTP for up to 15 s).
+class PoolRemoteQueries : public RemoteQueries {
+ public:
+  PoolRemoteQueries(asio::io_context& core_ctx, FederationClient& client)
+      : core_ctx_(core_ctx), client_(client), pool_(2) {}
+  ~PoolRemoteQueries() override { pool_.join(); }
+  void query(std::string dest, std::string kind, std::string body,
+             std::function<void(Result<std::string>)> done) override {
+    asio::post(pool_, [this, dest = std::move(dest), kind = std::move(kind), body = std::move(body),
+                       done = std::move(done)]() mutable {
+      Result<std::string> answer = make_error("internal", "unset");
+      auto resp = client_.request(dest, "POST", "/federation/v1/query/" + kind, body);
+      if (!resp.ok()) {
+        answer = make_error("unreachable", "cannot reach " + dest + ": " + resp.error().message);
+      } else if (resp->status == 200) {
+        answer = std::move(resp->body);
+      } else {
+        // The other node's error, passed on: {"code": ..., "message": ...}.
+        std::string code = "bad_gateway";
+        std::string message = dest + " answered HTTP " + std::to_string(resp->status);
+        try {
+          const auto v = web::json::value::parse(resp->body);
+          code = v.at("code").as_string();
+          message = dest + ": " + v.at("message").as_string();
+        } catch (const std::exception&) {
+        }
+        answer = make_error(code, message);
+      }
+      asio::post(core_ctx_, [done = std::move(done), answer = std::move(answer)]() mutable {
+        done(std::move(answer));
+      });
+    });
+  }
+  void stop() { pool_.join(); }
+
+ private:
+  asio::io_context& core_ctx_;
+  FederationClient& client_;
   asio::thread_pool pool_;
 };
 
@@ -285,8 +327,11 @@ Status serve(const std::string& data_dir) {
   FederationSender sender(config, fed_client, run_on_core);
   FederationApi federation_api(
       FederationContext{config, doc_bytes, run_on_core, [&sender] { sender.wake(); }, &fed_client});
-  asio::post(core_ctx,
-             [&core, &sender] { core.set_outbox_listener([&sender] { sender.wake(); }); });
+  PoolRemoteQueries remote_queries(core_ctx, fed_client);
+  asio::post(core_ctx, [&core, &sender, &remote_queries] {
+    core.set_outbox_listener([&sender] { sender.wake(); });
+    core.set_remote_queries(&remote_queries);
+  });
   if (!config.federation_tls_cert.empty() || config.federation_allow_plaintext) {
     PARLEY_TRY(federation_api.start());
   } else {
@@ -323,6 +368,7 @@ Status serve(const std::string& data_dir) {
   net_ctx.stop();
   net_thread.join();
   passwords.stop();
+  remote_queries.stop();  // its answers are posted to the core thread, still running here
   core_guard.reset();
   core_thread.join();  // finishes queued core work
   db.reset();          // checkpoints and closes the database

@@ -115,6 +115,31 @@ CREATE TABLE node_keys(
 ALTER TABLE node_keys ADD COLUMN prev_sig BLOB NOT NULL DEFAULT x'';
 ALTER TABLE peers ADD COLUMN discovered_ms INTEGER NOT NULL DEFAULT 0;
 )sql"},
+      {5, "directory and end-to-end key directory", R"sql(
+ALTER TABLE users ADD COLUMN display_name TEXT NOT NULL DEFAULT '';
+CREATE TABLE user_keys(
+  user_id      INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+  identity     BLOB NOT NULL,
+  device_list  BLOB NOT NULL DEFAULT x'',
+  list_version INTEGER NOT NULL DEFAULT 0,
+  updated_ms   INTEGER NOT NULL
+);
+CREATE TABLE device_keys(
+  device_id     INTEGER PRIMARY KEY REFERENCES devices(id) ON DELETE CASCADE,
+  user_id       INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  cert          BLOB NOT NULL DEFAULT x'',
+  signed_prekey BLOB NOT NULL DEFAULT x'',
+  max_key_id    INTEGER NOT NULL DEFAULT 0,
+  updated_ms    INTEGER NOT NULL
+);
+CREATE INDEX device_keys_by_user ON device_keys(user_id);
+CREATE TABLE one_time_prekeys(
+  device_id INTEGER NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+  key_id    INTEGER NOT NULL,
+  key       BLOB NOT NULL,
+  PRIMARY KEY(device_id, key_id)
+) WITHOUT ROWID;
+)sql"},
   };
   return kMigrations;
 }

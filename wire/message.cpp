@@ -119,6 +119,14 @@ Result<std::string> View::as_str(std::size_t max_len) const {
   return std::string(o->via.str.ptr, o->via.str.size);
 }
 
+Result<std::uint64_t> View::as_uint() const {
+  const auto* o = as_obj(obj_);
+  if (!o || o->type != msgpack::type::POSITIVE_INTEGER) {
+    return make_error("bad_request", "not a non-negative integer");
+  }
+  return o->via.u64;
+}
+
 struct Message::Holder {
   msgpack::object_handle oh;
 };

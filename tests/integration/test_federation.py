@@ -244,6 +244,72 @@ class Outages(unittest.TestCase):
             b.cleanup()
 
 
+class CrossNodeDirectory(unittest.TestCase):
+    def test_lookups_and_one_time_prekeys_across_nodes(self):
+        from harness import RawClient
+        a = Node(name="a.example", federation=True).start()
+        b = Node(name="b.example", federation=True).start()
+        try:
+            a.add_user("alice")
+            b.add_user("bob")
+            a.parleyd("peer", "add", "b.example", "http://127.0.0.1:%d" % b.fed_port, check=True)
+            b.parleyd("peer", "add", "a.example", "http://127.0.0.1:%d" % a.fed_port, check=True)
+            alice, bob = User(a, "alice"), User(b, "bob")
+            self.assertEqual(alice.login().returncode, 0)
+            self.assertEqual(bob.login().returncode, 0)
+            bob.ok("profile", "--display-name", "Bob Builder")
+
+            self.assertEqual(alice.ok("lookup", "bob@b.example").strip(),
+                             "bob@b.example exists: Bob Builder")
+            self.assertEqual(json.loads(alice.ok("lookup", "bob@b.example", "--json")),
+                             {"address": "bob@b.example", "exists": True,
+                              "display_name": "Bob Builder"})
+            r = alice.run("lookup", "nobody@b.example")
+            self.assertEqual((r.returncode, r.stdout.strip()), (5, "nobody@b.example does not exist"))
+            # A node nobody can find: a clear error, the connection class of exit code.
+            r = alice.run("lookup", "x@nowhere.invalid")
+            self.assertEqual(r.returncode, 3, r.stderr)
+
+            def raw_login(node, user, device):
+                c = RawClient(node.client_port)
+                re = c.request("login", user="%s@%s" % (user, node.name),
+                               password="correct horse battery", device=device)
+                self.assertTrue(re["ok"], re)
+                return c
+            bob_dev = raw_login(b, "bob", "phone")
+            re = bob_dev.request("keys_publish", identity=b"I" * 32, cert=b"bob-phone-cert",
+                                 signed_prekey=b"bob-phone-spk",
+                                 one_time=[{"id": i, "key": b"otk-%d" % i} for i in (1, 2, 3)])
+            self.assertTrue(re["ok"], re)
+            self.assertEqual(re["one_time_left"], 3)
+
+            alice_dev = raw_login(a, "alice", "laptop")
+            q = alice_dev.request("keys_query", address="bob@b.example")
+            self.assertTrue(q["ok"], q)
+            self.assertEqual(q["identity"], b"I" * 32)
+            self.assertEqual([(d["cert"], d["one_time_left"]) for d in q["devices"]],
+                             [(b"bob-phone-cert", 3)])
+            got = []
+            for _ in range(4):
+                c = alice_dev.request("keys_claim", address="bob@b.example")
+                self.assertTrue(c["ok"], c)
+                (dev,) = c["devices"]
+                self.assertEqual(dev["signed_prekey"], b"bob-phone-spk")
+                got.append(dev.get("one_time", {}).get("key"))
+            self.assertEqual(got, [b"otk-1", b"otk-2", b"otk-3", None])
+            q = alice_dev.request("keys_query", address="bob@b.example")
+            self.assertEqual(q["devices"][0]["one_time_left"], 0)
+            nobody = alice_dev.request("keys_query", address="nobody@b.example")
+            self.assertEqual((nobody["ok"], nobody["code"]), (False, "not_found"))
+            for c in (bob_dev, alice_dev):
+                c.close()
+            # Key material never shows up in the logs.
+            self.assertNotIn("otk-", a.logs() + b.logs())
+        finally:
+            a.cleanup()
+            b.cleanup()
+
+
 def make_ca(tmp):
     def run(*args):
         subprocess.run(["openssl"] + list(args), check=True, capture_output=True)

@@ -3,6 +3,7 @@
 // receipts and the relationship rules.
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <set>
 
 #include "parley/crypto/password.h"
 #include "parley/crypto/secret.h"
@@ -402,4 +403,119 @@ TEST_CASE("a full disk fails the send cleanly; nothing half-stored; the retry su
   REQUIRE(ok(retry));
   REQUIRE_FALSE(*retry.root().boolean("duplicate"));
   REQUIRE(*retry.root().uint("cseq") == stored + 1);
+}
+
+TEST_CASE("directory: exact lookups only, display names, misses rate limited per asker") {
+  Harness h;
+  h.add_user("alice");
+  h.add_user("bob");
+  auto a = h.login("alice");
+  auto b = h.login("bob");
+  wire::MapWriter name;
+  name.add("display_name", "Bob B.");
+  REQUIRE(ok(h.request(b, name, "profile")));
+  wire::MapWriter bad_name;
+  bad_name.add("display_name", std::string("x\x1b[2J", 5));
+  CHECK(code(h.request(b, bad_name, "profile")) == "bad_request");
+
+  auto lookup = [&](const std::string& who) {
+    wire::MapWriter f;
+    f.add("address", who);
+    return h.request(a, f, "lookup");
+  };
+  auto found = lookup("bob@example.org");
+  REQUIRE(ok(found));
+  CHECK(*found.root().boolean("exists"));
+  CHECK(*found.root().str("display_name") == "Bob B.");
+  for (int i = 0; i < 30; ++i) {
+    auto miss = lookup("nobody" + std::to_string(i) + "@example.org");
+    REQUIRE(ok(miss));
+    CHECK_FALSE(*miss.root().boolean("exists"));
+  }
+  // Guessing further is refused, also for names that exist, until the window passes.
+  CHECK(code(lookup("bob@example.org")) == "rate_limited");
+  CHECK(ok(h.request(
+      b,
+      [] {
+        wire::MapWriter f;
+        f.add("address", "alice@example.org");
+        return f;
+      }(),
+      "lookup")));  // another asker is not affected
+  h.clock.now += 61'000;
+  CHECK(ok(lookup("bob@example.org")));
+  // No federation configured: a remote user cannot be looked up, and says why.
+  CHECK(code(lookup("carol@other.example")) == "unavailable");
+}
+
+TEST_CASE("key directory: publish, query, one-time prekeys handed out exactly once") {
+  Harness h;
+  h.add_user("alice");
+  h.add_user("bob");
+  auto a = h.login("alice");
+  auto b1 = h.login("bob", "phone");
+  auto b2 = h.login("bob", "laptop");
+  auto publish = [&](Client& c, const std::string& cert, std::uint64_t first_id, int n) {
+    wire::MapWriter f;
+    f.add_bin("identity", std::string(32, 'I'))
+        .add_bin("cert", cert)
+        .add_bin("signed_prekey", "spk-" + cert);
+    wire::ArrayWriter keys;
+    for (int i = 0; i < n; ++i) {
+      wire::MapWriter k;
+      k.add("id", first_id + i).add_bin("key", cert + "-otk-" + std::to_string(first_id + i));
+      keys.push(k);
+    }
+    f.add("one_time", keys);
+    return h.request(c, f, "keys_publish");
+  };
+  auto claim = [&](const std::string& kind) {
+    wire::MapWriter f;
+    f.add("address", "bob@example.org");
+    return h.request(a, f, kind);
+  };
+  CHECK(code(claim("keys_query")) == "not_found");  // nothing published yet
+  auto p1 = publish(b1, "phone", 1, 2);
+  REQUIRE(ok(p1));
+  CHECK(*p1.root().uint("one_time_left") == 2);
+  REQUIRE(ok(publish(b2, "laptop", 10, 1)));
+  // Ids only grow: re-publishing an id (or a lower one) is refused, nothing of it stored.
+  CHECK(code(publish(b1, "phone", 2, 1)) == "conflict");
+
+  auto q = claim("keys_query");
+  REQUIRE(ok(q));
+  auto devices = *q.root().array("devices");
+  REQUIRE(devices.size() == 2);
+  CHECK(*devices[0].bin("cert", 100) == "phone");
+  CHECK(*devices[0].uint("one_time_left") == 2);
+  CHECK(*devices[1].uint("one_time_left") == 1);
+
+  std::set<std::string> handed_out;
+  for (int round = 0; round < 3; ++round) {
+    auto c = claim("keys_claim");
+    REQUIRE(ok(c));
+    const auto claimed = *c.root().array("devices");
+    for (const auto& d : claimed) {
+      CHECK(*d.bin("signed_prekey", 100) == "spk-" + *d.bin("cert", 100));
+      if (!d.has("one_time")) continue;  // exhausted: the signed prekey alone
+      const auto key = *(*d.map("one_time")).bin("key", 100);
+      CHECK(handed_out.insert(key).second);  // never the same key twice
+    }
+  }
+  CHECK(handed_out == std::set<std::string>{"phone-otk-1", "phone-otk-2", "laptop-otk-10"});
+  auto after = claim("keys_query");
+  const auto after_devices = *after.root().array("devices");
+  for (const auto& d : after_devices) CHECK(*d.uint("one_time_left") == 0);
+  // Replenishing continues above the old ids.
+  REQUIRE(ok(publish(b1, "phone", 3, 1)));
+  wire::MapWriter only_phone;
+  only_phone.add("address", "bob@example.org");
+  wire::ArrayWriter ids;
+  ids.push(*devices[0].uint("device"));  // the phone (listed first: lower device id)
+  only_phone.add("devices", ids);
+  auto c = h.request(a, only_phone, "keys_claim");
+  REQUIRE(ok(c));
+  const auto phone = *c.root().array("devices");
+  REQUIRE(phone.size() == 1);
+  CHECK(*(*phone[0].map("one_time")).bin("key", 100) == "phone-otk-3");
 }

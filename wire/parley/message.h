@@ -49,6 +49,7 @@ class View {
 
   // Interpreting array elements that are themselves scalars.
   Result<std::string> as_str(std::size_t max_len = 4096) const;
+  Result<std::uint64_t> as_uint() const;
 
  private:
   const void* find(std::string_view key) const;

@@ -57,6 +57,17 @@ class PasswordWork {
                       std::function<void(bool)> done) = 0;
 };
 
+// Questions to other nodes that need an answer before the client gets one (directory and key
+// directory lookups, spec/federation.md section 5).
+class RemoteQueries {
+ public:
+  virtual ~RemoteQueries() = default;
+  // POSTs `body` (msgpack) to /federation/v1/query/{kind} on node `dest`, off the core thread;
+  // `done` runs on the core thread with the answer's msgpack map or an error.
+  virtual void query(std::string dest, std::string kind, std::string body,
+                     std::function<void(Result<std::string>)> done) = 0;
+};
+
 struct UserInfo {
   std::string name;
   std::string address;
@@ -115,6 +126,14 @@ class Core {
   Result<std::int64_t> apply_federation(const std::string& origin,
                                         const std::vector<InboundEvent>& events);
 
+  // Remote questions; without one, requests about other nodes' users fail "unavailable".
+  void set_remote_queries(RemoteQueries* remote) { remote_ = remote; }
+  // Answers a directory question about local user `user` for `asker` (an address, or a node name
+  // when asked by a node): kind "lookup", "keys_query" or "keys_claim"; `req` holds the
+  // kind's fields. Returns the msgpack map of the answer (spec/client-protocol.md section 11).
+  Result<std::string> directory_answer(const std::string& kind, const std::string& user,
+                                       const std::string& asker, wire::View req);
+
   const NodeConfig& config() const { return config_; }
   // For components that run on the core thread and own tables of their own (federation peers).
   store::Database& database() { return db_; }
@@ -153,6 +172,12 @@ class Core {
   Status remote_relation(Conn& c, const std::string& type, const std::string& other,
                          const std::string& mine, store::Transaction& tx, wire::MapWriter& out);
   Status do_blocks(Conn& c, wire::View req, wire::MapWriter& out);
+  Status do_keys_publish(Conn& c, wire::View req, wire::MapWriter& out);
+  Status do_profile(Conn& c, wire::View req, wire::MapWriter& out);
+  // lookup / keys_query / keys_claim: answered at once for local users, after a remote query
+  // for others.
+  void start_directory(ConnId id, Conn& c, const std::string& kind, wire::View req,
+                       std::uint64_t req_id);
 
   // Storage helpers (core_store.cpp).
   Result<std::optional<UserRow>> find_user(const std::string& name);
@@ -190,6 +215,9 @@ class Core {
   std::string dummy_hash_;
   RateLimiter failures_by_address_;
   RateLimiter failures_by_source_;
+  RateLimiter directory_misses_;       // lookups of users that do not exist, per user
+  RateLimiter node_directory_misses_;  // the same, per asking node
+  RemoteQueries* remote_ = nullptr;
 
   ConnId next_conn_ = 1;
   std::unordered_map<ConnId, std::unique_ptr<Conn>> conns_;

@@ -244,6 +244,55 @@ class Outages(unittest.TestCase):
             b.cleanup()
 
 
+class CrossNodeRelations(unittest.TestCase):
+    def test_decline_remove_and_block_hold_across_nodes(self):
+        a = Node(name="a.example", federation=True).start()
+        b = Node(name="b.example", federation=True).start()
+        try:
+            for u in ("alice", "carol"):
+                a.add_user(u)
+            b.add_user("bob")
+            a.parleyd("peer", "add", "b.example", "http://127.0.0.1:%d" % b.fed_port, check=True)
+            b.parleyd("peer", "add", "a.example", "http://127.0.0.1:%d" % a.fed_port, check=True)
+            alice, carol, bob = User(a, "alice"), User(a, "carol"), User(b, "bob")
+            for u in (alice, carol, bob):
+                self.assertEqual(u.login().returncode, 0)
+            friends = lambda u: json.loads(u.ok("friend", "list", "--json"))
+
+            carol.ok("friend", "request", "bob@b.example")
+            wait_for(lambda: "carol@a.example" in friends(bob)["incoming"], what="carol's request")
+            bob.ok("friend", "decline", "carol@a.example")
+            wait_for(lambda: "FRIEND declined bob@b.example" in carol.ok("sync"), what="decline")
+            self.assertEqual(friends(carol), {"friends": [], "incoming": [], "outgoing": []})
+            # Under the friends policy carol's own node refuses a message to a non-friend.
+            self.assertEqual(carol.run("send", "bob@b.example", "not a friend").returncode, 5)
+
+            alice.ok("friend", "request", "bob@b.example")
+            wait_for(lambda: "alice@a.example" in friends(bob)["incoming"], what="alice's request")
+            bob.ok("friend", "accept", "alice@a.example")
+            wait_for(lambda: friends(alice)["friends"] == ["bob@b.example"], what="friends")
+            bob.ok("block", "alice@a.example")
+            alice.ok("send", "bob@b.example", "while blocked")
+            alice.ok("friend", "request", "bob@b.example")
+            time.sleep(1.5)  # give the events time to cross
+            out = bob.ok("sync")
+            for hidden in ("not a friend", "while blocked"):
+                self.assertNotIn(hidden, out)
+            self.assertNotIn("delivered by", alice.ok("sync"))
+            self.assertEqual(friends(bob)["incoming"], [])
+            bob.ok("unblock", "alice@a.example")
+            # Removing a friend ends it on both sides.
+            alice.ok("friend", "remove", "bob@b.example")
+            self.assertEqual(friends(alice)["friends"], [])
+            wait_for(lambda: "alice@a.example" not in friends(bob)["friends"], what="removed")
+            # Nothing queued is left behind and nothing was refused.
+            wait_for(lambda: peers(a)["b.example"]["queued"] == 0, what="queue empty")
+            self.assertNotIn("federation_refused", a.logs() + b.logs())
+        finally:
+            a.cleanup()
+            b.cleanup()
+
+
 class CrossNodeDirectory(unittest.TestCase):
     def test_lookups_and_one_time_prekeys_across_nodes(self):
         from harness import RawClient

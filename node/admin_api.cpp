@@ -232,6 +232,12 @@ class AdminApi::Impl {
     v["outbound_queued_frames"] = json::value::number(static_cast<int64_t>(ctx_.queued_frames()));
     v["undelivered_events"] = json::value::number(static_cast<int64_t>(stats->undelivered_events));
     v["federation_queued"] = json::value::number(static_cast<int64_t>(stats->federation_queued));
+    v["federation_oldest_queued_seconds"] = json::value::number(static_cast<int64_t>(
+        stats->federation_oldest_queued_ms ? (now_ms() - stats->federation_oldest_queued_ms) / 1000
+                                           : 0));
+    v["federation_peers"] = json::value::number(static_cast<int64_t>(stats->federation_peers));
+    v["federation_peers_failing"] =
+        json::value::number(static_cast<int64_t>(stats->federation_peers_failing));
     v["database_bytes"] = json::value::number(static_cast<int64_t>(db_bytes));
     req.reply(http::status_codes::OK, v).wait();
   }

@@ -109,7 +109,9 @@ Result<CoreStats> Core::stats() {
           "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM devices WHERE "
           "token_hash IS NOT NULL), (SELECT count(*) FROM messages), (SELECT "
           "coalesce(sum(u.stream_seq - d.cursor), 0) FROM devices d JOIN users u ON "
-          "u.id = d.user_id WHERE d.token_hash IS NOT NULL), (SELECT count(*) FROM fed_outbox)"));
+          "u.id = d.user_id WHERE d.token_hash IS NOT NULL), (SELECT count(*) FROM fed_outbox), "
+          "(SELECT coalesce(min(created_ms), 0) FROM fed_outbox), (SELECT count(*) FROM peers "
+          "WHERE state = 'allowed'), (SELECT count(*) FROM peers WHERE failures > 0)"));
   PARLEY_ASSIGN_OR_RETURN(row, st.step());
   if (row) {
     s.users = st.column_int64(0);
@@ -117,6 +119,9 @@ Result<CoreStats> Core::stats() {
     s.messages = st.column_int64(2);
     s.undelivered_events = st.column_int64(3);
     s.federation_queued = st.column_int64(4);
+    s.federation_oldest_queued_ms = st.column_int64(5);
+    s.federation_peers = st.column_int64(6);
+    s.federation_peers_failing = st.column_int64(7);
   }
   s.connections = static_cast<std::int64_t>(conns_.size());
   for (const auto& [user, set] : by_user_) s.authenticated += static_cast<std::int64_t>(set.size());

@@ -509,6 +509,8 @@ class CrossNode(unittest.TestCase):
             self.assertGreater(st["failures"], 0)
             status = json.loads(a.parleyd("status", "--json", check=True).stdout)
             self.assertEqual(status["federation_queued"], 3)
+            self.assertEqual(status["federation_peers_failing"], 1)
+            self.assertGreaterEqual(status["federation_oldest_queued_seconds"], 0)
             b.start()
             wait_for(lambda: json.loads(a.parleyd("peer", "status", "b.example", "--json",
                                                   check=True).stdout)["queued"] == 0,

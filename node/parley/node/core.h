@@ -84,7 +84,10 @@ struct CoreStats {
   std::int64_t authenticated = 0;       // authenticated connections
   std::int64_t undelivered_events = 0;  // stream events not yet acknowledged by devices
   std::int64_t messages = 0;
-  std::int64_t federation_queued = 0;  // events waiting in outbound federation queues
+  std::int64_t federation_queued = 0;            // events waiting in outbound federation queues
+  std::int64_t federation_oldest_queued_ms = 0;  // when the oldest of them was queued; 0: none
+  std::int64_t federation_peers = 0;             // allowed peer entries
+  std::int64_t federation_peers_failing = 0;     // peers whose last attempt failed
 };
 
 class Core {

@@ -249,7 +249,7 @@ class FederationApi::Impl {
                                        std::int64_t ts) { return check_key(origin, key, ts); };
     PARLEY_ASSIGN_OR_RETURN(sig, federation::verify_request(auth->second, req.method(), full_path,
                                                             body, opts, keys, replay_));
-    ctx_.heard_from_peer();  // the peer is up: stop backing off towards it
+    ctx_.heard_from_peer(sig.origin);  // the peer is up: stop backing off towards it
     return std::make_pair(sig.origin, std::move(body));
   }
 

@@ -4,6 +4,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+
 #include <chrono>
 #include <vector>
 
@@ -17,6 +20,7 @@ namespace parley::node {
 namespace {
 
 constexpr int kBatch = 100;
+constexpr std::size_t kWorkers = 4;
 constexpr std::int64_t kBackoffStartMs = 500;
 constexpr std::int64_t kBackoffCapMs = 5 * 60 * 1000;
 
@@ -42,6 +46,7 @@ FederationSender::FederationSender(NodeConfig config, FederationClient& client,
 FederationSender::~FederationSender() { stop(); }
 
 void FederationSender::start() {
+  workers_ = std::make_unique<boost::asio::thread_pool>(kWorkers);
   thread_ = std::thread([this] { run(); });
 }
 
@@ -51,6 +56,19 @@ void FederationSender::wake() {
   cv_.notify_one();
 }
 
+void FederationSender::heard_from(const std::string& peer) {
+  bool was_failing = false;
+  run_on_core_([&](Core& core) {
+    auto up = core.database().prepare(
+        "UPDATE peers SET next_attempt_ms = 0, failures = 0 WHERE name = ? AND failures > 0");
+    if (up.ok() && up->bind(1, peer).run().ok()) was_failing = core.database().changes() > 0;
+  });
+  if (was_failing) {
+    spdlog::info("event=peer_backoff_reset peer={} reason=\"heard from it\"", peer);
+    wake();
+  }
+}
+
 void FederationSender::stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -58,6 +76,7 @@ void FederationSender::stop() {
     cv_.notify_one();
   }
   if (thread_.joinable()) thread_.join();
+  if (workers_) workers_->join();
 }
 
 void FederationSender::run() {
@@ -79,18 +98,35 @@ void FederationSender::run() {
       }
     });
     for (const auto& d : dests) {
-      // Keep going while the destination accepts full batches.
-      while (deliver_one(d)) {
-        std::lock_guard<std::mutex> lock(mu_);
-        if (stopping_) return;
-      }
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!in_flight_.insert(d).second) continue;  // one worker per destination
+      boost::asio::post(*workers_, [this, d] { drain(d); });
     }
   }
 }
 
-// Sends the next batch for `dest` if it is due. Returns true when a full batch was delivered
-// (there may be more).
-bool FederationSender::deliver_one(const std::string& dest) {
+// Delivers batches to `dest` while it takes full ones; then frees the destination. After a
+// partial batch it asks for another round, so events queued meanwhile go out without waiting
+// for the next poll.
+void FederationSender::drain(const std::string& dest) {
+  Outcome last = Outcome::kNothing;
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) break;
+    }
+    last = deliver_one(dest);
+    if (last != Outcome::kFull) break;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    in_flight_.erase(dest);
+  }
+  if (last == Outcome::kPartial) wake();
+}
+
+// Sends the next batch for `dest` if it is due.
+FederationSender::Outcome FederationSender::deliver_one(const std::string& dest) {
   Batch b;
   const std::int64_t now = now_ms();
   run_on_core_([&](Core& core) {
@@ -118,7 +154,7 @@ bool FederationSender::deliver_one(const std::string& dest) {
       b.events.emplace_back(st->column_int64(0), st->column_text(1));
     }
   });
-  if (b.events.empty()) return false;
+  if (b.events.empty()) return Outcome::kNothing;
 
   federation::Transaction txn_body{config_.name, {}};
   for (const auto& [id, payload] : b.events) txn_body.events.push_back({id, payload});
@@ -171,10 +207,10 @@ bool FederationSender::deliver_one(const std::string& dest) {
     if (b.discovered && !resp.ok()) client_.forget_discovered(dest);
     spdlog::warn("event=federation_send_failed peer={} events={} error=\"{}\"", dest,
                  b.events.size(), error.substr(0, 200));
-    return false;
+    return Outcome::kFailed;
   }
   spdlog::info("event=federation_sent peer={} txn={} events={}", dest, txn, b.events.size());
-  return b.events.size() == static_cast<std::size_t>(kBatch);
+  return b.events.size() == static_cast<std::size_t>(kBatch) ? Outcome::kFull : Outcome::kPartial;
 }
 
 }  // namespace parley::node

@@ -325,8 +325,9 @@ Status serve(const std::string& data_dir) {
   PARLEY_ASSIGN_OR_RETURN(doc_bytes, federation::encode_key_document(doc, key));
   FederationClient fed_client(config, key, run_on_core);
   FederationSender sender(config, fed_client, run_on_core);
-  FederationApi federation_api(
-      FederationContext{config, doc_bytes, run_on_core, [&sender] { sender.wake(); }, &fed_client});
+  FederationApi federation_api(FederationContext{
+      config, doc_bytes, run_on_core,
+      [&sender](const std::string& peer) { sender.heard_from(peer); }, &fed_client});
   PoolRemoteQueries remote_queries(core_ctx, fed_client);
   asio::post(core_ctx, [&core, &sender, &remote_queries] {
     core.set_outbox_listener([&sender] { sender.wake(); });

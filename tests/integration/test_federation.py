@@ -359,6 +359,35 @@ class CrossNodeDirectory(unittest.TestCase):
             b.cleanup()
 
 
+class HeadOfLine(unittest.TestCase):
+    def test_an_unresponsive_peer_does_not_delay_the_others(self):
+        import socket
+        hole = socket.socket()  # the kernel accepts connections; nobody ever answers
+        hole.bind(("127.0.0.1", 0))
+        hole.listen(64)
+        a = Node(name="a.example", policy="anyone", federation=True).start()
+        b = Node(name="b.example", policy="anyone", federation=True).start()
+        try:
+            a.add_user("alice")
+            b.add_user("bob")
+            a.parleyd("peer", "add", "b.example", "http://127.0.0.1:%d" % b.fed_port, check=True)
+            a.parleyd("peer", "add", "dead.example",
+                      "http://127.0.0.1:%d" % hole.getsockname()[1], check=True)
+            b.parleyd("peer", "add", "a.example", "http://127.0.0.1:%d" % a.fed_port, check=True)
+            alice, bob = User(a, "alice"), User(b, "bob")
+            self.assertEqual(alice.login().returncode, 0)
+            self.assertEqual(bob.login().returncode, 0)
+            alice.ok("send", "zed@dead.example", "into the void")
+            time.sleep(0.3)  # the request to dead.example is now hanging (15 s timeout)
+            alice.ok("send", "bob@b.example", "right through")
+            wait_for(lambda: "right through" in bob.ok("sync"), timeout=5, what="b despite dead peer")
+            self.assertEqual(peers(a)["dead.example"]["queued"], 1)
+        finally:
+            a.cleanup()
+            b.cleanup()
+            hole.close()
+
+
 def make_ca(tmp):
     def run(*args):
         subprocess.run(["openssl"] + list(args), check=True, capture_output=True)

@@ -20,7 +20,7 @@ struct FederationContext {
   NodeConfig config;
   std::string key_document;
   std::function<void(std::function<void(Core&)>)> run_on_core;  // blocks until done
-  std::function<void()> heard_from_peer;                        // wakes the sender
+  std::function<void(const std::string&)> heard_from_peer;      // resets the sender's backoff
   FederationClient* client = nullptr;  // outgoing requests (key documents, discovery)
 };
 

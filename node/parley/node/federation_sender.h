@@ -1,18 +1,24 @@
 // Delivers the outbound federation queue (table fed_outbox) to each destination node: one signed
 // transaction in flight per destination, up to 100 events per transaction, in id order;
 // exponential backoff with jitter (0.5 s doubling, capped at 5 min) after a failure, reset when
-// the peer answers or is heard from. Runs on its own thread; reaches the database only through
-// `run_on_core`. Thread-safe: wake() and stop() may be called from any thread.
+// the peer answers or is heard from. A scheduler thread hands due destinations to a few workers,
+// so a slow or unreachable peer never delays the others. Reaches the database only through
+// `run_on_core`. Thread-safe: wake(), heard_from() and stop() may be called from any thread.
 #pragma once
 
 #include <condition_variable>
 #include <functional>
+#include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 
-#include "parley/crypto/sign.h"
 #include "parley/node/config.h"
+
+namespace boost::asio {
+class thread_pool;
+}
 
 namespace parley::node {
 
@@ -26,11 +32,15 @@ class FederationSender {
   ~FederationSender();
   void start();
   void wake();
+  // `peer` proved it is up (a verified request from it): retry towards it now.
+  void heard_from(const std::string& peer);
   void stop();
 
  private:
+  enum class Outcome { kNothing, kPartial, kFull, kFailed };
   void run();
-  bool deliver_one(const std::string& dest);
+  void drain(const std::string& dest);
+  Outcome deliver_one(const std::string& dest);
 
   NodeConfig config_;
   FederationClient& client_;
@@ -38,6 +48,8 @@ class FederationSender {
   std::mutex mu_;
   std::condition_variable cv_;
   bool woken_ = false;
+  std::set<std::string> in_flight_;  // destinations a worker is delivering to
+  std::unique_ptr<boost::asio::thread_pool> workers_;
   bool stopping_ = false;
   std::thread thread_;
 };

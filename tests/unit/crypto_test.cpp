@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "parley/crypto/box.h"
 #include "parley/crypto/hash.h"
 #include "parley/crypto/password.h"
 #include "parley/crypto/secret.h"
@@ -190,6 +191,128 @@ TEST_CASE("Wycheproof HKDF-SHA256: every case") {
     }
   }
   REQUIRE(n == v.at("numberOfTests").as_integer());
+}
+
+TEST_CASE("RFC 7748 X25519: section 5.2 vectors, iterations, section 6.1 key agreement") {
+  init();
+  auto x = [](const std::string& k, const std::string& u) {
+    return std::string(x25519(unhex(k), unhex(u)).value().view());
+  };
+  CHECK(hex_encode(x("a546e36bf0527c9d3b16154b82465edd62144c0ac1fc5a18506a2244ba449ac4",
+                     "e6db6867583030db3594c1a424b15f7c726624ec26b3353b10a903a6d0ab1c4c")) ==
+        "c3da55379de9c6908e94ea4df28d084f32eccf03491c71f754b4075577a28552");
+  // The second vector's u has its top bit set, which X25519 ignores (RFC 7748 section 5).
+  CHECK(hex_encode(x("4b66e9d4d1b4673c5ad22691957d6af5c11b6421e0ea01d42ca4169e7918ba0d",
+                     "e5210f12786811d3f4b7959d0538ae2c31dbe7106fc03c3efc4cd549c715a493")) ==
+        "95cbde9476e8907d7aade45cb4b873f88b595a68799fa152e6f8f7647aac7957");
+  // k = u = 9, then k, u <- X25519(k, u), k.
+  std::string k = unhex("0900000000000000000000000000000000000000000000000000000000000000");
+  std::string u = k;
+  for (int i = 1; i <= 1000; ++i) {
+    std::string next = x(hex_encode(k), hex_encode(u));
+    u = k;
+    k = next;
+    if (i == 1) {
+      CHECK(hex_encode(k) == "422c8e7a6227d7bca1350b3e2bb7279f7897b87bb6854b783c60e80311ae3079");
+    }
+  }
+  CHECK(hex_encode(k) == "684cf59ba83309552800ef566f2f4d3c1c3887c49360e3875f2eb94d99532c51");
+
+  auto alice = DhKeyPair::from_private(
+      unhex("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a"));
+  auto bob = DhKeyPair::from_private(
+      unhex("5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb"));
+  REQUIRE(alice.ok());
+  REQUIRE(bob.ok());
+  CHECK(hex_encode(alice->public_key()) ==
+        "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a");
+  CHECK(hex_encode(bob->public_key()) ==
+        "de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f");
+  const std::string shared = "4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742";
+  CHECK(hex_encode(alice->agree(bob->public_key())->view()) == shared);
+  CHECK(hex_encode(bob->agree(alice->public_key())->view()) == shared);
+  // Generated pairs agree with each other; a low-order point is refused.
+  const auto a = DhKeyPair::generate();
+  const auto b = DhKeyPair::generate();
+  CHECK(a.agree(b.public_key())->view() == b.agree(a.public_key())->view());
+  CHECK(a.agree(std::string(32, '\0')).error().code == "bad_key");
+  CHECK(a.agree("short").error().code == "bad_argument");
+}
+
+TEST_CASE("Wycheproof X25519: every case") {
+  init();
+  const auto doc = load_vectors("x25519_test.json");
+  int valid = 0, zero_refused = 0, acceptable_computed = 0;
+  for (const auto& group : doc.at("testGroups").as_array()) {
+    for (const auto& t : group.at("tests").as_array()) {
+      INFO("tcId " << t.at("tcId").as_integer() << ": " << s(t, "comment"));
+      bool zero_shared = false;
+      for (const auto& f : t.at("flags").as_array())
+        zero_shared |= f.as_string() == "ZeroSharedSecret";
+      auto r = x25519(unhex(s(t, "private")), unhex(s(t, "public")));
+      const std::string result = s(t, "result");
+      if (result == "invalid") {
+        CHECK((!r.ok() || hex_encode(r->view()) != s(t, "shared")));
+      } else if (zero_shared) {
+        // Acceptable to compute, but a shared secret of zeros means the peer chose a low-order
+        // point: Parley refuses it on purpose.
+        CHECK(r.error().code == "bad_key");
+        ++zero_refused;
+      } else {
+        // Valid cases, and acceptable ones (twist points, non-canonical encodings) that
+        // RFC 7748's X25519 computes like any other input.
+        REQUIRE(r.ok());
+        CHECK(hex_encode(r->view()) == s(t, "shared"));
+        result == "valid" ? ++valid : ++acceptable_computed;
+      }
+    }
+  }
+  CHECK(valid == 264);
+  CHECK(zero_refused == 31);
+  CHECK(acceptable_computed + valid + zero_refused ==
+        static_cast<int>(doc.at("numberOfTests").as_integer()));
+}
+
+TEST_CASE("Wycheproof XChaCha20-Poly1305: every case") {
+  init();
+  const auto doc = load_vectors("xchacha20_poly1305_test.json");
+  int checked = 0;
+  for (const auto& group : doc.at("testGroups").as_array()) {
+    for (const auto& t : group.at("tests").as_array()) {
+      INFO("tcId " << t.at("tcId").as_integer() << ": " << s(t, "comment"));
+      const std::string key = unhex(s(t, "key")), iv = unhex(s(t, "iv")), aad = unhex(s(t, "aad"));
+      const std::string msg = unhex(s(t, "msg")), sealed = unhex(s(t, "ct")) + unhex(s(t, "tag"));
+      const std::string result = s(t, "result");
+      auto opened = aead_decrypt(key, iv, sealed, aad);
+      if (result == "valid") {
+        REQUIRE(opened.ok());
+        CHECK(opened->view() == msg);
+        CHECK(*aead_encrypt(key, iv, msg, aad) == sealed);
+      } else {
+        // invalid: a modified tag, or a nonce that is not 24 bytes (refused before any work).
+        CHECK_FALSE(opened.ok());
+        if (iv.size() != kAeadNonceBytes) CHECK(opened.error().code == "bad_argument");
+      }
+      ++checked;
+    }
+  }
+  CHECK(checked == static_cast<int>(doc.at("numberOfTests").as_integer()));
+}
+
+TEST_CASE("XChaCha20-Poly1305: associated data, tampering and nonce are all bound") {
+  init();
+  const std::string key = random_bytes(32), nonce = random_bytes(24);
+  auto sealed = aead_encrypt(key, nonce, "attack at dawn", "header");
+  REQUIRE(sealed.ok());
+  CHECK(aead_decrypt(key, nonce, *sealed, "header")->view() == "attack at dawn");
+  CHECK(aead_decrypt(key, nonce, *sealed, "headex").error().code == "bad_ciphertext");
+  std::string flipped = *sealed;
+  flipped[0] ^= 1;
+  CHECK(aead_decrypt(key, nonce, flipped, "header").error().code == "bad_ciphertext");
+  CHECK(aead_decrypt(key, random_bytes(24), *sealed, "header").error().code == "bad_ciphertext");
+  CHECK(aead_decrypt(key, nonce, "short", "").error().code == "bad_ciphertext");
+  CHECK(aead_encrypt("short", nonce, "x", "").error().code == "bad_argument");
+  CHECK(aead_decrypt(key, nonce, *aead_encrypt(key, nonce, "", ""), "")->empty());
 }
 
 TEST_CASE("key files: 0600, round trip, refused when readable by others") {

@@ -68,13 +68,13 @@ Result<Header> decode_header(std::string_view b) {
 
 Result<std::string> seal(const SecretBytes& message_key, std::string_view plaintext,
                          std::string_view ad) {
-  PARLEY_ASSIGN_OR_RETURN(okm, hkdf_sha256(message_key.view(), {}, kMessageInfo, 56));
+  PARLEY_ASSIGN_OR_RETURN(okm, message_key_material(message_key));
   return aead_encrypt(okm.view().substr(0, 32), okm.view().substr(32, 24), plaintext, ad);
 }
 
 Result<SecretBytes> open(const SecretBytes& message_key, std::string_view ciphertext,
                          std::string_view ad) {
-  PARLEY_ASSIGN_OR_RETURN(okm, hkdf_sha256(message_key.view(), {}, kMessageInfo, 56));
+  PARLEY_ASSIGN_OR_RETURN(okm, message_key_material(message_key));
   return aead_decrypt(okm.view().substr(0, 32), okm.view().substr(32, 24), ciphertext, ad);
 }
 
@@ -103,6 +103,19 @@ struct Reader {
 };
 
 }  // namespace
+
+Result<std::pair<SecretBytes, SecretBytes>> ratchet_kdf_root(const SecretBytes& root_key,
+                                                             const SecretBytes& dh_output) {
+  return kdf_root(root_key, dh_output);
+}
+
+std::pair<SecretBytes, SecretBytes> ratchet_kdf_chain(const SecretBytes& chain_key) {
+  return kdf_chain(chain_key);
+}
+
+Result<SecretBytes> message_key_material(const SecretBytes& message_key) {
+  return hkdf_sha256(message_key.view(), {}, kMessageInfo, 56);
+}
 
 std::string signed_prekey_input(std::uint64_t id, std::string_view public_key) {
   std::string s("parley-signed-prekey-v1\n");

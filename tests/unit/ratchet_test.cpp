@@ -2,9 +2,12 @@
 // and lost messages, the skipped-key limits, replays and tampering refused without changing the
 // session, and state that survives serialization (a crash between messages).
 #include <catch2/catch.hpp>
+#include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
+#include "parley/crypto/hash.h"
 #include "parley/crypto/ratchet.h"
 #include "parley/crypto/sign.h"
 
@@ -182,4 +185,43 @@ TEST_CASE("padding hides exact lengths behind size classes") {
   }
   CHECK(unpad_message(std::string(64, '\0')).error().code == "bad_padding");
   CHECK(unpad_message("abc").error().code == "bad_padding");
+}
+
+TEST_CASE("spec/crypto.md test vectors: X3DH, KDF_RK, KDF_CK, message keys") {
+  init();
+  std::ifstream in(std::string(PARLEY_SPEC_DIR) + "/crypto.md");
+  REQUIRE(in);
+  std::map<std::string, std::string> v;
+  for (std::string line; std::getline(in, line);) {
+    const auto eq = line.find(" = ");
+    if (eq == std::string::npos || line.find('.') > eq || line.find(' ') < eq) continue;
+    v[line.substr(0, eq)] = hex_decode(line.substr(eq + 3)).value();
+  }
+  REQUIRE(v.size() == 16);
+  auto pair = [&](const std::string& name) { return DhKeyPair::from_private(v.at(name)).value(); };
+  const auto ik_a = pair("x3dh.ik_a_private"), ek_a = pair("x3dh.ek_a_private");
+  const auto ik_b = pair("x3dh.ik_b_private"), spk_b = pair("x3dh.spk_b_private");
+  const auto opk_b = pair("x3dh.opk_b_private");
+  CHECK(ik_a.public_key() == v.at("x3dh.ik_a_public"));
+  CHECK(ek_a.public_key() == v.at("x3dh.ek_a_public"));
+  auto sk = x3dh_respond(ik_b, spk_b, &opk_b, ik_a.public_key(), ek_a.public_key());
+  REQUIRE(sk.ok());
+  CHECK(sk->shared_secret.view() == v.at("x3dh.sk"));
+  CHECK(sk->associated_data == ik_a.public_key() + ik_b.public_key());
+  CHECK(x3dh_respond(ik_b, spk_b, nullptr, ik_a.public_key(), ek_a.public_key())
+            ->shared_secret.view() == v.at("x3dh.sk_without_opk"));
+
+  const auto ratchet1 = DhKeyPair::from_private(sha256("alice ratchet 1")).value();
+  auto dh = ratchet1.agree(spk_b.public_key());
+  CHECK(dh->view() == v.at("kdf_rk.dh_output"));
+  auto rk = ratchet_kdf_root(sk->shared_secret, *dh);
+  REQUIRE(rk.ok());
+  CHECK(rk->first.view() == v.at("kdf_rk.root_key"));
+  CHECK(rk->second.view() == v.at("kdf_rk.chain_key"));
+  auto [next, mk] = ratchet_kdf_chain(rk->second);
+  CHECK(next.view() == v.at("kdf_ck.next_chain_key"));
+  CHECK(mk.view() == v.at("kdf_ck.message_key"));
+  auto material = message_key_material(mk);
+  CHECK(material->view().substr(0, 32) == v.at("message.aead_key"));
+  CHECK(material->view().substr(32) == v.at("message.nonce"));
 }

@@ -92,6 +92,19 @@ class RatchetSession {
   std::deque<std::string> retired_dh_;  // their ratchet keys before the current one
 };
 
+// ---- Key derivation (spec/crypto.md section 4.1), exposed for the spec's test vectors ---------
+
+// KDF_RK: HKDF-SHA256(ikm = dh_output, salt = root_key, info = "parley-ratchet-root-v1", 64) split
+// into (new root key, chain key).
+Result<std::pair<SecretBytes, SecretBytes>> ratchet_kdf_root(const SecretBytes& root_key,
+                                                             const SecretBytes& dh_output);
+// KDF_CK: (HMAC-SHA256(chain_key, 0x02), HMAC-SHA256(chain_key, 0x01)) = (next chain key,
+// message key).
+std::pair<SecretBytes, SecretBytes> ratchet_kdf_chain(const SecretBytes& chain_key);
+// The AEAD key (32 bytes) and nonce (24 bytes) of a message key: HKDF-SHA256(ikm = message key,
+// salt = none, info = "parley-message-key-v1", 56).
+Result<SecretBytes> message_key_material(const SecretBytes& message_key);
+
 // ---- Padding ----------------------------------------------------------------------------------
 
 // Pads to the next of 64, 128, 256, ..., 4096 bytes, then to a multiple of 4096 (ISO/IEC 7816-4:

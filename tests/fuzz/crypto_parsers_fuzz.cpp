@@ -1,5 +1,6 @@
 // Fuzz target: the end-to-end parsers of bytes that arrive through a node — device certificates,
-// signed prekeys, device lists, ratchet headers and ciphertexts, padding — and ratchet state as
+// signed prekeys, device lists, ratchet headers and ciphertexts, sender-key distributions and
+// messages, padding — and ratchet state as
 // read back from a client's store.
 #include <cstddef>
 #include <cstdint>
@@ -7,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "parley/crypto/group.h"
 #include "parley/crypto/identity.h"
 #include "parley/crypto/ratchet.h"
 
@@ -29,6 +31,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   (void)c::parse_device_list(bytes, key, "a@b.example");
   (void)c::unpad_message(bytes);
   (void)c::RatchetSession::deserialize(bytes);
+  (void)c::SenderKeyReceiver::from_distribution(bytes);
+  (void)c::SenderKeyReceiver::deserialize(bytes);
+  (void)c::SenderKeyChain::deserialize(bytes);
+  static std::optional<c::SenderKeyReceiver> group;
+  if (!group) {
+    group =
+        c::SenderKeyReceiver::from_distribution(c::SenderKeyChain::create().distribution().view())
+            .value();
+  }
+  (void)group->decrypt(bytes, "ad");
   if (size >= 52) {
     c::RatchetSession copy = *session;
     (void)copy.decrypt(bytes.substr(0, 52), bytes.substr(52));

@@ -34,8 +34,8 @@ int exit_code_for(const std::string& code) {
                         "logged_out", "unauthenticated"}) {
     if (code == c) return kAuth;
   }
-  for (const char* c :
-       {"not_found", "not_allowed", "bad_request", "conflict", "payload_too_large"}) {
+  for (const char* c : {"not_found", "not_allowed", "bad_request", "conflict", "payload_too_large",
+                        "identity_changed", "not_approved"}) {
     if (code == c) return kRefused;
   }
   for (const char* c : {"unreachable", "connection_lost", "heartbeat_timeout", "slow_consumer",
@@ -120,24 +120,28 @@ struct Printer {
   bool json = false;
   int messages = 0;  // MSG lines printed
 
+  // A message once decrypted (or with the reason it could not be).
+  void message(const client::StoredMessage& m, const std::string& e2e) {
+    ++messages;
+    const std::string shown = e2e == "ok" ? m.body : "[not decrypted: " + e2e + "]";
+    if (json) {
+      std::printf(
+          "{\"kind\":\"msg\",\"conv\":%s,\"cseq\":%lld,\"msg_id\":%s,\"from\":%s,"
+          "\"to\":%s,\"sent_ms\":%lld,\"e2e\":%s,%s}\n",
+          json_str(m.conv).c_str(), static_cast<long long>(m.cseq), json_str(m.msg_id).c_str(),
+          json_str(m.from).c_str(), json_str(m.to).c_str(), static_cast<long long>(m.sent_ms),
+          json_str(e2e).c_str(), text_fields_json(m.body).c_str());
+    } else {
+      std::printf("MSG %s #%lld %s -> %s: %s\n", m.conv.c_str(), static_cast<long long>(m.cseq),
+                  m.from.c_str(), m.to.c_str(), printable(shown).c_str());
+    }
+    std::fflush(stdout);
+  }
+
   void operator()(const wire::View& ev) {
     const std::string kind = ev.str_or("kind", "").value();
-    if (kind == "msg" && ev.has("conv")) {
-      ++messages;
-      const std::string body = ev.bin("body", 1u << 24).value();
-      if (json) {
-        std::printf(
-            "{\"kind\":\"msg\",\"seq\":%llu,\"conv\":%s,\"cseq\":%llu,\"msg_id\":%s,"
-            "\"from\":%s,\"to\":%s,\"sent_ms\":%llu,%s}\n",
-            static_cast<unsigned long long>(*ev.uint("seq")), json_str(*ev.str("conv")).c_str(),
-            static_cast<unsigned long long>(*ev.uint("cseq")), json_str(*ev.str("msg_id")).c_str(),
-            json_str(*ev.str("from")).c_str(), json_str(*ev.str("to")).c_str(),
-            static_cast<unsigned long long>(*ev.uint("sent_ms")), text_fields_json(body).c_str());
-      } else {
-        std::printf("MSG %s #%llu %s -> %s: %s\n", ev.str("conv")->c_str(),
-                    static_cast<unsigned long long>(*ev.uint("cseq")), ev.str("from")->c_str(),
-                    ev.str("to")->c_str(), printable(body).c_str());
-      }
+    if (kind == "msg") {
+      return;  // messages are printed once decrypted (message())
     } else if (kind == "receipt") {
       const std::string status = ev.str_or("status", "").value();
       const auto where =
@@ -168,6 +172,20 @@ struct Printer {
 };
 
 // Resolves TARGET (an address or a conversation id) to a conversation id.
+// The other party of a 1:1 target given as an address or a conversation id seen before.
+Result<std::string> peer_for(Profile& profile, const std::string& me, const std::string& target) {
+  if (target.rfind("dm:", 0) != 0) {
+    PARLEY_ASSIGN_OR_RETURN(a, wire::parse_address(target));
+    return a.str();
+  }
+  PARLEY_ASSIGN_OR_RETURN(
+      st, profile.db().prepare("SELECT sender, recipient FROM messages WHERE conv = ? LIMIT 1"));
+  st.bind(1, target);
+  PARLEY_ASSIGN_OR_RETURN(row, st.step());
+  if (!row) return make_error("not_found", "no conversation " + target + " here; use an address");
+  return st.column_text(0) == me ? st.column_text(1) : st.column_text(0);
+}
+
 Result<std::string> conv_for(const std::string& me, const std::string& target) {
   if (target.rfind("dm:", 0) == 0) return target;
   PARLEY_ASSIGN_OR_RETURN(a, wire::parse_address(target));
@@ -288,6 +306,21 @@ int main(int argc, char** argv) {
       "lookup", "Whether a user exists (on any node) and their display name; exit 5 if not");
   lookup->add_option("ADDRESS", address)->required();
   lookup->add_flag("--json", json, "JSON object");
+  auto* devices_cmd = app.add_subcommand(
+      "devices", "A user's devices and whether their identity key vouches for them");
+  std::string devices_of;
+  devices_cmd->add_option("ADDRESS", devices_of, "Whose devices (default: yours)");
+  devices_cmd->add_flag("--json", json, "JSON array");
+  std::uint64_t approve_id = 0;
+  auto* approve = devices_cmd->add_subcommand(
+      "approve", "Vouch for another device of yours (run on your first device)");
+  approve->add_option("DEVICE", approve_id, "Its device id, as its login printed")->required();
+  auto* verify = app.add_subcommand(
+      "verify", "Safety number to compare with ADDRESS in person (alone on the last line)");
+  verify->add_option("ADDRESS", address)->required();
+  auto* trust = app.add_subcommand(
+      "trust", "Accept ADDRESS's new identity key after checking the safety number");
+  trust->add_option("ADDRESS", address)->required();
   std::string display_name;
   auto* profile_cmd = app.add_subcommand("profile", "Set what others see about you");
   profile_cmd->add_option("--display-name", display_name, "Your display name (up to 128 bytes)")
@@ -313,6 +346,10 @@ int main(int argc, char** argv) {
   Session::EventHandler handler = [&](const wire::View& ev) {
     if (printing) printer(ev);
   };
+  client::E2e e2e(profile);
+  client::E2e::Opened opened = [&](const client::StoredMessage& m, const std::string& why) {
+    if (printing) printer.message(m, why);
+  };
 
   if (*login) {
     auto pw = read_password(password_stdin);
@@ -320,13 +357,20 @@ int main(int argc, char** argv) {
     auto s = Session::login(profile, server, address, *pw, device, handler);
     crypto::SecretBytes(std::move(*pw)).wipe();
     if (!s.ok()) return fail(s.error());
+    (*s)->set_e2e(&e2e, opened);
+    auto notice = e2e.publish(**s);
+    if (!notice.ok()) return fail(notice.error());
+    if (auto st = (*s)->open_pending(); !st.ok()) return fail(st.error());
     std::printf("Logged in as %s on %s\n", (*s)->address().c_str(), server.c_str());
+    if (!notice->empty()) std::fprintf(stderr, "%s\n", notice->c_str());
     return kOk;
   }
 
   auto session_r = Session::resume(profile, handler);
   if (!session_r.ok()) return fail(session_r.error());
   Session& s = **session_r;
+  s.set_e2e(&e2e, opened);
+  if (auto st = s.open_pending(); !st.ok()) return fail(st.error());
   auto call = [&](const std::string& type, const wire::MapWriter& f) { return s.call(type, f); };
 
   if (*logout) {
@@ -336,7 +380,7 @@ int main(int argc, char** argv) {
     std::printf("Logged out\n");
     return kOk;
   }
-  if (*sync) return kOk;  // the backlog was printed while resuming
+  if (*sync) return kOk;  // the backlog was printed while resuming and decrypting
   if (*listen) {
     const std::int64_t start = steady_ms();
     std::int64_t last_ping = start;
@@ -354,13 +398,13 @@ int main(int argc, char** argv) {
   }
   if (*send) {
     if (msg_id.empty()) msg_id = crypto::hex_encode(crypto::random_bytes(12));
+    auto peer = peer_for(profile, s.address(), target);
+    if (!peer.ok()) return fail(peer.error());
+    // End-to-end: one ciphertext per device of the peer and of our other devices.
+    auto body = e2e.seal(s, *peer, msg_id, text);
+    if (!body.ok()) return fail(body.error());
     wire::MapWriter f;
-    if (target.rfind("dm:", 0) == 0) {
-      f.add("conv", target);
-    } else {
-      f.add("to", target);
-    }
-    f.add("msg_id", msg_id).add_bin("body", text);
+    f.add("to", *peer).add("msg_id", msg_id).add_bin("body", *body);
     auto r = call("send", f);
     if (!r.ok()) return fail(r.error());
     const std::string conv = *r->root().str("conv");
@@ -396,14 +440,14 @@ int main(int argc, char** argv) {
       if (json) {
         std::printf(
             "%s{\"conv\":%s,\"cseq\":%lld,\"msg_id\":%s,\"from\":%s,\"to\":%s,"
-            "\"sent_ms\":%lld,\"status\":%s,%s}",
+            "\"sent_ms\":%lld,\"status\":%s,\"e2e\":%s,%s}",
             first ? "" : ",", json_str(m.conv).c_str(), static_cast<long long>(m.cseq),
             json_str(m.msg_id).c_str(), json_str(m.from).c_str(), json_str(m.to).c_str(),
-            static_cast<long long>(m.sent_ms), json_str(m.status).c_str(),
+            static_cast<long long>(m.sent_ms), json_str(m.status).c_str(), json_str(m.e2e).c_str(),
             text_fields_json(m.body).c_str());
       } else {
         std::printf("#%lld %s: %s%s\n", static_cast<long long>(m.cseq), m.from.c_str(),
-                    printable(m.body).c_str(),
+                    printable(m.e2e == "ok" ? m.body : "[not decrypted: " + m.e2e + "]").c_str(),
                     m.from == s.address() ? (" [" + m.status + "]").c_str() : "");
       }
       first = false;
@@ -466,6 +510,45 @@ int main(int argc, char** argv) {
     auto r = call(*block ? "block" : "unblock", f);
     if (!r.ok()) return fail(r.error());
     std::printf("OK %s %s\n", *block ? "block" : "unblock", address.c_str());
+    return kOk;
+  }
+  if (*approve) {
+    if (auto st = e2e.approve(s, approve_id); !st.ok()) return fail(st.error());
+    std::printf("OK device %llu approved\n", static_cast<unsigned long long>(approve_id));
+    return kOk;
+  }
+  if (*devices_cmd) {
+    const std::string who = devices_of.empty() ? s.address() : devices_of;
+    auto list = e2e.devices(s, who);
+    if (!list.ok()) return fail(list.error());
+    if (json) std::printf("[");
+    bool first = true;
+    for (const auto& d : *list) {
+      if (json) {
+        std::printf("%s{\"device\":%llu,\"trusted\":%s,\"this_device\":%s,\"fingerprint\":%s}",
+                    first ? "" : ",", static_cast<unsigned long long>(d.device),
+                    d.trusted ? "true" : "false", d.self ? "true" : "false",
+                    json_str(d.fingerprint).c_str());
+      } else {
+        std::printf("device %llu %s%s %s\n", static_cast<unsigned long long>(d.device),
+                    d.trusted ? "trusted" : "NOT TRUSTED (not in the signed device list)",
+                    d.self ? " (this device)" : "", d.fingerprint.c_str());
+      }
+      first = false;
+    }
+    if (json) std::printf("]\n");
+    return kOk;
+  }
+  if (*verify) {
+    auto number = e2e.safety_number(s, address);
+    if (!number.ok()) return fail(number.error());
+    std::printf("Safety number with %s (compare it with theirs):\n%s\n", address.c_str(),
+                number->c_str());
+    return kOk;
+  }
+  if (*trust) {
+    if (auto st = e2e.trust(s, address); !st.ok()) return fail(st.error());
+    std::printf("OK trusting the current identity key of %s\n", address.c_str());
     return kOk;
   }
   if (*lookup) {

@@ -18,6 +18,25 @@ CREATE TABLE messages(
   recipient TEXT NOT NULL, body BLOB NOT NULL, sent_ms INTEGER NOT NULL, status TEXT NOT NULL,
   PRIMARY KEY(conv, cseq));
 )sql"},
+      {2, "end-to-end keys, sessions, pending messages", R"sql(
+CREATE TABLE e2e_self(key TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE e2e_prekeys(id INTEGER PRIMARY KEY, kind TEXT NOT NULL, private BLOB NOT NULL,
+  created_ms INTEGER NOT NULL);
+CREATE TABLE e2e_peers(user TEXT PRIMARY KEY, identity BLOB NOT NULL, state TEXT NOT NULL,
+  new_identity BLOB NOT NULL DEFAULT x'', device_list BLOB NOT NULL DEFAULT x'',
+  list_version INTEGER NOT NULL DEFAULT 0, first_seen_ms INTEGER NOT NULL);
+CREATE TABLE e2e_sessions(user TEXT NOT NULL, device INTEGER NOT NULL, ek BLOB NOT NULL,
+  state BLOB NOT NULL, prekey BLOB NOT NULL DEFAULT x'', active_ms INTEGER NOT NULL,
+  PRIMARY KEY(user, device, ek));
+CREATE TABLE e2e_pending(seq INTEGER PRIMARY KEY, conv TEXT NOT NULL, cseq INTEGER NOT NULL,
+  msg_id TEXT NOT NULL, sender TEXT NOT NULL, sender_device INTEGER NOT NULL,
+  recipient TEXT NOT NULL, body BLOB NOT NULL, sent_ms INTEGER NOT NULL, at_ms INTEGER NOT NULL);
+CREATE TABLE e2e_outbox(msg_id TEXT PRIMARY KEY, peer TEXT NOT NULL, plaintext BLOB NOT NULL,
+  envelope BLOB NOT NULL, created_ms INTEGER NOT NULL);
+CREATE TABLE receipt_marks(conv TEXT NOT NULL, cseq INTEGER NOT NULL, status TEXT NOT NULL,
+  PRIMARY KEY(conv, cseq, status));
+ALTER TABLE messages ADD COLUMN e2e TEXT NOT NULL DEFAULT 'ok';
+)sql"},
   };
   return kMigrations;
 }
@@ -68,19 +87,21 @@ Result<bool> Profile::store_event(const wire::View& ev, const std::string& me) {
     if (db_->changes() == 0) return false;
   }
   if (kind == "msg" && ev.has("conv")) {
-    PARLEY_ASSIGN_OR_RETURN(from, ev.str("from"));
+    // Bodies are end-to-end ciphertext: kept here until E2e::process_pending opens them.
     PARLEY_ASSIGN_OR_RETURN(
-        st, db_->prepare("INSERT INTO messages(conv, cseq, msg_id, sender, recipient, body, "
-                         "sent_ms, status) VALUES(?, ?, ?, ?, ?, ?, ?, ?) "
-                         "ON CONFLICT(conv, cseq) DO NOTHING"));
-    PARLEY_TRY(st.bind(1, *ev.str("conv"))
-                   .bind(2, static_cast<std::int64_t>(*ev.uint("cseq")))
-                   .bind(3, *ev.str("msg_id"))
-                   .bind(4, from)
-                   .bind(5, *ev.str("to"))
-                   .bind_blob(6, *ev.bin("body", 1u << 24))
-                   .bind(7, static_cast<std::int64_t>(*ev.uint("sent_ms")))
-                   .bind(8, from == me ? "sent" : "received")
+        st, db_->prepare("INSERT INTO e2e_pending(seq, conv, cseq, msg_id, sender, sender_device, "
+                         "recipient, body, sent_ms, at_ms) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                         "ON CONFLICT(seq) DO NOTHING"));
+    PARLEY_TRY(st.bind(1, static_cast<std::int64_t>(seq))
+                   .bind(2, *ev.str("conv"))
+                   .bind(3, static_cast<std::int64_t>(*ev.uint("cseq")))
+                   .bind(4, *ev.str("msg_id"))
+                   .bind(5, *ev.str("from"))
+                   .bind(6, static_cast<std::int64_t>(ev.uint_or("from_device", 0).value()))
+                   .bind(7, *ev.str("to"))
+                   .bind_blob(8, *ev.bin("body", 1u << 24))
+                   .bind(9, static_cast<std::int64_t>(*ev.uint("sent_ms")))
+                   .bind(10, static_cast<std::int64_t>(ev.uint_or("at_ms", 0).value()))
                    .run());
   } else if (kind == "receipt") {
     PARLEY_ASSIGN_OR_RETURN(conv, ev.str("conv"));
@@ -90,29 +111,74 @@ Result<bool> Profile::store_event(const wire::View& ev, const std::string& me) {
           st, db_->prepare("UPDATE messages SET status = 'delivered' WHERE conv = ? AND cseq = ? "
                            "AND status = 'sent'"));
       PARLEY_TRY(st.bind(1, conv).bind(2, static_cast<std::int64_t>(*ev.uint("cseq"))).run());
+      PARLEY_TRY(mark_receipt(conv, static_cast<std::int64_t>(*ev.uint("cseq")), "delivered"));
     } else if (status == "read") {
       PARLEY_ASSIGN_OR_RETURN(
           st, db_->prepare("UPDATE messages SET status = 'read' WHERE conv = ? AND cseq <= ? AND "
                            "sender = ?"));
       PARLEY_TRY(
           st.bind(1, conv).bind(2, static_cast<std::int64_t>(*ev.uint("upto"))).bind(3, me).run());
+      PARLEY_TRY(mark_receipt(conv, static_cast<std::int64_t>(*ev.uint("upto")), "read"));
     }
   }
   return true;
 }
 
+// Receipts can arrive before the message they name has been decrypted; the mark lets
+// add_message give it the right status then.
+Status Profile::mark_receipt(const std::string& conv, std::int64_t cseq,
+                             const std::string& status) {
+  PARLEY_ASSIGN_OR_RETURN(
+      st, db_->prepare("INSERT INTO receipt_marks(conv, cseq, status) VALUES(?, ?, ?) "
+                       "ON CONFLICT DO NOTHING"));
+  return st.bind(1, conv).bind(2, cseq).bind(3, status).run();
+}
+
+Status Profile::add_message(const StoredMessage& m, const std::string& e2e) {
+  std::string status = m.status;
+  if (status == "sent") {
+    PARLEY_ASSIGN_OR_RETURN(
+        st, db_->prepare("SELECT (SELECT count(*) FROM receipt_marks WHERE conv = ?1 AND status = "
+                         "'read' AND cseq >= ?2), (SELECT count(*) FROM receipt_marks WHERE conv "
+                         "= ?1 AND status = 'delivered' AND cseq = ?2)"));
+    st.bind(1, m.conv).bind(2, m.cseq);
+    PARLEY_TRY(st.step());
+    if (st.column_int64(0) > 0) {
+      status = "read";
+    } else if (st.column_int64(1) > 0) {
+      status = "delivered";
+    }
+  }
+  PARLEY_ASSIGN_OR_RETURN(
+      st, db_->prepare("INSERT INTO messages(conv, cseq, msg_id, sender, recipient, body, sent_ms, "
+                       "status, e2e) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                       "ON CONFLICT(conv, cseq) DO NOTHING"));
+  return st.bind(1, m.conv)
+      .bind(2, m.cseq)
+      .bind(3, m.msg_id)
+      .bind(4, m.from)
+      .bind(5, m.to)
+      .bind_blob(6, m.body)
+      .bind(7, m.sent_ms)
+      .bind(8, status)
+      .bind(9, e2e)
+      .run();
+}
+
 Result<std::vector<StoredMessage>> Profile::history(const std::string& conv, int limit) {
   PARLEY_ASSIGN_OR_RETURN(
-      st, db_->prepare("SELECT conv, cseq, msg_id, sender, recipient, body, sent_ms, status FROM "
-                       "(SELECT * FROM messages WHERE conv = ? ORDER BY cseq DESC LIMIT ?) "
-                       "ORDER BY cseq"));
+      st,
+      db_->prepare("SELECT conv, cseq, msg_id, sender, recipient, body, sent_ms, status, e2e FROM "
+                   "(SELECT * FROM messages WHERE conv = ? ORDER BY cseq DESC LIMIT ?) "
+                   "ORDER BY cseq"));
   st.bind(1, conv).bind(2, std::int64_t{limit});
   std::vector<StoredMessage> out;
   for (;;) {
     PARLEY_ASSIGN_OR_RETURN(row, st.step());
     if (!row) break;
     out.push_back({st.column_text(0), st.column_int64(1), st.column_text(2), st.column_text(3),
-                   st.column_text(4), st.column_text(5), st.column_int64(6), st.column_text(7)});
+                   st.column_text(4), st.column_text(5), st.column_int64(6), st.column_text(7),
+                   st.column_text(8)});
   }
   return out;
 }

@@ -30,7 +30,9 @@ Status Session::handle_push(const wire::Message& frame) {
   PARLEY_ASSIGN_OR_RETURN(seq, frame.root().uint("seq"));
   PARLEY_ASSIGN_OR_RETURN(is_new, profile_.store_event(frame.root(), address_));
   highest_seq_ = std::max(highest_seq_, static_cast<std::int64_t>(seq));
-  if (is_new && handler_) handler_(frame.root());
+  if (is_new && handler_ && frame.root().str_or("kind", "").value() != "msg") {
+    handler_(frame.root());
+  }
   return ok_status();
 }
 
@@ -79,7 +81,16 @@ Status Session::pump(int timeout_ms) {
     PARLEY_TRY(handle_push(*frame));
     if (left == 0) break;
   }
-  return ack();
+  PARLEY_TRY(ack());
+  return open_pending();
+}
+
+Status Session::open_pending() {
+  if (!e2e_ || opening_) return ok_status();
+  opening_ = true;
+  Status s = e2e_->process_pending(*this, opened_);
+  opening_ = false;
+  return s;
 }
 
 Status Session::ack() {

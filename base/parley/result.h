@@ -57,6 +57,12 @@ class [[nodiscard]] Result {
     return std::get<1>(std::move(v_));
   }
 
+  // The value, or `fallback` on error.
+  T value_or(T fallback) const& { return ok() ? std::get<0>(v_) : std::move(fallback); }
+  T value_or(T fallback) && { return ok() ? std::get<0>(std::move(v_)) : std::move(fallback); }
+  // Just the outcome.
+  Result<void> status() const;
+
  private:
   std::variant<T, Error> v_;
 };
@@ -85,6 +91,11 @@ class [[nodiscard]] Result<void> {
 using Status = Result<void>;
 
 inline Status ok_status() { return Status(); }
+
+template <class T>
+Result<void> Result<T>::status() const {
+  return ok() ? Result<void>() : Result<void>(error());
+}
 
 }  // namespace parley
 

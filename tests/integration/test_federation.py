@@ -215,6 +215,14 @@ class Outages(unittest.TestCase):
             wait_for(lambda: "FRIEND request" in bob.ok("sync"), what="request")
             bob.ok("friend", "accept", "alice@a.example")
             wait_for(lambda: "FRIEND accepted" in alice.ok("sync"), what="accept")
+            # End-to-end encryption needs bob's device keys once; afterwards alice can write to
+            # him while his node is down (her session and his verified device list are kept).
+            alice.ok("send", "bob@b.example", "hello")
+            wait_for(lambda: "hello" in bob.ok("sync"), what="first message")
+            receipts = []
+            wait_for(lambda: receipts.extend(l for l in alice.ok("sync").splitlines()
+                                             if "delivered by bob@b.example" in l)
+                     or receipts, what="first receipt")
 
             self.assertEqual(b.stop(), 0)
             for i in range(100):
@@ -324,29 +332,30 @@ class CrossNodeDirectory(unittest.TestCase):
                 re = c.request("login", user="%s@%s" % (user, node.name),
                                password="correct horse battery", device=device)
                 self.assertTrue(re["ok"], re)
-                return c
-            bob_dev = raw_login(b, "bob", "phone")
-            re = bob_dev.request("keys_publish", identity=b"I" * 32, cert=b"bob-phone-cert",
+                return c, re["device_id"]
+            # bob's CLI device published real keys at login; a raw device adds known ones.
+            bob_dev, phone = raw_login(b, "bob", "phone")
+            re = bob_dev.request("keys_publish", cert=b"bob-phone-cert",
                                  signed_prekey=b"bob-phone-spk",
                                  one_time=[{"id": i, "key": b"otk-%d" % i} for i in (1, 2, 3)])
             self.assertTrue(re["ok"], re)
             self.assertEqual(re["one_time_left"], 3)
 
-            alice_dev = raw_login(a, "alice", "laptop")
-            q = alice_dev.request("keys_query", address="bob@b.example")
+            alice_dev, _ = raw_login(a, "alice", "laptop")
+            q = alice_dev.request("keys_query", address="bob@b.example", devices=[phone])
             self.assertTrue(q["ok"], q)
-            self.assertEqual(q["identity"], b"I" * 32)
+            self.assertEqual(len(q["identity"]), 32)
             self.assertEqual([(d["cert"], d["one_time_left"]) for d in q["devices"]],
                              [(b"bob-phone-cert", 3)])
             got = []
             for _ in range(4):
-                c = alice_dev.request("keys_claim", address="bob@b.example")
+                c = alice_dev.request("keys_claim", address="bob@b.example", devices=[phone])
                 self.assertTrue(c["ok"], c)
                 (dev,) = c["devices"]
                 self.assertEqual(dev["signed_prekey"], b"bob-phone-spk")
                 got.append(dev.get("one_time", {}).get("key"))
             self.assertEqual(got, [b"otk-1", b"otk-2", b"otk-3", None])
-            q = alice_dev.request("keys_query", address="bob@b.example")
+            q = alice_dev.request("keys_query", address="bob@b.example", devices=[phone])
             self.assertEqual(q["devices"][0]["one_time_left"], 0)
             nobody = alice_dev.request("keys_query", address="nobody@b.example")
             self.assertEqual((nobody["ok"], nobody["code"]), (False, "not_found"))
@@ -377,7 +386,7 @@ class HeadOfLine(unittest.TestCase):
             alice, bob = User(a, "alice"), User(b, "bob")
             self.assertEqual(alice.login().returncode, 0)
             self.assertEqual(bob.login().returncode, 0)
-            alice.ok("send", "zed@dead.example", "into the void")
+            alice.ok("friend", "request", "zed@dead.example")  # queued for the black hole
             time.sleep(0.3)  # the request to dead.example is now hanging (15 s timeout)
             alice.ok("send", "bob@b.example", "right through")
             wait_for(lambda: "right through" in bob.ok("sync"), timeout=5, what="b despite dead peer")

@@ -1,5 +1,6 @@
 """Integration tests: real parleyd processes on loopback driven by the parley CLI and raw sockets."""
 import json
+import re
 import os
 import signal
 import struct
@@ -151,10 +152,24 @@ class Chat(unittest.TestCase):
     def test_second_device_receives_everything(self):
         befriend(self.alice, self.bob)
         phone = User(self.node, "bob", device="phone")
-        self.assertEqual(phone.login().returncode, 0)
+        r = phone.login()
+        self.assertEqual(r.returncode, 0)
+        # A new device has its own keys but is not trusted until a device with the identity key
+        # vouches for it; until then it cannot send and nobody encrypts to it.
+        approve = re.search(r"parley devices approve (\d+)", r.stderr)
+        self.assertTrue(approve, r.stderr)
+        self.assertEqual(phone.run("send", self.alice.address, "too early").returncode, 5)
+        devices = json.loads(self.bob.ok("devices", "--json"))
+        self.assertEqual(sorted(d["trusted"] for d in devices), [False, True])
+        self.bob.ok("devices", "approve", approve.group(1))
+        self.assertTrue(all(d["trusted"] for d in json.loads(self.bob.ok("devices", "--json"))))
         self.alice.ok("send", self.bob.address, "to both devices")
         self.assertIn("to both devices", self.bob.ok("sync"))
         self.assertIn("to both devices", phone.ok("sync"))
+        # What the phone sends reaches alice, and bob's laptop sees it as its own sent message.
+        phone.ok("send", self.alice.address, "from the phone")
+        self.assertIn("from the phone", self.alice.ok("sync"))
+        self.assertIn("bob@example.org -> alice@example.org: from the phone", self.bob.ok("sync"))
 
     def test_conversation_list_pin_hide_delete(self):
         befriend(self.alice, self.bob)

@@ -2,6 +2,8 @@
 // a reconnect before the ack) changes nothing, and receipts move own messages forward only.
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <tuple>
+#include <vector>
 
 #include "parley/client/profile.h"
 #include "parley/crypto/secret.h"
@@ -54,8 +56,20 @@ TEST_CASE("profile: events stored once, receipts update own messages, session ke
     REQUIRE(*p->store_event(msg_event(2, 2, "you@n.org", "theirs").root(), me));
     REQUIRE_FALSE(*p->store_event(msg_event(2, 2, "you@n.org", "theirs").root(), me));  // replay
     REQUIRE(*p->store_event(msg_event(3, 3, me, "mine too").root(), me));
+    // Message bodies wait (end-to-end ciphertext) until they are opened into the history.
+    auto pending = p->db().prepare("SELECT count(*) FROM e2e_pending");
+    REQUIRE(pending->step().value());
+    REQUIRE(pending->column_int64(0) == 3);
+    for (const auto& [cseq, from, text] : std::vector<std::tuple<int, std::string, std::string>>{
+             {1, me, "mine"}, {2, "you@n.org", "theirs"}, {3, me, "mine too"}}) {
+      client::StoredMessage m{
+          "dm:x", cseq, "m" + std::to_string(cseq),      from, from == me ? "you@n.org" : me,
+          text,   5,    from == me ? "sent" : "received"};
+      REQUIRE(p->add_message(m, "ok").ok());
+    }
     auto h = std::move(p->history("dm:x", 50).value());
     REQUIRE(h.size() == 3);
+    REQUIRE(h[1].body == "theirs");
     REQUIRE(h[0].status == "sent");
     REQUIRE(h[1].status == "received");
 
@@ -69,6 +83,10 @@ TEST_CASE("profile: events stored once, receipts update own messages, session ke
     // A late delivered receipt never moves a read message backwards.
     REQUIRE(*p->store_event(receipt(6, "delivered", 3).root(), me));
     REQUIRE((*p->find_message("dm:x", 3))->status == "read");
+    // A receipt that arrives before its message was opened is applied when it is.
+    REQUIRE(*p->store_event(receipt(7, "delivered", 9).root(), me));
+    REQUIRE(p->add_message({"dm:x", 9, "m9", me, "you@n.org", "late", 6, "sent"}, "ok").ok());
+    REQUIRE((*p->find_message("dm:x", 9))->status == "delivered");
     REQUIRE(p->set("token", "t").ok());
   }
   auto again = std::move(client::Profile::open(dir.string()).value());
@@ -76,5 +94,6 @@ TEST_CASE("profile: events stored once, receipts update own messages, session ke
   REQUIRE(again->clear_session().ok());
   REQUIRE(again->get("token")->empty());
   REQUIRE(again->history("dm:x", 2)->size() == 2);  // the most recent two
+  REQUIRE(again->history("dm:x", 2)->back().body == "late");
   std::filesystem::remove_all(dir);
 }

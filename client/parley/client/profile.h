@@ -20,7 +20,8 @@ struct StoredMessage {
   std::int64_t cseq = 0;
   std::string msg_id, from, to, body;
   std::int64_t sent_ms = 0;
-  std::string status;  // own messages: sent, delivered, read; others': received
+  std::string status;      // own messages: sent, delivered, read; others': received
+  std::string e2e = "ok";  // or why the message could not be decrypted (body empty then)
 };
 
 class Profile {
@@ -31,8 +32,12 @@ class Profile {
   Status set(const std::string& key, const std::string& value);
   Status clear_session();
 
-  // Stores one `ev` frame. Returns true when it was new (never seen before).
+  // Stores one `ev` frame. Returns true when it was new (never seen before). Message bodies go
+  // to the pending table (end-to-end ciphertext) until E2e::process_pending opens them.
   Result<bool> store_event(const wire::View& ev, const std::string& me);
+  // Adds an opened message to the history (`e2e`: "ok", or why it could not be opened). Own
+  // messages ("sent") take the status of receipts that arrived before them.
+  Status add_message(const StoredMessage& m, const std::string& e2e);
   Result<std::vector<StoredMessage>> history(const std::string& conv, int limit);
   Result<std::optional<StoredMessage>> find_message(const std::string& conv, std::int64_t cseq);
 
@@ -40,6 +45,7 @@ class Profile {
 
  private:
   explicit Profile(std::unique_ptr<store::Database> db) : db_(std::move(db)) {}
+  Status mark_receipt(const std::string& conv, std::int64_t cseq, const std::string& status);
   std::unique_ptr<store::Database> db_;
 };
 

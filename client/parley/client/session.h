@@ -9,13 +9,15 @@
 #include <string>
 
 #include "parley/client/connection.h"
+#include "parley/client/e2e.h"
 #include "parley/client/profile.h"
 
 namespace parley::client {
 
 class Session {
  public:
-  // Called for every stream event newly stored in the profile.
+  // Called for every stream event newly stored in the profile, except messages: those are
+  // end-to-end encrypted and reach E2e's `opened` callback once decrypted (open_pending).
   using EventHandler = std::function<void(const wire::View& ev)>;
 
   static Result<std::unique_ptr<Session>> login(Profile& profile, const std::string& server,
@@ -31,6 +33,12 @@ class Session {
   // Processes pushed frames for up to timeout_ms; acknowledges what was stored.
   Status pump(int timeout_ms);
   Status ack();
+  // Decrypts what arrived (see E2e::process_pending); pump() does it at its end.
+  void set_e2e(E2e* e2e, E2e::Opened opened) {
+    e2e_ = e2e;
+    opened_ = std::move(opened);
+  }
+  Status open_pending();
 
   const std::string& address() const { return address_; }
   // How often to ping to stay within the node's heartbeat timeout.
@@ -45,6 +53,9 @@ class Session {
   Profile& profile_;
   std::unique_ptr<Connection> conn_;
   EventHandler handler_;
+  E2e* e2e_ = nullptr;
+  E2e::Opened opened_;
+  bool opening_ = false;  // open_pending is running (its requests pump too)
   std::string address_;
   std::uint64_t next_id_ = 1;
   std::int64_t highest_seq_ = 0;

@@ -1,0 +1,67 @@
+// End-to-end encryption for one device (spec/crypto.md): its keys in the profile, publishing
+// them, trust in other users' identity keys (first use, then changes block sending until
+// accepted), sealing a message for every trusted device of the recipient and of the user's own
+// other devices, and opening received messages. Session state is saved in the same profile
+// transaction as the message it produced or consumed. Uses the Session for node requests; one
+// thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "parley/client/profile.h"
+#include "parley/result.h"
+
+namespace parley::client {
+
+class Session;
+
+struct DeviceInfo {
+  std::uint64_t device = 0;
+  bool trusted = false;     // named by the user's identity-signed device list
+  bool self = false;        // this device
+  std::string fingerprint;  // of its signing key, for humans
+};
+
+class E2e {
+ public:
+  explicit E2e(Profile& profile) : profile_(profile) {}
+
+  // Makes sure this device has keys and that the node has them (identity and device list on the
+  // user's first device; otherwise this device's certificate and prekeys, waiting for approval
+  // from a device that holds the identity key). Tops up one-time prekeys. Returns a notice for
+  // the user, or "".
+  Result<std::string> publish(Session& s);
+
+  // The body for a 1:1 message to `peer` with `msg_id`: one ciphertext per trusted device of the
+  // peer and of this user's other devices. Errors: "identity_changed" (until `trust`),
+  // "not_found" (the peer has no keys), "not_approved" (this device is not in its user's list).
+  Result<std::string> seal(Session& s, const std::string& peer, const std::string& msg_id,
+                           const std::string& plaintext);
+
+  // Opens every pending message in stream order, adds them to the history and calls `opened`
+  // with each (body = plaintext). Messages that cannot be opened are kept with the reason.
+  using Opened = std::function<void(const StoredMessage& m, const std::string& e2e)>;
+  Status process_pending(Session& s, const Opened& opened);
+
+  Result<std::vector<DeviceInfo>> devices(Session& s, const std::string& user);
+  // Adds device `device` (which published its certificate) to this user's signed device list.
+  Status approve(Session& s, std::uint64_t device);
+  // The safety number with `peer` (fetching and pinning its identity key on first use).
+  Result<std::string> safety_number(Session& s, const std::string& peer);
+  // Accepts a peer's changed identity key.
+  Status trust(Session& s, const std::string& peer);
+
+ private:
+  Status ensure_device_keys();
+  Result<std::string> self_value(const std::string& key);
+  Status set_self_value(const std::string& key, const std::string& value);
+  struct Listed;
+  Result<std::vector<Listed>> trusted_devices(Session& s, const std::string& user,
+                                              bool require_trusted);
+  Profile& profile_;
+};
+
+}  // namespace parley::client

@@ -246,6 +246,9 @@ int main(int argc, char** argv) {
   login->add_option("--server", server, "Your node's client address HOST:PORT")->required();
   login->add_flag("--password-stdin", password_stdin, "Read the password from stdin");
   login->add_option("--device", device, "A name for this device");
+  bool new_identity = false;
+  login->add_flag("--new-identity", new_identity,
+                  "You lost every device: make a new identity key (your contacts are warned)");
   auto* logout = app.add_subcommand("logout", "End this device's session");
 
   auto* send = app.add_subcommand("send", "Send a message (prints SENT once the node stored it)");
@@ -358,7 +361,7 @@ int main(int argc, char** argv) {
     crypto::SecretBytes(std::move(*pw)).wipe();
     if (!s.ok()) return fail(s.error());
     (*s)->set_e2e(&e2e, opened);
-    auto notice = e2e.publish(**s);
+    auto notice = e2e.publish(**s, new_identity);
     if (!notice.ok()) return fail(notice.error());
     if (auto st = (*s)->open_pending(); !st.ok()) return fail(st.error());
     std::printf("Logged in as %s on %s\n", (*s)->address().c_str(), server.c_str());

@@ -119,7 +119,7 @@ Result<DeviceKeys> load_keys(const std::function<Result<std::string>(const std::
 
 }  // namespace
 
-Result<std::string> E2e::publish(Session& s) {
+Result<std::string> E2e::publish(Session& s, bool new_identity) {
   PARLEY_TRY(ensure_device_keys());
   auto get = [this](const std::string& k) { return self_value(k); };
   PARLEY_ASSIGN_OR_RETURN(keys, load_keys(get));
@@ -157,7 +157,7 @@ Result<std::string> E2e::publish(Session& s) {
   q.add("address", me);
   auto mine = s.call("keys_query", q);
   PARLEY_ASSIGN_OR_RETURN(identity_seed, self_value("identity_seed"));
-  if (!mine.ok() && mine.error().code == "not_found" && identity_seed.empty()) {
+  if (new_identity || (!mine.ok() && mine.error().code == "not_found" && identity_seed.empty())) {
     const auto identity = crypto::SigningKey::generate();
     PARLEY_TRY(set_self_value("identity_seed", std::string(identity.seed())));
     crypto::DeviceList list{me, 1, {{my_device, keys.signing.public_key(), keys.dh.public_key()}}};
@@ -211,8 +211,8 @@ Result<std::vector<E2e::Listed>> E2e::trusted_devices(Session& s, const std::str
     if (st.column_text(2) != "trusted" && require_trusted) {
       return make_error("identity_changed", "the identity key of " + user + " changed");
     }
-    PARLEY_ASSIGN_OR_RETURN(list, crypto::parse_device_list(st.column_text(1), st.column_text(0),
-                                                            user));
+    PARLEY_ASSIGN_OR_RETURN(list,
+                            crypto::parse_device_list(st.column_text(1), st.column_text(0), user));
     std::vector<Listed> cached;
     for (const auto& d : list.devices) cached.push_back({d.device, d.signing_key, d.dh_key});
     return cached;

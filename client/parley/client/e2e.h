@@ -33,7 +33,9 @@ class E2e {
   // user's first device; otherwise this device's certificate and prekeys, waiting for approval
   // from a device that holds the identity key). Tops up one-time prekeys. Returns a notice for
   // the user, or "".
-  Result<std::string> publish(Session& s);
+  // With `new_identity` (all devices lost) this device makes a new identity key and a device list
+  // naming only itself; other users see the change and must accept it.
+  Result<std::string> publish(Session& s, bool new_identity = false);
 
   // The body for a 1:1 message to `peer` with `msg_id`: one ciphertext per trusted device of the
   // peer and of this user's other devices. Errors: "identity_changed" (until `trust`),

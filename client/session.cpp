@@ -30,9 +30,7 @@ Status Session::handle_push(const wire::Message& frame) {
   PARLEY_ASSIGN_OR_RETURN(seq, frame.root().uint("seq"));
   PARLEY_ASSIGN_OR_RETURN(is_new, profile_.store_event(frame.root(), address_));
   highest_seq_ = std::max(highest_seq_, static_cast<std::int64_t>(seq));
-  if (is_new && handler_ && frame.root().str_or("kind", "").value() != "msg") {
-    handler_(frame.root());
-  }
+  if (is_new && handler_) handler_(frame.root());
   return ok_status();
 }
 

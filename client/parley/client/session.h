@@ -16,8 +16,8 @@ namespace parley::client {
 
 class Session {
  public:
-  // Called for every stream event newly stored in the profile, except messages: those are
-  // end-to-end encrypted and reach E2e's `opened` callback once decrypted (open_pending).
+  // Called for every stream event newly stored in the profile. A message's body is end-to-end
+  // ciphertext there; E2e's `opened` callback gets the plaintext (open_pending).
   using EventHandler = std::function<void(const wire::View& ev)>;
 
   static Result<std::unique_ptr<Session>> login(Profile& profile, const std::string& server,

@@ -318,6 +318,10 @@ int main(int argc, char** argv) {
   auto* approve = devices_cmd->add_subcommand(
       "approve", "Vouch for another device of yours (run on your first device)");
   approve->add_option("DEVICE", approve_id, "Its device id, as its login printed")->required();
+  std::uint64_t remove_id = 0;
+  auto* remove_dev = devices_cmd->add_subcommand(
+      "remove", "Take a lost or retired device of yours off your list (run on your first device)");
+  remove_dev->add_option("DEVICE", remove_id, "Its device id")->required();
   auto* verify = app.add_subcommand(
       "verify", "Safety number to compare with ADDRESS in person (alone on the last line)");
   verify->add_option("ADDRESS", address)->required();
@@ -518,6 +522,11 @@ int main(int argc, char** argv) {
   if (*approve) {
     if (auto st = e2e.approve(s, approve_id); !st.ok()) return fail(st.error());
     std::printf("OK device %llu approved\n", static_cast<unsigned long long>(approve_id));
+    return kOk;
+  }
+  if (*remove_dev) {
+    if (auto st = e2e.remove_device(s, remove_id); !st.ok()) return fail(st.error());
+    std::printf("OK device %llu removed\n", static_cast<unsigned long long>(remove_id));
     return kOk;
   }
   if (*devices_cmd) {

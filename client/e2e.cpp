@@ -710,6 +710,37 @@ Status E2e::approve(Session& s, std::uint64_t device) {
                                      " has not published keys (has it logged in?)");
 }
 
+Status E2e::remove_device(Session& s, std::uint64_t device) {
+  PARLEY_ASSIGN_OR_RETURN(identity_seed, self_value("identity_seed"));
+  if (identity_seed.empty()) {
+    return make_error("not_allowed",
+                      "this device does not hold your identity key; remove devices from the "
+                      "device you first logged in with");
+  }
+  PARLEY_ASSIGN_OR_RETURN(device_id_text, profile_.get("device_id"));
+  if (std::to_string(device) == device_id_text) {
+    return make_error("bad_request", "this is the device holding your identity key");
+  }
+  PARLEY_ASSIGN_OR_RETURN(identity, crypto::SigningKey::from_seed(identity_seed));
+  const std::string me = s.address();
+  wire::MapWriter q;
+  q.add("address", me);
+  PARLEY_ASSIGN_OR_RETURN(re, s.call("keys_query", q));
+  PARLEY_ASSIGN_OR_RETURN(
+      list, crypto::parse_device_list(re.root().bin("device_list", 16384).value_or(std::string()),
+                                      identity.public_key(), me));
+  const auto before = list.devices.size();
+  std::erase_if(list.devices, [&](const crypto::ListedDevice& d) { return d.device == device; });
+  if (list.devices.size() == before) {
+    return make_error("not_found", "device " + std::to_string(device) + " is not in your list");
+  }
+  ++list.version;
+  wire::MapWriter f;
+  f.add_bin("device_list", crypto::encode_device_list(list, identity))
+      .add("list_version", list.version);
+  return s.call("keys_publish", f).status();
+}
+
 Result<std::string> E2e::safety_number(Session& s, const std::string& peer) {
   PARLEY_TRY(trusted_devices(s, peer, false).status());
   auto identity_of = [this](const std::string& user) -> Result<std::string> {

@@ -170,6 +170,12 @@ class Chat(unittest.TestCase):
         phone.ok("send", self.alice.address, "from the phone")
         self.assertIn("from the phone", self.alice.ok("sync"))
         self.assertIn("bob@example.org -> alice@example.org: from the phone", self.bob.ok("sync"))
+        # The phone is lost: removed from the list, nothing is encrypted for it any more.
+        self.bob.ok("devices", "remove", approve.group(1))
+        self.alice.ok("send", self.bob.address, "after the phone was removed")
+        self.assertIn("after the phone was removed", self.bob.ok("sync"))
+        self.assertIn("[not decrypted: not encrypted for this device]", phone.ok("sync"))
+        self.assertEqual(phone.run("send", self.alice.address, "still here?").returncode, 5)
 
     def test_conversation_list_pin_hide_delete(self):
         befriend(self.alice, self.bob)

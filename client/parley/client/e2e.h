@@ -51,6 +51,8 @@ class E2e {
   Result<std::vector<DeviceInfo>> devices(Session& s, const std::string& user);
   // Adds device `device` (which published its certificate) to this user's signed device list.
   Status approve(Session& s, std::uint64_t device);
+  // Takes `device` off the list (lost or retired): nobody encrypts to it any more.
+  Status remove_device(Session& s, std::uint64_t device);
   // The safety number with `peer` (fetching and pinning its identity key on first use).
   Result<std::string> safety_number(Session& s, const std::string& peer);
   // Accepts a peer's changed identity key.

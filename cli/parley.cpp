@@ -322,6 +322,10 @@ int main(int argc, char** argv) {
   auto* remove_dev = devices_cmd->add_subcommand(
       "remove", "Take a lost or retired device of yours off your list (run on your first device)");
   remove_dev->add_option("DEVICE", remove_id, "Its device id")->required();
+  auto* keys_cmd = app.add_subcommand("keys", "This device's end-to-end keys");
+  auto* keys_rotate = keys_cmd->add_subcommand(
+      "rotate", "Replace this device's signed prekey now (it also happens weekly)");
+  keys_cmd->require_subcommand(1);
   auto* verify = app.add_subcommand(
       "verify", "Safety number to compare with ADDRESS in person (alone on the last line)");
   verify->add_option("ADDRESS", address)->required();
@@ -522,6 +526,12 @@ int main(int argc, char** argv) {
   if (*approve) {
     if (auto st = e2e.approve(s, approve_id); !st.ok()) return fail(st.error());
     std::printf("OK device %llu approved\n", static_cast<unsigned long long>(approve_id));
+    return kOk;
+  }
+  if (*keys_rotate) {
+    auto r = e2e.rotate_signed_prekey(s, true);
+    if (!r.ok()) return fail(r.error());
+    std::printf("OK signed prekey replaced\n");
     return kOk;
   }
   if (*remove_dev) {

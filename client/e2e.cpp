@@ -15,6 +15,8 @@ namespace parley::client {
 namespace {
 
 constexpr int kOneTimeBatch = 100;
+constexpr std::int64_t kSignedPrekeyLifetimeMs = 7LL * 24 * 3600 * 1000;
+constexpr std::int64_t kSignedPrekeyGraceMs = 30LL * 24 * 3600 * 1000;
 constexpr std::int64_t kOneTimeLow = 20;
 
 std::int64_t now_ms() {
@@ -638,6 +640,7 @@ Status E2e::process_pending(Session& s, const Opened& opened) {
       PARLEY_TRY(tx.commit());
       if (opened) opened(m, why);
     }
+    PARLEY_TRY(rotate_signed_prekey(s, false).status());
     // Keep enough one-time prekeys on the node.
     PARLEY_ASSIGN_OR_RETURN(
         cnt, profile_.db().prepare("SELECT count(*) FROM e2e_prekeys WHERE kind = 'otk'"));
@@ -708,6 +711,46 @@ Status E2e::approve(Session& s, std::uint64_t device) {
   }
   return make_error("not_found", "device " + std::to_string(device) +
                                      " has not published keys (has it logged in?)");
+}
+
+Result<bool> E2e::rotate_signed_prekey(Session& s, bool force) {
+  PARLEY_TRY(ensure_device_keys());
+  PARLEY_ASSIGN_OR_RETURN(spk_id_text, self_value("spk_id"));
+  const std::int64_t now = now_ms();
+  {
+    PARLEY_ASSIGN_OR_RETURN(
+        st, profile_.db().prepare("SELECT created_ms FROM e2e_prekeys WHERE id = ?"));
+    st.bind(1, std::stoll(spk_id_text));
+    PARLEY_ASSIGN_OR_RETURN(row, st.step());
+    if (row && !force && now - st.column_int64(0) < kSignedPrekeyLifetimeMs) return false;
+  }
+  auto get = [this](const std::string& k) { return self_value(k); };
+  PARLEY_ASSIGN_OR_RETURN(keys, load_keys(get));
+  PARLEY_ASSIGN_OR_RETURN(tx, store::Transaction::begin(profile_.db()));
+  PARLEY_ASSIGN_OR_RETURN(next_text, self_value("next_prekey_id"));
+  const std::int64_t id = std::stoll(next_text);
+  const auto spk = crypto::DhKeyPair::generate();
+  {
+    PARLEY_ASSIGN_OR_RETURN(
+        st, profile_.db().prepare("INSERT INTO e2e_prekeys(id, kind, private, created_ms) "
+                                  "VALUES(?, 'spk', ?, ?)"));
+    PARLEY_TRY(st.bind(1, id).bind_blob(2, spk.private_key()).bind(3, now).run());
+  }
+  {
+    // Signed prekeys replaced more than the grace period ago are gone for good.
+    PARLEY_ASSIGN_OR_RETURN(
+        st, profile_.db().prepare("DELETE FROM e2e_prekeys WHERE kind = 'spk' AND id != ? AND "
+                                  "created_ms < ?"));
+    PARLEY_TRY(st.bind(1, id).bind(2, now - kSignedPrekeyGraceMs - kSignedPrekeyLifetimeMs).run());
+  }
+  PARLEY_TRY(set_self_value("spk_id", std::to_string(id)));
+  PARLEY_TRY(set_self_value("next_prekey_id", std::to_string(id + 1)));
+  wire::MapWriter f;
+  f.add_bin("signed_prekey",
+            crypto::encode_signed_prekey(keys.signing, static_cast<std::uint64_t>(id), spk));
+  PARLEY_TRY(s.call("keys_publish", f).status());
+  PARLEY_TRY(tx.commit());
+  return true;
 }
 
 Status E2e::remove_device(Session& s, std::uint64_t device) {

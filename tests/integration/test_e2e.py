@@ -170,5 +170,28 @@ class IdentityChanges(unittest.TestCase):
             node.cleanup()
 
 
+class PrekeyRotation(unittest.TestCase):
+    def test_rotated_signed_prekey_serves_new_sessions_and_old_ones_continue(self):
+        node = Node(policy="anyone").start()
+        try:
+            for name in ("alice", "bob", "carol"):
+                node.add_user(name)
+            alice, bob, carol = (User(node, n) for n in ("alice", "bob", "carol"))
+            for u in (alice, bob, carol):
+                self.assertEqual(u.login().returncode, 0)
+            alice.ok("send", bob.address, "before rotation")
+            self.assertIn("before rotation", bob.ok("sync"))
+            bob.ok("keys", "rotate")
+            carol.ok("send", bob.address, "new session after rotation")
+            alice.ok("send", bob.address, "old session after rotation")
+            out = bob.ok("sync")
+            self.assertIn("new session after rotation", out)
+            self.assertIn("old session after rotation", out)
+            bob.ok("send", carol.address, "reply")
+            self.assertIn("reply", carol.ok("sync"))
+        finally:
+            node.cleanup()
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

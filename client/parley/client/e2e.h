@@ -51,6 +51,10 @@ class E2e {
   Result<std::vector<DeviceInfo>> devices(Session& s, const std::string& user);
   // Adds device `device` (which published its certificate) to this user's signed device list.
   Status approve(Session& s, std::uint64_t device);
+  // Replaces this device's signed prekey when it is older than a week (or now, with `force`);
+  // old ones stay usable for 30 days so sessions started meanwhile still open. Returns whether
+  // it rotated.
+  Result<bool> rotate_signed_prekey(Session& s, bool force);
   // Takes `device` off the list (lost or retired): nobody encrypts to it any more.
   Status remove_device(Session& s, std::uint64_t device);
   // The safety number with `peer` (fetching and pinning its identity key on first use).

@@ -45,6 +45,12 @@ struct E2e::Listed {
   std::string signing_key, dh_key;
 };
 
+struct E2e::OwnList {
+  crypto::SigningKey identity;
+  crypto::DeviceList list;
+  wire::Message query;  // the keys_query answer it came from
+};
+
 Result<std::string> E2e::self_value(const std::string& key) {
   PARLEY_ASSIGN_OR_RETURN(st, profile_.db().prepare("SELECT value FROM e2e_self WHERE key = ?"));
   st.bind(1, key);
@@ -681,33 +687,41 @@ Result<std::vector<DeviceInfo>> E2e::devices(Session& s, const std::string& user
   return out;
 }
 
-Status E2e::approve(Session& s, std::uint64_t device) {
+Result<E2e::OwnList> E2e::own_list(Session& s) {
   PARLEY_ASSIGN_OR_RETURN(identity_seed, self_value("identity_seed"));
   if (identity_seed.empty()) {
     return make_error("not_allowed",
-                      "this device does not hold your identity key; approve from the device you "
-                      "first logged in with");
+                      "this device does not hold your identity key; change your device list "
+                      "from the device you first logged in with");
   }
   PARLEY_ASSIGN_OR_RETURN(identity, crypto::SigningKey::from_seed(identity_seed));
-  const std::string me = s.address();
   wire::MapWriter q;
-  q.add("address", me);
+  q.add("address", s.address());
   PARLEY_ASSIGN_OR_RETURN(re, s.call("keys_query", q));
   PARLEY_ASSIGN_OR_RETURN(
       list, crypto::parse_device_list(re.root().bin("device_list", 16384).value_or(std::string()),
-                                      identity.public_key(), me));
-  if (list.find(device)) return ok_status();  // already approved
-  PARLEY_ASSIGN_OR_RETURN(devs, re.root().array("devices"));
+                                      identity.public_key(), s.address()));
+  return OwnList{std::move(identity), std::move(list), std::move(re)};
+}
+
+Status E2e::publish_list(Session& s, OwnList& own) {
+  ++own.list.version;
+  wire::MapWriter f;
+  f.add_bin("device_list", crypto::encode_device_list(own.list, own.identity))
+      .add("list_version", own.list.version);
+  return s.call("keys_publish", f).status();
+}
+
+Status E2e::approve(Session& s, std::uint64_t device) {
+  PARLEY_ASSIGN_OR_RETURN(own, own_list(s));
+  if (own.list.find(device)) return ok_status();  // already approved
+  PARLEY_ASSIGN_OR_RETURN(devs, own.query.root().array("devices"));
   for (const auto& d : devs) {
     if (d.uint("device").value_or(0) != device) continue;
     PARLEY_ASSIGN_OR_RETURN(cert,
                             crypto::parse_device_cert(d.bin("cert", 1024).value_or(std::string())));
-    list.devices.push_back({device, cert.signing_key, cert.dh_key});
-    ++list.version;
-    wire::MapWriter f;
-    f.add_bin("device_list", crypto::encode_device_list(list, identity))
-        .add("list_version", list.version);
-    return s.call("keys_publish", f).status();
+    own.list.devices.push_back({device, cert.signing_key, cert.dh_key});
+    return publish_list(s, own);
   }
   return make_error("not_found", "device " + std::to_string(device) +
                                      " has not published keys (has it logged in?)");
@@ -754,34 +768,18 @@ Result<bool> E2e::rotate_signed_prekey(Session& s, bool force) {
 }
 
 Status E2e::remove_device(Session& s, std::uint64_t device) {
-  PARLEY_ASSIGN_OR_RETURN(identity_seed, self_value("identity_seed"));
-  if (identity_seed.empty()) {
-    return make_error("not_allowed",
-                      "this device does not hold your identity key; remove devices from the "
-                      "device you first logged in with");
-  }
   PARLEY_ASSIGN_OR_RETURN(device_id_text, profile_.get("device_id"));
   if (std::to_string(device) == device_id_text) {
     return make_error("bad_request", "this is the device holding your identity key");
   }
-  PARLEY_ASSIGN_OR_RETURN(identity, crypto::SigningKey::from_seed(identity_seed));
-  const std::string me = s.address();
-  wire::MapWriter q;
-  q.add("address", me);
-  PARLEY_ASSIGN_OR_RETURN(re, s.call("keys_query", q));
-  PARLEY_ASSIGN_OR_RETURN(
-      list, crypto::parse_device_list(re.root().bin("device_list", 16384).value_or(std::string()),
-                                      identity.public_key(), me));
-  const auto before = list.devices.size();
-  std::erase_if(list.devices, [&](const crypto::ListedDevice& d) { return d.device == device; });
-  if (list.devices.size() == before) {
+  PARLEY_ASSIGN_OR_RETURN(own, own_list(s));
+  const auto before = own.list.devices.size();
+  std::erase_if(own.list.devices,
+                [&](const crypto::ListedDevice& d) { return d.device == device; });
+  if (own.list.devices.size() == before) {
     return make_error("not_found", "device " + std::to_string(device) + " is not in your list");
   }
-  ++list.version;
-  wire::MapWriter f;
-  f.add_bin("device_list", crypto::encode_device_list(list, identity))
-      .add("list_version", list.version);
-  return s.call("keys_publish", f).status();
+  return publish_list(s, own);
 }
 
 Result<std::string> E2e::safety_number(Session& s, const std::string& peer) {

@@ -12,14 +12,7 @@ const unsigned char* u8(std::string_view s) {
 
 }  // namespace
 
-DhKeyPair DhKeyPair::generate() {
-  DhKeyPair kp;
-  kp.private_key_ = random_secret(kDhKeyBytes);
-  kp.public_key_.resize(kDhKeyBytes);
-  crypto_scalarmult_base(reinterpret_cast<unsigned char*>(kp.public_key_.data()),
-                         kp.private_key_.data());
-  return kp;
-}
+DhKeyPair DhKeyPair::generate() { return *from_private(random_secret(kDhKeyBytes).view()); }
 
 Result<DhKeyPair> DhKeyPair::from_private(std::string_view private_key) {
   if (private_key.size() != kDhKeyBytes) {

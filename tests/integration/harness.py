@@ -304,3 +304,41 @@ class User:
         if r.returncode != 0:
             raise AssertionError("parley %s failed (%d): %s %s" % (args, r.returncode, r.stdout, r.stderr))
         return r.stdout
+
+
+def wait_for(fn, timeout=30, what="condition"):
+    """Polls fn until it returns something true; returns that, or fails after `timeout` s."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = fn()
+        if v:
+            return v
+        time.sleep(0.2)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def two_nodes(policy="friends", url_of=None):
+    """Started nodes a.example (user alice) and b.example (user bob), each with a static plain-HTTP
+    peer entry for the other (`url_of(node)` may point it elsewhere, e.g. at a proxy), both users
+    logged in. Returns (a, b, alice, bob); the caller cleans up the nodes."""
+    a = Node(name="a.example", policy=policy, federation=True).start()
+    b = Node(name="b.example", policy=policy, federation=True).start()
+    url_of = url_of or (lambda n: "http://127.0.0.1:%d" % n.fed_port)
+    a.add_user("alice")
+    b.add_user("bob")
+    a.parleyd("peer", "add", "b.example", url_of(b), check=True)
+    b.parleyd("peer", "add", "a.example", url_of(a), check=True)
+    alice, bob = User(a, "alice"), User(b, "bob")
+    for u in (alice, bob):
+        r = u.login()
+        if r.returncode != 0:
+            raise AssertionError("login failed: " + r.stderr)
+    return a, b, alice, bob
+
+
+def befriend_across(alice, bob):
+    """A friend request from alice accepted by bob, across nodes, seen on both sides."""
+    alice.ok("friend", "request", bob.address)
+    wait_for(lambda: "FRIEND request " + alice.address in bob.ok("sync"), what="request")
+    bob.ok("friend", "accept", alice.address)
+    wait_for(lambda: "FRIEND accepted " + bob.address in alice.ok("sync"), what="accept")

@@ -3,17 +3,14 @@ message's plaintext or a user's private key; identity changes block sending unti
 safety numbers agree."""
 import json
 import os
-import shutil
 import sqlite3
-import tempfile
 import threading
 import unittest
 import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from harness import Node, User
-from test_federation import wait_for
+from harness import Node, User, befriend_across, two_nodes, wait_for
 
 
 class RecordingProxy:
@@ -69,21 +66,15 @@ def files_under(path):
 
 class NoPlaintextOnNodes(unittest.TestCase):
     def test_known_plaintexts_appear_only_on_the_devices(self):
-        a = Node(name="a.example", federation=True).start()
-        b = Node(name="b.example", federation=True).start()
-        to_a, to_b = RecordingProxy(a.fed_port), RecordingProxy(b.fed_port)
+        proxies = {}
+
+        def through_proxy(node):  # every federation request to `node` is recorded
+            proxies[node.name] = RecordingProxy(node.fed_port)
+            return proxies[node.name].url
+        a, b, alice, bob = two_nodes(url_of=through_proxy)
+        to_a, to_b = proxies["a.example"], proxies["b.example"]
         try:
-            a.add_user("alice")
-            b.add_user("bob")
-            a.parleyd("peer", "add", "b.example", to_b.url, check=True)
-            b.parleyd("peer", "add", "a.example", to_a.url, check=True)
-            alice, bob = User(a, "alice"), User(b, "bob")
-            self.assertEqual(alice.login().returncode, 0)
-            self.assertEqual(bob.login().returncode, 0)
-            alice.ok("friend", "request", "bob@b.example")
-            wait_for(lambda: "FRIEND request" in bob.ok("sync"), what="request")
-            bob.ok("friend", "accept", "alice@a.example")
-            wait_for(lambda: "FRIEND accepted" in alice.ok("sync"), what="accept")
+            befriend_across(alice, bob)
 
             secrets = ["MARKER-%s-%d" % (os.urandom(6).hex(), i) for i in range(4)]
             alice.ok("send", "bob@b.example", secrets[0])

@@ -10,23 +10,13 @@ import time
 import unittest
 
 from fakenode import FakeNode
-from harness import Node, User
+from harness import Node, User, befriend_across, two_nodes, wait_for
 
 
 def dm_id(a, b):
     lo, hi = sorted([a, b])
     return "dm:" + hashlib.blake2b(b"parley-dm-v1\0" + lo.encode() + b"\0" + hi.encode(),
                                    digest_size=16).hexdigest()
-
-
-def wait_for(fn, timeout=30, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.2)
-    raise AssertionError("timed out waiting for " + what)
 
 
 def peers(node):
@@ -201,20 +191,9 @@ class Discovery(unittest.TestCase):
 class Outages(unittest.TestCase):
     def test_hundred_messages_survive_a_stopped_receiver_and_a_killed_sender(self):
         import signal
-        a = Node(name="a.example", federation=True).start()
-        b = Node(name="b.example", federation=True).start()
+        a, b, alice, bob = two_nodes()
         try:
-            a.add_user("alice")
-            b.add_user("bob")
-            a.parleyd("peer", "add", "b.example", "http://127.0.0.1:%d" % b.fed_port, check=True)
-            b.parleyd("peer", "add", "a.example", "http://127.0.0.1:%d" % a.fed_port, check=True)
-            alice, bob = User(a, "alice"), User(b, "bob")
-            self.assertEqual(alice.login().returncode, 0)
-            self.assertEqual(bob.login().returncode, 0)
-            alice.ok("friend", "request", "bob@b.example")
-            wait_for(lambda: "FRIEND request" in bob.ok("sync"), what="request")
-            bob.ok("friend", "accept", "alice@a.example")
-            wait_for(lambda: "FRIEND accepted" in alice.ok("sync"), what="accept")
+            befriend_across(alice, bob)
             # End-to-end encryption needs bob's device keys once; afterwards alice can write to
             # him while his node is down (her session and his verified device list are kept).
             alice.ok("send", "bob@b.example", "hello")
@@ -304,16 +283,8 @@ class CrossNodeRelations(unittest.TestCase):
 class CrossNodeDirectory(unittest.TestCase):
     def test_lookups_and_one_time_prekeys_across_nodes(self):
         from harness import RawClient
-        a = Node(name="a.example", federation=True).start()
-        b = Node(name="b.example", federation=True).start()
+        a, b, alice, bob = two_nodes()
         try:
-            a.add_user("alice")
-            b.add_user("bob")
-            a.parleyd("peer", "add", "b.example", "http://127.0.0.1:%d" % b.fed_port, check=True)
-            b.parleyd("peer", "add", "a.example", "http://127.0.0.1:%d" % a.fed_port, check=True)
-            alice, bob = User(a, "alice"), User(b, "bob")
-            self.assertEqual(alice.login().returncode, 0)
-            self.assertEqual(bob.login().returncode, 0)
             bob.ok("profile", "--display-name", "Bob Builder")
 
             self.assertEqual(alice.ok("lookup", "bob@b.example").strip(),

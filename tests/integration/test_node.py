@@ -9,7 +9,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import Node, RawClient, User, mp_pack  # noqa: E402
+from harness import Node, RawClient, User, mp_pack, wait_for  # noqa: E402
 
 PW = "correct horse battery"
 
@@ -474,16 +474,6 @@ class FederationRefusals(unittest.TestCase):
             self.assertIn("event=federation_refused", node.logs())
         finally:
             node.cleanup()
-
-
-def wait_for(fn, timeout=30, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.2)
-    raise AssertionError("timed out waiting for " + what)
 
 
 class CrossNode(unittest.TestCase):

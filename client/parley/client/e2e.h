@@ -67,6 +67,10 @@ class E2e {
   Result<std::string> self_value(const std::string& key);
   Status set_self_value(const std::string& key, const std::string& value);
   struct Listed;
+  // This user's current device list, signed by the identity key this device holds.
+  struct OwnList;
+  Result<OwnList> own_list(Session& s);
+  Status publish_list(Session& s, OwnList& own);  // with the version raised
   Result<std::vector<Listed>> trusted_devices(Session& s, const std::string& user,
                                               bool require_trusted);
   Profile& profile_;

@@ -125,15 +125,32 @@ Result<DeviceKeys> load_keys(const std::function<Result<std::string>(const std::
   return DeviceKeys{std::move(signing), std::move(dh_pair)};
 }
 
+// This device: its keys, its node device id and its user's address.
+struct Me {
+  DeviceKeys keys;
+  std::uint64_t device = 0;
+  std::string address;
+};
+
+Result<Me> load_me(Profile& profile,
+                   const std::function<Result<std::string>(const std::string&)>& get,
+                   const Session& s) {
+  PARLEY_ASSIGN_OR_RETURN(keys, load_keys(get));
+  PARLEY_ASSIGN_OR_RETURN(device_id_text, profile.get("device_id"));
+  if (device_id_text.empty()) return make_error("not_logged_in", "this profile is not logged in");
+  return Me{std::move(keys), std::stoull(device_id_text), s.address()};
+}
+
 }  // namespace
 
 Result<std::string> E2e::publish(Session& s, bool new_identity) {
   PARLEY_TRY(ensure_device_keys());
-  auto get = [this](const std::string& k) { return self_value(k); };
-  PARLEY_ASSIGN_OR_RETURN(keys, load_keys(get));
-  PARLEY_ASSIGN_OR_RETURN(device_id_text, profile_.get("device_id"));
-  const std::uint64_t my_device = std::stoull(device_id_text);
-  const std::string me = s.address();
+  PARLEY_ASSIGN_OR_RETURN(self,
+                          load_me(
+                              profile_, [this](const std::string& k) { return self_value(k); }, s));
+  const auto& keys = self.keys;
+  const std::uint64_t my_device = self.device;
+  const std::string& me = self.address;
 
   wire::MapWriter f;
   f.add_bin("cert", crypto::encode_device_cert(keys.signing, keys.dh));
@@ -300,11 +317,13 @@ Result<std::string> E2e::seal(Session& s, const std::string& peer, const std::st
     }
   }
   PARLEY_TRY(ensure_device_keys());
-  auto get = [this](const std::string& k) { return self_value(k); };
-  PARLEY_ASSIGN_OR_RETURN(keys, load_keys(get));
-  PARLEY_ASSIGN_OR_RETURN(device_id_text, profile_.get("device_id"));
-  const std::uint64_t my_device = std::stoull(device_id_text);
-  const std::string me = s.address();
+  PARLEY_ASSIGN_OR_RETURN(self,
+                          load_me(
+                              profile_, [this](const std::string& k) { return self_value(k); }, s));
+  const auto& keys = self.keys;
+  const std::uint64_t my_device = self.device;
+  const std::string& me = self.address;
+  const std::string device_id_text = std::to_string(my_device);
 
   PARLEY_ASSIGN_OR_RETURN(own, trusted_devices(s, me, true));
   bool approved = false;

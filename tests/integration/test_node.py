@@ -483,6 +483,7 @@ class CrossNode(unittest.TestCase):
         try:
             a.add_user("alice")
             b.add_user("bob")
+            # b pins a's key from `key show`; a pins b's on first contact.
             a_key = a.parleyd("key", "show", check=True).stdout.strip().splitlines()[-1]
             a.parleyd("peer", "add", "b.example", "http://127.0.0.1:%d" % b.fed_port, check=True)
             b.parleyd("peer", "add", "a.example", "http://127.0.0.1:%d" % a.fed_port,

@@ -35,6 +35,18 @@ const void* View::find(std::string_view key) const {
 
 bool View::has(std::string_view key) const { return find(key) != nullptr; }
 
+Result<std::vector<std::string>> View::keys() const {
+  if (!is_map()) return make_error("bad_request", "not a map");
+  const auto& m = as_obj(obj_)->via.map;
+  std::vector<std::string> out;
+  for (std::uint32_t i = 0; i < m.size; ++i) {
+    const auto& k = m.ptr[i].key;
+    if (k.type != msgpack::type::STR) return make_error("bad_request", "a map key is not a string");
+    out.emplace_back(k.via.str.ptr, k.via.str.size);
+  }
+  return out;
+}
+
 Result<std::string> View::str(std::string_view key, std::size_t max_len) const {
   const auto* v = as_obj(find(key));
   if (!v) return field_error(key, "is missing");

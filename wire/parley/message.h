@@ -33,6 +33,8 @@ class View {
 
   bool is_map() const;
   bool has(std::string_view key) const;
+  // The keys of a map, in encoded order; "bad_request" if not a map or a key is not a string.
+  Result<std::vector<std::string>> keys() const;
   // Required fields: an error names the field when it is missing or of the wrong type.
   Result<std::string> str(std::string_view key, std::size_t max_len = 4096) const;
   Result<std::string> bin(std::string_view key, std::size_t max_len) const;

@@ -1,0 +1,138 @@
+// Replicated conversations (spec/ordering.md): events, vector clocks, causal delivery, the total
+// order, membership with authority checked in each event's causal past, and the conversation
+// state every replica converges to. Pure and I/O-free: a Replica is one conversation on one node;
+// the node (or the simulator in tests/sim) moves events between replicas and stores them.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <vector>
+
+#include "parley/result.h"
+
+namespace parley::conv {
+
+// node name -> highest sequence number of that node's events in the conversation.
+using Clock = std::map<std::string, std::uint64_t>;
+
+enum class Kind : std::uint8_t {
+  kCreate,    // target: "", body: initial members, one address per line (the author is admin)
+  kMessage,   // body: the message (end-to-end ciphertext for the node)
+  kEdit,      // target: message id; body: the new content
+  kRecall,    // target: message id (a tombstone: beats every edit)
+  kAdd,       // target: address; role: "member" | "admin"
+  kRemove,    // target: address
+  kLeave,     // target: the author
+  kRole,      // target: address; role
+  kRead,      // target: event id read up to (forward only)
+  kReaction,  // target: message id; body: the reaction
+};
+const char* to_string(Kind kind);
+Result<Kind> parse_kind(std::string_view text);
+
+struct Event {
+  std::string conv;    // conversation id
+  std::string origin;  // the node that created and signs it
+  std::uint64_t seq = 0;
+  Clock clock;  // includes clock[origin] == seq
+  Kind kind = Kind::kMessage;
+  std::string author;  // user address (a user of `origin`)
+  std::string target;
+  std::string role;
+  std::string body;
+  std::int64_t wall_ms = 0;  // display only; never used for ordering
+
+  // Canonical msgpack bytes, and the id: lowercase hex of BLAKE2b-256 over them.
+  std::string encode() const;
+  std::string id() const;
+  static Result<Event> decode(std::string_view bytes);
+};
+
+// Total-order key: a deterministic linear extension of the causal order.
+struct OrderKey {
+  std::uint64_t clock_sum = 0;
+  std::string origin;
+  std::uint64_t seq = 0;
+  auto operator<=>(const OrderKey&) const = default;
+};
+OrderKey order_key(const Event& e);
+// Whether `a` happened before `b`: a.seq <= b.clock[a.origin] (and a is not b).
+bool happened_before(const Event& a, const Event& b);
+
+struct Member {
+  std::string role;  // "admin" | "member"
+  auto operator<=>(const Member&) const = default;
+};
+
+struct MessageView {
+  std::string id, author, body;
+  bool edited = false, recalled = false;
+  std::int64_t wall_ms = 0;
+};
+
+struct State {
+  std::map<std::string, Member> members;
+  std::vector<MessageView> messages;                                      // in the total order
+  std::set<std::tuple<std::string, std::string, std::string>> reactions;  // message, user, body
+  std::map<std::string, std::string> read_upto;                           // user -> event id
+  std::string hash() const;             // hex BLAKE2b-256 of a canonical serialization
+  std::set<std::string> nodes() const;  // nodes hosting a member: where events go
+};
+
+class Replica {
+ public:
+  Replica(std::string conv, std::string self);
+
+  // A new event made here: checked against the current state (refused with "not_allowed" when
+  // its author may not do it), applied, and returned for storage and sending.
+  Result<Event> create(Kind kind, const std::string& author, const std::string& target,
+                       const std::string& role, const std::string& body, std::int64_t wall_ms);
+
+  enum class Outcome { kApplied, kBuffered, kDuplicate, kEquivocation, kRejected };
+  // An event from elsewhere. Applied when causally ready (then anything buffered that became
+  // ready too); buffered when not (bounded: kBuffered also when it had to be dropped, the
+  // anti-entropy exchange brings it back). kRejected: malformed or not for this conversation.
+  Outcome receive(const Event& event);
+
+  // Applied events the holder of `theirs` lacks, in an order they can apply, at most `limit`.
+  std::vector<Event> missing_for(const Clock& theirs, std::size_t limit) const;
+  // Whether something applied here is missing at `theirs`, or they have something we lack.
+  bool behind(const Clock& theirs) const;
+
+  const Clock& clock() const { return clock_; }
+  // Applied events in application order (what a node stores and replays after a restart).
+  const std::vector<Event>& log() const { return log_; }
+  std::vector<const Event*> ordered() const;  // applied events in the total order
+  bool valid(const std::string& id) const;    // an applied event that passed its authority check
+  State state() const;
+  std::size_t buffered() const { return buffer_.size(); }
+  const std::vector<std::pair<Event, Event>>& equivocations() const { return equivocations_; }
+  const std::string& self() const { return self_; }
+  const std::string& conv() const { return conv_; }
+
+  static constexpr std::size_t kMaxBuffered = 10000;
+
+ private:
+  bool ready(const Event& e) const;
+  void apply(const Event& e);
+  // Membership of `user` among the valid membership events in e's causal past (or all, if null).
+  std::optional<Member> member_in(const std::string& user, const Event* before) const;
+  bool authorized(const Event& e) const;
+
+  std::string conv_, self_;
+  Clock clock_;
+  std::vector<Event> log_;
+  std::map<std::string, std::size_t> by_id_;                            // id -> index in log_
+  std::map<std::pair<std::string, std::uint64_t>, std::string> id_at_;  // (origin, seq) -> id
+  std::set<std::string> valid_;
+  std::vector<std::size_t> membership_;  // indexes of valid membership events
+  std::map<std::pair<std::string, std::uint64_t>, Event> buffer_;
+  std::vector<std::pair<Event, Event>> equivocations_;
+};
+
+}  // namespace parley::conv

@@ -1,0 +1,432 @@
+#include "parley/conv/replica.h"
+
+#include <algorithm>
+
+#include "parley/address.h"
+#include "parley/crypto/hash.h"
+#include "parley/crypto/secret.h"
+#include "parley/message.h"
+
+namespace parley::conv {
+
+namespace {
+
+constexpr const char* kKinds[] = {"create", "message", "edit", "recall", "add",
+                                  "remove", "leave",   "role", "read",   "reaction"};
+
+bool is_membership(Kind k) {
+  return k == Kind::kCreate || k == Kind::kAdd || k == Kind::kRemove || k == Kind::kLeave ||
+         k == Kind::kRole;
+}
+
+int rank(const std::string& role) { return role == "admin" ? 1 : 0; }
+
+std::string node_of(const std::string& address) {
+  const auto at = address.rfind('@');
+  return at == std::string::npos ? std::string() : address.substr(at + 1);
+}
+
+std::vector<std::string> lines(const std::string& body) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start < body.size()) {
+    auto end = body.find('\n', start);
+    if (end == std::string::npos) end = body.size();
+    if (end > start) out.push_back(body.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+// The users a membership event is about, with what it says of each: a role, or "" for out.
+std::vector<std::pair<std::string, std::string>> effects(const Event& e) {
+  switch (e.kind) {
+    case Kind::kCreate: {
+      std::vector<std::pair<std::string, std::string>> out{{e.author, "admin"}};
+      for (const auto& m : lines(e.body)) {
+        if (m != e.author) out.emplace_back(m, "member");
+      }
+      return out;
+    }
+    case Kind::kAdd:
+    case Kind::kRole:
+      return {{e.target, e.role}};
+    case Kind::kRemove:
+      return {{e.target, ""}};
+    case Kind::kLeave:
+      return {{e.author, ""}};
+    default:
+      return {};
+  }
+}
+
+}  // namespace
+
+const char* to_string(Kind kind) { return kKinds[static_cast<int>(kind)]; }
+
+Result<Kind> parse_kind(std::string_view text) {
+  for (int i = 0; i < 10; ++i) {
+    if (text == kKinds[i]) return static_cast<Kind>(i);
+  }
+  return make_error("bad_request", "unknown event kind " + std::string(text));
+}
+
+std::string Event::encode() const {
+  wire::MapWriter c;
+  for (const auto& [node, n] : clock) c.add(node, n);
+  wire::MapWriter m;
+  m.add("v", 1)
+      .add("conv", conv)
+      .add("origin", origin)
+      .add("seq", seq)
+      .add("clock", c)
+      .add("kind", to_string(kind))
+      .add("author", author)
+      .add("target", target)
+      .add("role", role)
+      .add_bin("body", body)
+      .add("wall_ms", wall_ms);
+  return m.finish();
+}
+
+std::string Event::id() const { return crypto::hex_encode(crypto::generichash(encode(), 32)); }
+
+Result<Event> Event::decode(std::string_view bytes) {
+  auto msg = wire::Message::parse(bytes, wire::Limits{16, 128, 1024, 256 * 1024, 3});
+  if (!msg.ok()) return make_error("bad_request", "event: " + msg.error().message);
+  const auto v = msg->root();
+  Event e;
+  PARLEY_ASSIGN_OR_RETURN(version, v.uint("v"));
+  if (version != 1) return make_error("bad_request", "unsupported event version");
+  PARLEY_ASSIGN_OR_RETURN(conv, v.str("conv", 128));
+  PARLEY_ASSIGN_OR_RETURN(origin, v.str("origin", 253));
+  PARLEY_ASSIGN_OR_RETURN(seq, v.uint("seq"));
+  PARLEY_ASSIGN_OR_RETURN(kind_text, v.str("kind", 16));
+  PARLEY_ASSIGN_OR_RETURN(kind, parse_kind(kind_text));
+  PARLEY_ASSIGN_OR_RETURN(author, v.str("author", 320));
+  PARLEY_ASSIGN_OR_RETURN(target, v.str("target", 320));
+  PARLEY_ASSIGN_OR_RETURN(role, v.str("role", 16));
+  PARLEY_ASSIGN_OR_RETURN(body, v.bin("body", 256 * 1024));
+  PARLEY_ASSIGN_OR_RETURN(wall, v.sint("wall_ms"));
+  PARLEY_ASSIGN_OR_RETURN(clock, v.map("clock"));
+  e.conv = std::move(conv);
+  e.origin = std::move(origin);
+  e.seq = seq;
+  e.kind = kind;
+  e.author = std::move(author);
+  e.target = std::move(target);
+  e.role = std::move(role);
+  e.body = std::move(body);
+  e.wall_ms = wall;
+  // The clock's entries: node names as keys, as encoded (keys sorted, so re-encoding matches).
+  auto nodes = clock.keys();
+  if (!nodes.ok()) return nodes.take_error();
+  for (const auto& node : *nodes) {
+    PARLEY_ASSIGN_OR_RETURN(n, clock.uint(node));
+    e.clock[node] = n;
+  }
+  if (e.seq == 0 || e.clock[e.origin] != e.seq) {
+    return make_error("bad_request", "an event's clock must hold its own seq");
+  }
+  if (e.encode() != bytes) return make_error("bad_request", "event is not in canonical form");
+  return e;
+}
+
+OrderKey order_key(const Event& e) {
+  std::uint64_t sum = 0;
+  for (const auto& [node, n] : e.clock) sum += n;
+  return {sum, e.origin, e.seq};
+}
+
+bool happened_before(const Event& a, const Event& b) {
+  if (a.origin == b.origin && a.seq == b.seq) return false;
+  const auto it = b.clock.find(a.origin);
+  return it != b.clock.end() && a.seq <= it->second;
+}
+
+Replica::Replica(std::string conv, std::string self)
+    : conv_(std::move(conv)), self_(std::move(self)) {}
+
+bool Replica::ready(const Event& e) const {
+  const auto mine = clock_.find(e.origin);
+  const std::uint64_t have = mine == clock_.end() ? 0 : mine->second;
+  if (e.seq != have + 1) return false;
+  for (const auto& [node, n] : e.clock) {
+    if (node == e.origin) continue;
+    const auto it = clock_.find(node);
+    if ((it == clock_.end() ? 0 : it->second) < n) return false;
+  }
+  return true;
+}
+
+std::optional<Member> Replica::member_in(const std::string& user, const Event* before) const {
+  // The valid membership events about `user` (in the causal past of `before`), then those no
+  // other of them follows: remove wins; among concurrent roles the lower one wins.
+  std::vector<std::pair<const Event*, std::string>> about;
+  for (const auto index : membership_) {
+    const Event& m = log_[index];
+    if (before && !happened_before(m, *before)) continue;
+    for (const auto& [who, says] : effects(m)) {
+      if (who == user) about.emplace_back(&m, says);
+    }
+  }
+  std::optional<Member> result;
+  bool removed = false;
+  for (const auto& [e, says] : about) {
+    bool superseded = false;
+    for (const auto& [other, unused] : about) {
+      if (happened_before(*e, *other)) {
+        superseded = true;
+        break;
+      }
+    }
+    if (superseded) continue;
+    if (says.empty()) {
+      removed = true;
+    } else if (!result || rank(says) < rank(result->role)) {
+      result = Member{says};
+    }
+  }
+  if (removed) return std::nullopt;
+  return result;
+}
+
+bool Replica::authorized(const Event& e) const {
+  if (e.conv != conv_ || node_of(e.author) != e.origin) return false;
+  if (e.kind == Kind::kCreate) {
+    // The first event of the conversation, by its origin; nothing before it.
+    return e.seq == 1 && e.clock.size() == 1 && log_.empty();
+  }
+  bool created = false;
+  for (const auto index : membership_)
+    created |= log_[index].kind == Kind::kCreate && happened_before(log_[index], e);
+  if (!created) return false;
+  const auto author = member_in(e.author, &e);
+  auto target_message = [&](bool same_author) {
+    const auto it = by_id_.find(e.target);
+    if (it == by_id_.end() || !valid_.count(e.target)) return false;
+    const Event& m = log_[it->second];
+    return m.kind == Kind::kMessage && happened_before(m, e) &&
+           (!same_author || m.author == e.author);
+  };
+  switch (e.kind) {
+    case Kind::kMessage:
+      return author.has_value();
+    case Kind::kEdit:
+      return author.has_value() && target_message(true);
+    case Kind::kRecall:
+      return author.has_value() && target_message(author->role != "admin");
+    case Kind::kReaction:
+      return author.has_value() && target_message(false) && !e.body.empty();
+    case Kind::kRead: {
+      const auto it = by_id_.find(e.target);
+      return author.has_value() && it != by_id_.end() && happened_before(log_[it->second], e);
+    }
+    case Kind::kAdd:
+      return author && author->role == "admin" && (e.role == "member" || e.role == "admin") &&
+             wire::parse_address(e.target).ok();
+    case Kind::kRemove:
+      return author && author->role == "admin" && member_in(e.target, &e).has_value();
+    case Kind::kLeave:
+      return author.has_value() && e.target == e.author;
+    case Kind::kRole:
+      return author && author->role == "admin" && (e.role == "member" || e.role == "admin") &&
+             member_in(e.target, &e).has_value();
+    case Kind::kCreate:
+      return false;
+  }
+  return false;
+}
+
+void Replica::apply(const Event& e) {
+  const std::string id = e.id();
+  const bool ok = authorized(e);
+  clock_[e.origin] = e.seq;
+  log_.push_back(e);
+  by_id_[id] = log_.size() - 1;
+  id_at_[{e.origin, e.seq}] = id;
+  if (ok) {
+    valid_.insert(id);
+    if (is_membership(e.kind)) membership_.push_back(log_.size() - 1);
+  }
+}
+
+Result<Event> Replica::create(Kind kind, const std::string& author, const std::string& target,
+                              const std::string& role, const std::string& body,
+                              std::int64_t wall_ms) {
+  Event e;
+  e.conv = conv_;
+  e.origin = self_;
+  e.clock = clock_;
+  e.seq = clock_[self_] + 1;
+  e.clock[self_] = e.seq;
+  e.kind = kind;
+  e.author = author;
+  e.target = target;
+  e.role = role;
+  e.body = body;
+  e.wall_ms = wall_ms;
+  if (!authorized(e)) {
+    return make_error("not_allowed", std::string(to_string(kind)) + " by " + author +
+                                         " is not allowed in this conversation now");
+  }
+  apply(e);
+  return e;
+}
+
+Replica::Outcome Replica::receive(const Event& e) {
+  if (e.conv != conv_ || e.seq == 0) return Outcome::kRejected;
+  const auto clock_entry = e.clock.find(e.origin);
+  if (clock_entry == e.clock.end() || clock_entry->second != e.seq) return Outcome::kRejected;
+  const std::string id = e.id();
+  if (auto at = id_at_.find({e.origin, e.seq}); at != id_at_.end()) {
+    if (at->second == id) return Outcome::kDuplicate;
+    // Two different events with one (origin, seq): the origin is faulty. Recorded, not applied.
+    equivocations_.emplace_back(log_[by_id_.at(at->second)], e);
+    return Outcome::kEquivocation;
+  }
+  if (auto b = buffer_.find({e.origin, e.seq}); b != buffer_.end()) {
+    if (b->second.id() == id) return Outcome::kDuplicate;
+    equivocations_.emplace_back(b->second, e);
+    return Outcome::kEquivocation;
+  }
+  if (!ready(e)) {
+    if (buffer_.size() < kMaxBuffered) buffer_.emplace(std::make_pair(e.origin, e.seq), e);
+    return Outcome::kBuffered;
+  }
+  apply(e);
+  // Whatever waited for it may be ready now.
+  for (bool progress = true; progress;) {
+    progress = false;
+    for (auto it = buffer_.begin(); it != buffer_.end();) {
+      if (ready(it->second)) {
+        apply(it->second);
+        it = buffer_.erase(it);
+        progress = true;
+      } else if (clock_[it->first.first] >= it->first.second) {
+        it = buffer_.erase(it);  // applied meanwhile (a copy arrived another way)
+      } else {
+        ++it;
+      }
+    }
+  }
+  return Outcome::kApplied;
+}
+
+std::vector<Event> Replica::missing_for(const Clock& theirs, std::size_t limit) const {
+  std::vector<Event> out;
+  for (const auto& e : log_) {  // application order is causal order
+    const auto it = theirs.find(e.origin);
+    if (it != theirs.end() && e.seq <= it->second) continue;
+    out.push_back(e);
+    if (out.size() >= limit) break;
+  }
+  return out;
+}
+
+bool Replica::behind(const Clock& theirs) const {
+  for (const auto& [node, n] : theirs) {
+    const auto it = clock_.find(node);
+    if ((it == clock_.end() ? 0 : it->second) != n) return true;
+  }
+  for (const auto& [node, n] : clock_) {
+    if (!theirs.count(node) && n > 0) return true;
+  }
+  return false;
+}
+
+std::vector<const Event*> Replica::ordered() const {
+  std::vector<const Event*> out;
+  out.reserve(log_.size());
+  for (const auto& e : log_) out.push_back(&e);
+  std::sort(out.begin(), out.end(),
+            [](const Event* a, const Event* b) { return order_key(*a) < order_key(*b); });
+  return out;
+}
+
+bool Replica::valid(const std::string& id) const { return valid_.count(id) > 0; }
+
+State Replica::state() const {
+  State s;
+  for (const auto index : membership_) {
+    for (const auto& [who, unused] : effects(log_[index])) {
+      if (s.members.count(who)) continue;
+      if (auto m = member_in(who, nullptr)) s.members[who] = *m;
+    }
+  }
+  std::map<std::string, std::size_t> message_at;
+  std::map<std::string, OrderKey> read_key;
+  for (const Event* e : ordered()) {
+    const std::string id = e->id();
+    if (!valid_.count(id)) continue;
+    switch (e->kind) {
+      case Kind::kMessage:
+        message_at[id] = s.messages.size();
+        s.messages.push_back({id, e->author, e->body, false, false, e->wall_ms});
+        break;
+      case Kind::kEdit: {
+        auto& m = s.messages[message_at.at(e->target)];
+        if (!m.recalled) {
+          m.body = e->body;
+          m.edited = true;
+        }
+        break;
+      }
+      case Kind::kRecall: {
+        auto& m = s.messages[message_at.at(e->target)];
+        m.recalled = true;  // a tombstone: no content, no edit history
+        m.body.clear();
+        m.edited = false;
+        break;
+      }
+      case Kind::kReaction:
+        s.reactions.emplace(e->target, e->author, e->body);
+        break;
+      case Kind::kRead: {
+        const OrderKey k = order_key(log_[by_id_.at(e->target)]);
+        auto it = read_key.find(e->author);
+        if (it == read_key.end() || it->second < k) {
+          read_key[e->author] = k;
+          s.read_upto[e->author] = e->target;
+        }
+        break;
+      }
+      default:
+        break;
+    }
+  }
+  return s;
+}
+
+std::string State::hash() const {
+  wire::MapWriter members_w;
+  for (const auto& [who, m] : members) members_w.add(who, m.role);
+  wire::ArrayWriter messages_w;
+  for (const auto& m : messages) {
+    wire::MapWriter w;
+    w.add("id", m.id)
+        .add("author", m.author)
+        .add_bin("body", m.body)
+        .add("edited", m.edited)
+        .add("recalled", m.recalled);
+    messages_w.push(w);
+  }
+  wire::ArrayWriter reactions_w;
+  for (const auto& [msg, user, body] : reactions) reactions_w.push(msg + "\n" + user + "\n" + body);
+  wire::MapWriter read_w;
+  for (const auto& [user, id] : read_upto) read_w.add(user, id);
+  wire::MapWriter all;
+  all.add("members", members_w)
+      .add("messages", messages_w)
+      .add("reactions", reactions_w)
+      .add("read", read_w);
+  return crypto::hex_encode(crypto::generichash(all.finish(), 32));
+}
+
+std::set<std::string> State::nodes() const {
+  std::set<std::string> out;
+  for (const auto& [who, m] : members) out.insert(node_of(who));
+  return out;
+}
+
+}  // namespace parley::conv

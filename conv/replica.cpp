@@ -78,6 +78,7 @@ std::string Event::encode() const {
   m.add("v", 1)
       .add("conv", conv)
       .add("origin", origin)
+      .add("epoch", epoch)
       .add("seq", seq)
       .add("clock", c)
       .add("kind", to_string(kind))
@@ -100,6 +101,7 @@ Result<Event> Event::decode(std::string_view bytes) {
   if (version != 1) return make_error("bad_request", "unsupported event version");
   PARLEY_ASSIGN_OR_RETURN(conv, v.str("conv", 128));
   PARLEY_ASSIGN_OR_RETURN(origin, v.str("origin", 253));
+  PARLEY_ASSIGN_OR_RETURN(epoch, v.uint("epoch"));
   PARLEY_ASSIGN_OR_RETURN(seq, v.uint("seq"));
   PARLEY_ASSIGN_OR_RETURN(kind_text, v.str("kind", 16));
   PARLEY_ASSIGN_OR_RETURN(kind, parse_kind(kind_text));
@@ -111,6 +113,7 @@ Result<Event> Event::decode(std::string_view bytes) {
   PARLEY_ASSIGN_OR_RETURN(clock, v.map("clock"));
   e.conv = std::move(conv);
   e.origin = std::move(origin);
+  e.epoch = epoch;
   e.seq = seq;
   e.kind = kind;
   e.author = std::move(author);
@@ -125,7 +128,7 @@ Result<Event> Event::decode(std::string_view bytes) {
     PARLEY_ASSIGN_OR_RETURN(n, clock.uint(node));
     e.clock[node] = n;
   }
-  if (e.seq == 0 || e.clock[e.origin] != e.seq) {
+  if (e.seq == 0 || e.clock[e.actor()] != e.seq) {
     return make_error("bad_request", "an event's clock must hold its own seq");
   }
   if (e.encode() != bytes) return make_error("bad_request", "event is not in canonical form");
@@ -135,24 +138,25 @@ Result<Event> Event::decode(std::string_view bytes) {
 OrderKey order_key(const Event& e) {
   std::uint64_t sum = 0;
   for (const auto& [node, n] : e.clock) sum += n;
-  return {sum, e.origin, e.seq};
+  return {sum, e.actor(), e.seq};
 }
 
 bool happened_before(const Event& a, const Event& b) {
-  if (a.origin == b.origin && a.seq == b.seq) return false;
-  const auto it = b.clock.find(a.origin);
+  if (a.origin == b.origin && a.epoch == b.epoch && a.seq == b.seq) return false;
+  const auto it = b.clock.find(a.actor());
   return it != b.clock.end() && a.seq <= it->second;
 }
 
-Replica::Replica(std::string conv, std::string self)
-    : conv_(std::move(conv)), self_(std::move(self)) {}
+Replica::Replica(std::string conv, std::string self, std::uint64_t epoch)
+    : conv_(std::move(conv)), self_(std::move(self)), epoch_(epoch) {}
 
 bool Replica::ready(const Event& e) const {
-  const auto mine = clock_.find(e.origin);
+  const std::string actor = e.actor();
+  const auto mine = clock_.find(actor);
   const std::uint64_t have = mine == clock_.end() ? 0 : mine->second;
   if (e.seq != have + 1) return false;
   for (const auto& [node, n] : e.clock) {
-    if (node == e.origin) continue;
+    if (node == actor) continue;
     const auto it = clock_.find(node);
     if ((it == clock_.end() ? 0 : it->second) < n) return false;
   }
@@ -241,10 +245,10 @@ bool Replica::authorized(const Event& e) const {
 void Replica::apply(const Event& e) {
   const std::string id = e.id();
   const bool ok = authorized(e);
-  clock_[e.origin] = e.seq;
+  clock_[e.actor()] = e.seq;
   log_.push_back(e);
   by_id_[id] = log_.size() - 1;
-  id_at_[{e.origin, e.seq}] = id;
+  id_at_[{e.actor(), e.seq}] = id;
   if (ok) {
     valid_.insert(id);
     if (is_membership(e.kind)) membership_.push_back(log_.size() - 1);
@@ -257,9 +261,10 @@ Result<Event> Replica::create(Kind kind, const std::string& author, const std::s
   Event e;
   e.conv = conv_;
   e.origin = self_;
+  e.epoch = epoch_;
   e.clock = clock_;
-  e.seq = clock_[self_] + 1;
-  e.clock[self_] = e.seq;
+  e.seq = clock_[e.actor()] + 1;
+  e.clock[e.actor()] = e.seq;
   e.kind = kind;
   e.author = author;
   e.target = target;
@@ -276,22 +281,23 @@ Result<Event> Replica::create(Kind kind, const std::string& author, const std::s
 
 Replica::Outcome Replica::receive(const Event& e) {
   if (e.conv != conv_ || e.seq == 0) return Outcome::kRejected;
-  const auto clock_entry = e.clock.find(e.origin);
+  const std::string actor = e.actor();
+  const auto clock_entry = e.clock.find(actor);
   if (clock_entry == e.clock.end() || clock_entry->second != e.seq) return Outcome::kRejected;
   const std::string id = e.id();
-  if (auto at = id_at_.find({e.origin, e.seq}); at != id_at_.end()) {
+  if (auto at = id_at_.find({actor, e.seq}); at != id_at_.end()) {
     if (at->second == id) return Outcome::kDuplicate;
-    // Two different events with one (origin, seq): the origin is faulty. Recorded, not applied.
+    // Two different events with one (actor, seq): the origin is faulty. Recorded, not applied.
     equivocations_.emplace_back(log_[by_id_.at(at->second)], e);
     return Outcome::kEquivocation;
   }
-  if (auto b = buffer_.find({e.origin, e.seq}); b != buffer_.end()) {
+  if (auto b = buffer_.find({actor, e.seq}); b != buffer_.end()) {
     if (b->second.id() == id) return Outcome::kDuplicate;
     equivocations_.emplace_back(b->second, e);
     return Outcome::kEquivocation;
   }
   if (!ready(e)) {
-    if (buffer_.size() < kMaxBuffered) buffer_.emplace(std::make_pair(e.origin, e.seq), e);
+    if (buffer_.size() < kMaxBuffered) buffer_.emplace(std::make_pair(actor, e.seq), e);
     return Outcome::kBuffered;
   }
   apply(e);
@@ -316,7 +322,7 @@ Replica::Outcome Replica::receive(const Event& e) {
 std::vector<Event> Replica::missing_for(const Clock& theirs, std::size_t limit) const {
   std::vector<Event> out;
   for (const auto& e : log_) {  // application order is causal order
-    const auto it = theirs.find(e.origin);
+    const auto it = theirs.find(e.actor());
     if (it != theirs.end() && e.seq <= it->second) continue;
     out.push_back(e);
     if (out.size() >= limit) break;

@@ -40,15 +40,16 @@ struct Model {
 
   // The model's own causality and order (not the replica's helpers): a happened before b iff
   // b's clock covers a's sequence number; ordered by clock sum, then origin, then seq.
+  static std::string actor(const Event& e) { return e.origin + "#" + std::to_string(e.epoch); }
   static bool before(const Event& a, const Event& b) {
-    if (a.origin == b.origin && a.seq == b.seq) return false;
-    auto it = b.clock.find(a.origin);
+    if (actor(a) == actor(b) && a.seq == b.seq) return false;
+    auto it = b.clock.find(actor(a));
     return it != b.clock.end() && it->second >= a.seq;
   }
   static std::tuple<std::uint64_t, std::string, std::uint64_t> key(const Event& e) {
     std::uint64_t sum = 0;
     for (const auto& [node, n] : e.clock) sum += n;
-    return {sum, e.origin, e.seq};
+    return {sum, actor(e), e.seq};
   }
 
   static int rank(const std::string& r) { return r == "admin" ? 1 : 0; }
@@ -252,6 +253,7 @@ struct Node {
   std::size_t own_upto = 0;   // log entries up to the last event this node created
   bool up = true;
   std::uint64_t restart_at = 0;
+  std::uint64_t epoch = 0;
 };
 
 class World {
@@ -341,19 +343,39 @@ class World {
     }
   }
 
-  void crash(std::size_t i) {
+  // A crash loses what was applied after the node's last own event (own events are committed
+  // before they are sent). With `from_backup` the node comes back from an older copy instead,
+  // own events included, under a new epoch so it never reuses a sequence number.
+  void crash(std::size_t i, bool from_backup) {
     Node& n = nodes_[i];
     n.up = false;
     n.restart_at = tick_ + 5 + pick(30);
-    // What was applied after the last own event may not have reached the disk.
-    const std::size_t keep =
+    std::size_t keep =
         std::max(n.own_upto,
                  n.committed - (n.committed > n.own_upto ? pick(n.committed - n.own_upto + 1) : 0));
+    if (from_backup) {
+      keep = pick(n.committed + 1);
+      // Every epoch of this node so far is retired; what the backup kept of each may be less
+      // than what an earlier restore kept.
+      for (std::uint64_t epoch = 0; epoch <= n.epoch; ++epoch) {
+        const std::string actor = n.name + "#" + std::to_string(epoch);
+        std::uint64_t kept_seq = 0;
+        for (std::size_t k = 0; k < keep; ++k) {
+          const Event& e = n.replica->log()[k];
+          if (e.actor() == actor) kept_seq = std::max(kept_seq, e.seq);
+        }
+        auto [it, fresh] = retired_.emplace(actor, kept_seq);
+        if (!fresh) it->second = std::min(it->second, kept_seq);
+      }
+      ++n.epoch;
+    }
     std::vector<Event> disk(n.replica->log().begin(), n.replica->log().begin() + keep);
-    n.replica = std::make_unique<Replica>("g:sim", n.name);
+    n.replica = std::make_unique<Replica>("g:sim", n.name, n.epoch);
     for (const auto& e : disk) n.replica->receive(e);
     n.committed = keep;
-    log(n.name + " crashed, " + std::to_string(keep) + " events kept");
+    n.own_upto = from_backup ? 0 : std::min(n.own_upto, keep);
+    log(n.name + (from_backup ? " restored from a backup (" : " crashed (") + std::to_string(keep) +
+        " events kept, epoch " + std::to_string(n.epoch) + ")");
   }
 
   void random_op() {
@@ -446,7 +468,7 @@ class World {
       }
       if (chance(0.01)) {
         const std::size_t i = pick(nodes_.size());
-        if (nodes_[i].up) crash(i);
+        if (nodes_[i].up) crash(i, chance(0.25));
       }
       step();
     }
@@ -474,8 +496,18 @@ class World {
 
   // Returns an empty string when the run converged, otherwise what differs.
   std::string check() {
+    // Every event ever created, except those a restore from backup lost before any other node
+    // had them (events of a retired epoch above what the backup kept, held by nobody now).
+    std::set<std::string> held;
+    for (const auto& n : nodes_) {
+      for (const auto& e : n.replica->log()) held.insert(e.id());
+    }
     std::vector<Event> all;
-    for (const auto& [id, e] : created_) all.push_back(e);
+    for (const auto& [id, e] : created_) {
+      const auto r = retired_.find(e.actor());
+      if (r != retired_.end() && e.seq > r->second && !held.count(id)) continue;
+      all.push_back(e);
+    }
     Model model(all);
     std::vector<std::string> model_ids;
     for (const auto& e : model.ordered) model_ids.push_back(e.id());
@@ -489,6 +521,24 @@ class World {
       if (ids != model_ids) {
         problems += n.name + ": " + std::to_string(ids.size()) + " events, model has " +
                     std::to_string(model_ids.size()) + " (or another order)\n";
+        const std::set<std::string> have(ids.begin(), ids.end());
+        for (const auto& e : model.ordered) {
+          if (!have.count(e.id())) {
+            problems += "  missing " + e.actor() + " seq " + std::to_string(e.seq) + " " +
+                        conv::to_string(e.kind) + ", held by:";
+            for (const auto& other : nodes_) {
+              for (const auto& x : other.replica->log()) {
+                if (x.id() == e.id()) problems += " " + other.name;
+              }
+            }
+            problems += "; its clock:";
+            for (const auto& [a, v] : e.clock) problems += " " + a + "=" + std::to_string(v);
+            problems += "; " + n.name + " has:";
+            for (const auto& [a, v] : n.replica->clock())
+              problems += " " + a + "=" + std::to_string(v);
+            problems += "\n";
+          }
+        }
         continue;
       }
       for (std::size_t k = 0; k < model.ordered.size(); ++k) {
@@ -519,6 +569,7 @@ class World {
   std::vector<std::vector<bool>> blocked_;
   std::vector<Packet> network_;
   std::map<std::string, Event> created_;
+  std::map<std::string, std::uint64_t> retired_;  // actor -> highest seq a backup restore kept
   std::vector<std::string> oplog_;
 };
 

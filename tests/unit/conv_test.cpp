@@ -25,7 +25,7 @@ TEST_CASE("events: canonical encoding, ids, and malformed input") {
   std::string bytes = e->encode();
   CHECK_FALSE(conv::Event::decode(bytes.substr(0, bytes.size() - 1)).ok());
   conv::Event bad = *e;
-  bad.clock["a.example"] = 7;  // the clock must hold the event's own seq
+  bad.clock["a.example#0"] = 7;  // the clock must hold the event's own seq
   CHECK(conv::Event::decode(bad.encode()).error().code == "bad_request");
 }
 
@@ -40,7 +40,7 @@ TEST_CASE("causal delivery: early events wait, duplicates and equivocations are 
   CHECK(b.buffered() == 2);
   CHECK(b.receive(create) == Replica::Outcome::kApplied);  // and the two waiting behind it
   CHECK(b.buffered() == 0);
-  CHECK(b.clock().at("a.example") == 3);
+  CHECK(b.clock().at("a.example#0") == 3);
   CHECK(b.receive(m1) == Replica::Outcome::kDuplicate);
   conv::Event forged = m2;
   forged.body = "not what a.example said first";
@@ -49,11 +49,11 @@ TEST_CASE("causal delivery: early events wait, duplicates and equivocations are 
   CHECK(b.state().messages.back().body == "two");
   // b answers; a learns it; both agree.
   auto reply = *b.create(Kind::kMessage, B, "", "", "hi", 3);
-  CHECK(reply.clock.at("a.example") == 3);
+  CHECK(reply.clock.at("a.example#0") == 3);
   CHECK(a.receive(reply) == Replica::Outcome::kApplied);
   CHECK(a.state().hash() == b.state().hash());
   CHECK(a.missing_for(b.clock(), 10).empty());
-  CHECK(b.missing_for({{"a.example", 1}}, 10).size() == 3);
+  CHECK(b.missing_for({{"a.example#0", 1}}, 10).size() == 3);
   conv::Event other_conv = reply;
   other_conv.conv = "g:2";
   CHECK(a.receive(other_conv) == Replica::Outcome::kRejected);

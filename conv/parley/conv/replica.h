@@ -17,7 +17,8 @@
 
 namespace parley::conv {
 
-// node name -> highest sequence number of that node's events in the conversation.
+// actor ("node#epoch") -> highest sequence number of that actor's events in the conversation.
+// A node restored from an older backup raises its epoch, so it never reuses a (actor, seq).
 using Clock = std::map<std::string, std::uint64_t>;
 
 enum class Kind : std::uint8_t {
@@ -36,10 +37,11 @@ const char* to_string(Kind kind);
 Result<Kind> parse_kind(std::string_view text);
 
 struct Event {
-  std::string conv;    // conversation id
-  std::string origin;  // the node that created and signs it
-  std::uint64_t seq = 0;
-  Clock clock;  // includes clock[origin] == seq
+  std::string conv;         // conversation id
+  std::string origin;       // the node that created and signs it
+  std::uint64_t epoch = 0;  // the origin's epoch (raised after a restore from backup)
+  std::uint64_t seq = 0;    // per actor
+  Clock clock;              // includes clock[actor()] == seq
   Kind kind = Kind::kMessage;
   std::string author;  // user address (a user of `origin`)
   std::string target;
@@ -47,6 +49,7 @@ struct Event {
   std::string body;
   std::int64_t wall_ms = 0;  // display only; never used for ordering
 
+  std::string actor() const { return origin + "#" + std::to_string(epoch); }
   // Canonical msgpack bytes, and the id: lowercase hex of BLAKE2b-256 over them.
   std::string encode() const;
   std::string id() const;
@@ -56,12 +59,12 @@ struct Event {
 // Total-order key: a deterministic linear extension of the causal order.
 struct OrderKey {
   std::uint64_t clock_sum = 0;
-  std::string origin;
+  std::string actor;
   std::uint64_t seq = 0;
   auto operator<=>(const OrderKey&) const = default;
 };
 OrderKey order_key(const Event& e);
-// Whether `a` happened before `b`: a.seq <= b.clock[a.origin] (and a is not b).
+// Whether `a` happened before `b`: a.seq <= b.clock[a.actor()] (and a is not b).
 bool happened_before(const Event& a, const Event& b);
 
 struct Member {
@@ -86,7 +89,8 @@ struct State {
 
 class Replica {
  public:
-  Replica(std::string conv, std::string self);
+  // `self`: this node's name; `epoch`: its current epoch.
+  Replica(std::string conv, std::string self, std::uint64_t epoch = 0);
 
   // A new event made here: checked against the current state (refused with "not_allowed" when
   // its author may not do it), applied, and returned for storage and sending.
@@ -125,10 +129,11 @@ class Replica {
   bool authorized(const Event& e) const;
 
   std::string conv_, self_;
+  std::uint64_t epoch_ = 0;
   Clock clock_;
   std::vector<Event> log_;
   std::map<std::string, std::size_t> by_id_;                            // id -> index in log_
-  std::map<std::pair<std::string, std::uint64_t>, std::string> id_at_;  // (origin, seq) -> id
+  std::map<std::pair<std::string, std::uint64_t>, std::string> id_at_;  // (actor, seq) -> id
   std::set<std::string> valid_;
   std::vector<std::size_t> membership_;  // indexes of valid membership events
   std::map<std::pair<std::string, std::uint64_t>, Event> buffer_;

@@ -135,6 +135,34 @@ Result<Event> Event::decode(std::string_view bytes) {
   return e;
 }
 
+namespace {
+std::string signing_input(const Event& e) { return "parley-conv-event-v1\n" + e.id(); }
+}  // namespace
+
+SignedEvent sign_event(const Event& event, const crypto::SigningKey& origin_key) {
+  return {event, origin_key.sign(signing_input(event))};
+}
+
+std::string SignedEvent::encode() const {
+  wire::MapWriter m;
+  m.add_bin("event", event.encode()).add_bin("sig", signature);
+  return m.finish();
+}
+
+Result<SignedEvent> SignedEvent::decode(std::string_view bytes) {
+  auto msg = wire::Message::parse(bytes, wire::Limits{4, 4, 64, 512 * 1024, 2});
+  if (!msg.ok()) return make_error("bad_request", "signed event: " + msg.error().message);
+  PARLEY_ASSIGN_OR_RETURN(event_bytes, msg->root().bin("event", 512 * 1024));
+  PARLEY_ASSIGN_OR_RETURN(sig, msg->root().bin("sig", 64));
+  if (sig.size() != 64) return make_error("bad_request", "an event signature is 64 bytes");
+  PARLEY_ASSIGN_OR_RETURN(event, Event::decode(event_bytes));
+  return SignedEvent{std::move(event), std::move(sig)};
+}
+
+bool SignedEvent::verify(std::string_view origin_key) const {
+  return crypto::verify_signature(origin_key, signing_input(event), signature);
+}
+
 OrderKey order_key(const Event& e) {
   std::uint64_t sum = 0;
   for (const auto& [node, n] : e.clock) sum += n;

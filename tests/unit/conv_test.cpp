@@ -131,3 +131,21 @@ TEST_CASE("concurrent role changes: the lower role wins on every node") {
   CHECK(a.state().members.at(C).role == "member");
   CHECK(a.state().hash() == b.state().hash());
 }
+
+TEST_CASE("signed events: any node can pass them on, the origin's key is checked") {
+  crypto::init();
+  const auto a_key = crypto::SigningKey::generate();
+  const auto other = crypto::SigningKey::generate();
+  Replica a("g:1", "a.example");
+  auto e = *a.create(Kind::kCreate, A, "", "", B + "\n", 0);
+  const auto signed_event = conv::sign_event(e, a_key);
+  auto back = conv::SignedEvent::decode(signed_event.encode());
+  REQUIRE(back.ok());
+  CHECK(back->event.id() == e.id());
+  CHECK(back->verify(a_key.public_key()));
+  CHECK_FALSE(back->verify(other.public_key()));
+  conv::SignedEvent forged = *back;
+  forged.event.body = B + "\n" + C + "\n";  // a relaying node adding a member
+  CHECK_FALSE(forged.verify(a_key.public_key()));
+  CHECK(conv::SignedEvent::decode("\x80").error().code == "bad_request");
+}

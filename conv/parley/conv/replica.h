@@ -13,6 +13,7 @@
 #include <tuple>
 #include <vector>
 
+#include "parley/crypto/sign.h"
 #include "parley/result.h"
 
 namespace parley::conv {
@@ -55,6 +56,20 @@ struct Event {
   std::string id() const;
   static Result<Event> decode(std::string_view bytes);
 };
+
+// An event as it travels between nodes: its bytes and the origin node's Ed25519 signature over
+// "parley-conv-event-v1\n" || id, so any node can pass on any other node's events (catch-up,
+// history for a new member) and the receiver can still check who made them.
+struct SignedEvent {
+  Event event;
+  std::string signature;       // 64 bytes
+  std::string encode() const;  // {"event": bin, "sig": bin}
+  // Decodes and checks the structure; the signature is checked by verify().
+  static Result<SignedEvent> decode(std::string_view bytes);
+  // Whether `origin_key` (the origin node's key at the time) signed this event.
+  bool verify(std::string_view origin_key) const;
+};
+SignedEvent sign_event(const Event& event, const crypto::SigningKey& origin_key);
 
 // Total-order key: a deterministic linear extension of the causal order.
 struct OrderKey {

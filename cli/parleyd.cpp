@@ -158,6 +158,9 @@ int main(int argc, char** argv) {
   auto* user_add = user->add_subcommand("add", "Create a user");
   user_add->add_option("NAME", user_name, "User name (the part before @)")->required();
   user_add->add_flag("--password-stdin", password_stdin, "Read the password from stdin");
+  std::string display_name;
+  user_add->add_option("--display-name", display_name,
+                       "What lookups show (users can change it with parley profile)");
   auto* user_list = user->add_subcommand("list", "List users");
   user_list->add_flag("--json", json_out, "JSON array output");
   auto* user_suspend =
@@ -287,6 +290,7 @@ int main(int argc, char** argv) {
     parley::crypto::SecretBytes(std::move(*pw)).wipe();
     if (*user_add) {
       body["name"] = json::value::string(user_name);
+      if (!display_name.empty()) body["display_name"] = json::value::string(display_name);
       auto r = admin_call(data_dir, http::methods::POST, "/users", body);
       if (!r.ok()) return fail(r.error());
       std::cout << "Added " << r->at("address").as_string() << "\n";

@@ -256,7 +256,12 @@ class AdminApi::Impl {
     if (!name.ok()) return reply_error(req, name.error());
     auto hash = hashed_password_from(body);
     if (!hash.ok()) return reply_error(req, hash.error());
-    auto user = on_core<Result<UserInfo>>([&](Core& c) { return c.add_user(*name, *hash); });
+    std::string display_name;
+    if (body.has_field("display_name") && body.at("display_name").is_string()) {
+      display_name = body.at("display_name").as_string();
+    }
+    auto user =
+        on_core<Result<UserInfo>>([&](Core& c) { return c.add_user(*name, *hash, display_name); });
     if (!user.ok()) return reply_error(req, user.error());
     spdlog::info("event=user_added user={}", user->address);
     req.reply(http::status_codes::Created, user_json(*user)).wait();

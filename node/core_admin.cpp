@@ -4,12 +4,15 @@
 
 namespace parley::node {
 
-Result<UserInfo> Core::add_user(const std::string& name, const std::string& password_hash) {
+Result<UserInfo> Core::add_user(const std::string& name, const std::string& password_hash,
+                                const std::string& display_name) {
   PARLEY_TRY(wire::validate_local_part(name));
+  PARLEY_TRY(check_display_name(display_name));
   const std::int64_t now = clock_.now_ms();
   PARLEY_ASSIGN_OR_RETURN(
-      st, db_.prepare("INSERT INTO users(name, password_hash, created_ms) VALUES(?, ?, ?)"));
-  auto s = st.bind(1, name).bind(2, password_hash).bind(3, now).run();
+      st, db_.prepare("INSERT INTO users(name, password_hash, created_ms, display_name) VALUES(?, "
+                      "?, ?, ?)"));
+  auto s = st.bind(1, name).bind(2, password_hash).bind(3, now).bind(4, display_name).run();
   if (!s.ok()) {
     if (s.error().code == "conflict") {
       return make_error("conflict", "user " + name + "@" + config_.name + " already exists");

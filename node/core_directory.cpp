@@ -24,13 +24,21 @@ bool is_directory_kind(const std::string& kind) {
 
 }  // namespace
 
-Status Core::do_profile(Conn& c, wire::View req, wire::MapWriter& out) {
-  PARLEY_ASSIGN_OR_RETURN(name, req.str("display_name", kMaxDisplayName));
+Status Core::check_display_name(const std::string& name) {
+  if (name.size() > kMaxDisplayName) {
+    return make_error("bad_request", "display names are at most 128 bytes");
+  }
   for (const unsigned char ch : name) {
     if (ch < 0x20 || ch == 0x7f) {
-      return make_error("bad_request", "display_name must not contain control characters");
+      return make_error("bad_request", "display names must not contain control characters");
     }
   }
+  return ok_status();
+}
+
+Status Core::do_profile(Conn& c, wire::View req, wire::MapWriter& out) {
+  PARLEY_ASSIGN_OR_RETURN(name, req.str("display_name", kMaxDisplayName));
+  PARLEY_TRY(check_display_name(name));
   PARLEY_ASSIGN_OR_RETURN(st, db_.prepare("UPDATE users SET display_name = ? WHERE id = ?"));
   PARLEY_TRY(st.bind(1, name).bind(2, c.user_id).run());
   out.add("display_name", name);

@@ -292,6 +292,9 @@ class CrossNodeDirectory(unittest.TestCase):
             self.assertEqual(json.loads(alice.ok("lookup", "bob@b.example", "--json")),
                              {"address": "bob@b.example", "exists": True,
                               "display_name": "Bob Builder"})
+            b.parleyd("user", "add", "carl", "--display-name", "Carl C.", "--password-stdin",
+                      input="long enough pw\n", check=True)
+            self.assertIn("carl@b.example exists: Carl C.", alice.ok("lookup", "carl@b.example"))
             r = alice.run("lookup", "nobody@b.example")
             self.assertEqual((r.returncode, r.stdout.strip()), (5, "nobody@b.example does not exist"))
             # A node nobody can find: a clear error, the connection class of exit code.

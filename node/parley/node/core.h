@@ -109,7 +109,8 @@ class Core {
   void close_all(const std::string& code, const std::string& message);
 
   // Administration (parleyd user ...). Password hashes are computed by the caller.
-  Result<UserInfo> add_user(const std::string& name, const std::string& password_hash);
+  Result<UserInfo> add_user(const std::string& name, const std::string& password_hash,
+                            const std::string& display_name = "");
   Result<std::vector<UserInfo>> list_users();
   Status set_suspended(const std::string& name, bool suspended);
   Status delete_user(const std::string& name);
@@ -181,6 +182,9 @@ class Core {
   // for others.
   void start_directory(ConnId id, Conn& c, const std::string& kind, wire::View req,
                        std::uint64_t req_id);
+
+  // Display names: at most 128 bytes, no control characters ("bad_request").
+  static Status check_display_name(const std::string& name);
 
   // Storage helpers (core_store.cpp).
   Result<std::optional<UserRow>> find_user(const std::string& name);

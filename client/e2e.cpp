@@ -4,6 +4,7 @@
 #include <map>
 #include <set>
 
+#include "parley/client/envelope.h"
 #include "parley/client/session.h"
 #include "parley/crypto/hash.h"
 #include "parley/crypto/identity.h"
@@ -31,12 +32,6 @@ std::string inner(const std::string& msg_id, const std::string& text) {
   m.add("id", msg_id).add_bin("text", text);
   return m.finish();
 }
-
-struct Entry {
-  std::string user;
-  std::uint64_t device = 0;
-  std::string header, ciphertext, prekey;  // prekey: the X3DH start, until the peer answered
-};
 
 }  // namespace
 
@@ -401,7 +396,8 @@ Result<std::string> E2e::seal(Session& s, const std::string& peer, const std::st
   // Encrypt for every device with a session, saving the sessions with the outgoing message.
   const std::string padded = crypto::pad_message(inner(msg_id, plaintext));
   PARLEY_ASSIGN_OR_RETURN(tx, store::Transaction::begin(profile_.db()));
-  wire::ArrayWriter entries;
+  Envelope envelope;
+  envelope.sender_device = my_device;
   int sealed = 0;
   for (const auto& [user, d] : targets) {
     PARLEY_ASSIGN_OR_RETURN(
@@ -421,16 +417,11 @@ Result<std::string> E2e::seal(Session& s, const std::string& peer, const std::st
                    .bind(3, static_cast<std::int64_t>(d.device))
                    .bind_blob(4, ek)
                    .run());
-    wire::MapWriter e;
-    e.add("u", user).add("d", d.device).add_bin("h", out.header).add_bin("c", out.ciphertext);
-    if (!prekey.empty()) e.add_bin("x", prekey);
-    entries.push(e);
+    envelope.entries.push_back({user, d.device, out.header, out.ciphertext, prekey});
     if (user == peer) ++sealed;
   }
   if (sealed == 0) return make_error("not_found", "no device of " + peer + " could be reached");
-  wire::MapWriter envelope;
-  envelope.add("v", 1).add("sd", my_device).add("to", entries);
-  const std::string body = envelope.finish();
+  const std::string body = envelope.encode();
   PARLEY_ASSIGN_OR_RETURN(
       ob, profile_.db().prepare("INSERT INTO e2e_outbox(msg_id, peer, plaintext, envelope, "
                                 "created_ms) VALUES(?, ?, ?, ?, ?)"));
@@ -451,23 +442,6 @@ struct Pending {
   StoredMessage m;
   std::int64_t sender_device = 0;
 };
-
-// The envelope entry for (user, device), if any.
-std::optional<Entry> entry_for(const wire::View& envelope, const std::string& user,
-                               std::uint64_t device) {
-  auto to = envelope.array("to");
-  if (!to.ok()) return std::nullopt;
-  for (const auto& e : *to) {
-    if (e.str_or("u", "", 320).value() != user || e.uint_or("d", 0).value() != device) continue;
-    auto h = e.bin("h", 64);
-    auto c = e.bin("c", 1u << 24);
-    if (!h.ok() || !c.ok()) return std::nullopt;
-    Entry out{user, device, *h, *c, ""};
-    if (e.has("x")) out.prekey = e.bin("x", 512).value_or(std::string());
-    return out;
-  }
-  return std::nullopt;
-}
 
 }  // namespace
 
@@ -523,9 +497,8 @@ Status E2e::process_pending(Session& s, const Opened& opened) {
           why = "sent from this device before its keys were kept";
         }
       } else {
-        auto env = wire::Message::parse(envelope_bytes, wire::Limits{1000, 16, 4096, 1u << 24, 4});
-        std::optional<Entry> entry;
-        if (env.ok()) entry = entry_for(env->root(), me, my_device);
+        auto env = Envelope::decode(envelope_bytes);
+        const EnvelopeEntry* entry = env.ok() ? env->entry_for(me, my_device) : nullptr;
         if (!env.ok()) {
           why = "not an end-to-end envelope";
         } else if (!entry) {

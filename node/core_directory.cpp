@@ -4,6 +4,7 @@
 // material as opaque bytes: clients sign and verify it (DESIGN.md, keys and trust).
 #include "core_internal.h"
 #include "parley/address.h"
+#include "parley/federation/query.h"
 
 namespace parley::node {
 
@@ -253,35 +254,32 @@ void Core::start_directory(ConnId id, Conn& c, const std::string& kind, wire::Vi
     return;
   }
   if (!remote_) return fail(make_error("unavailable", "this node does not federate"));
-  wire::MapWriter body;
-  body.add("user", address->local).add("asker", c.address);
+  federation::DirectoryQuery q{address->local, c.address, {}};
   if (req.has("devices")) {
     auto ids = req.array("devices");
     if (!ids.ok()) return fail(ids.error());
-    wire::ArrayWriter arr;
+    if (ids->size() > 100) return fail(make_error("bad_request", "at most 100 devices"));
     for (const auto& v : *ids) {
       auto n = v.as_uint();
       if (!n.ok()) return fail(n.error());
-      arr.push(*n);
+      q.devices.push_back(*n);
     }
-    body.add("devices", arr);
   }
-  remote_->query(address->domain, kind, body.finish(),
-                 [this, id, req_id](Result<std::string> answer) {
-                   const auto it = conns_.find(id);
-                   if (it == conns_.end() || it->second->closed) return;
-                   Conn& conn = *it->second;
-                   if (!answer.ok()) return reply_error(conn, req_id, answer.error());
-                   wire::MapWriter out;
-                   out.add("t", "re").add("id", req_id).add("ok", true);
-                   if (!out.merge_map(*answer)) {
-                     return reply_error(conn, req_id,
-                                        make_error("bad_gateway",
-                                                   "the other node answered "
-                                                   "something that is not a map"));
-                   }
-                   send_frame(conn, out.finish());
-                 });
+  remote_->query(address->domain, kind, q.encode(), [this, id, req_id](Result<std::string> answer) {
+    const auto it = conns_.find(id);
+    if (it == conns_.end() || it->second->closed) return;
+    Conn& conn = *it->second;
+    if (!answer.ok()) return reply_error(conn, req_id, answer.error());
+    wire::MapWriter out;
+    out.add("t", "re").add("id", req_id).add("ok", true);
+    if (!out.merge_map(*answer)) {
+      return reply_error(conn, req_id,
+                         make_error("bad_gateway",
+                                    "the other node answered "
+                                    "something that is not a map"));
+    }
+    send_frame(conn, out.finish());
+  });
 }
 
 }  // namespace parley::node

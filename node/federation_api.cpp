@@ -13,6 +13,7 @@
 #include "parley/crypto/sign.h"
 #include "parley/federation/key_document.h"
 #include "parley/federation/peers.h"
+#include "parley/federation/query.h"
 #include "parley/federation/signing.h"
 #include "parley/federation/transaction.h"
 #include "parley/message.h"
@@ -334,17 +335,17 @@ class FederationApi::Impl {
   // user of the origin node (spec/federation.md section 5).
   Result<Answer> query(const std::string& kind, const std::string& origin,
                        const std::string& body) {
-    auto msg = wire::Message::parse(body, wire::Limits{128, 16, 1024, 1024, 4});
-    if (!msg.ok()) return make_error("bad_request", "query: " + msg.error().message);
-    PARLEY_ASSIGN_OR_RETURN(user, msg->root().str("user", 64));
-    PARLEY_ASSIGN_OR_RETURN(asker, msg->root().str("asker", 320));
-    PARLEY_ASSIGN_OR_RETURN(asker_address, wire::parse_address(asker));
+    PARLEY_ASSIGN_OR_RETURN(q, federation::DirectoryQuery::decode(body));
+    PARLEY_ASSIGN_OR_RETURN(asker_address, wire::parse_address(q.asker));
     if (asker_address.domain != origin) {
-      return make_error("forbidden", "asker " + asker + " is not a user of " + origin);
+      return make_error("forbidden", "asker " + q.asker + " is not a user of " + origin);
     }
+    // The core reads the kind's fields (devices) from the same, now validated, bytes.
+    auto msg = wire::Message::parse(body);
+    if (!msg.ok()) return make_error("bad_request", "query: " + msg.error().message);
     Result<std::string> answer = make_error("internal", "unset");
     ctx_.run_on_core(
-        [&](Core& core) { answer = core.directory_answer(kind, user, origin, msg->root()); });
+        [&](Core& core) { answer = core.directory_answer(kind, q.user, origin, msg->root()); });
     if (!answer.ok()) return answer.take_error();
     Answer a;
     a.msgpack = std::move(answer).value();

@@ -339,6 +339,33 @@ Result<std::string> E2e::seal(Session& s, const std::string& peer, const std::st
     if (d.device != my_device) targets.emplace_back(me, d);
   }
 
+  const std::string padded = crypto::pad_message(inner(msg_id, plaintext));
+  int sealed = 0;
+  std::string body;
+  PARLEY_TRY(
+      seal_for(s, keys.dh, my_device, targets, padded, [&](const Envelope& envelope) -> Status {
+        for (const auto& e : envelope.entries) sealed += e.user == peer;
+        if (sealed == 0) {
+          return Status(make_error("not_found", "no device of " + peer + " could be reached"));
+        }
+        body = envelope.encode();
+        PARLEY_ASSIGN_OR_RETURN(
+            ob, profile_.db().prepare("INSERT INTO e2e_outbox(msg_id, peer, plaintext, envelope, "
+                                      "created_ms) VALUES(?, ?, ?, ?, ?)"));
+        return ob.bind(1, msg_id)
+            .bind(2, peer)
+            .bind_blob(3, plaintext)
+            .bind_blob(4, body)
+            .bind(5, now_ms())
+            .run();
+      }));
+  return body;
+}
+
+Status E2e::seal_for(Session& s, const crypto::DhKeyPair& my_dh, std::uint64_t my_device,
+                     const std::vector<std::pair<std::string, Listed>>& targets,
+                     const std::string& padded,
+                     const std::function<Status(const Envelope&)>& in_transaction) {
   // Devices without a session: claim a prekey bundle and start one (X3DH).
   std::map<std::string, std::vector<Listed>> to_claim;
   for (const auto& [user, d] : targets) {
@@ -369,7 +396,7 @@ Result<std::string> E2e::seal(Session& s, const std::string& peer, const std::st
       if (!spk.ok()) continue;  // a prekey its device did not sign: not used
       crypto::PrekeyBundle bundle{listed->dh_key, spk->public_key, std::nullopt};
       wire::MapWriter x;
-      x.add_bin("ik", keys.dh.public_key()).add("spk", spk->id);
+      x.add_bin("ik", my_dh.public_key()).add("spk", spk->id);
       if (b.has("one_time")) {
         PARLEY_ASSIGN_OR_RETURN(otk, b.map("one_time"));
         PARLEY_ASSIGN_OR_RETURN(otk_key, otk.bin("key", 32));
@@ -377,7 +404,7 @@ Result<std::string> E2e::seal(Session& s, const std::string& peer, const std::st
         bundle.one_time_prekey = otk_key;
         x.add("opk", otk_id);
       }
-      PARLEY_ASSIGN_OR_RETURN(start, crypto::x3dh_initiate(keys.dh, bundle));
+      PARLEY_ASSIGN_OR_RETURN(start, crypto::x3dh_initiate(my_dh, bundle));
       PARLEY_ASSIGN_OR_RETURN(session, crypto::RatchetSession::initiator(start, spk->public_key));
       x.add_bin("ek", start.ephemeral_public);
       PARLEY_ASSIGN_OR_RETURN(
@@ -394,11 +421,9 @@ Result<std::string> E2e::seal(Session& s, const std::string& peer, const std::st
   }
 
   // Encrypt for every device with a session, saving the sessions with the outgoing message.
-  const std::string padded = crypto::pad_message(inner(msg_id, plaintext));
   PARLEY_ASSIGN_OR_RETURN(tx, store::Transaction::begin(profile_.db()));
   Envelope envelope;
   envelope.sender_device = my_device;
-  int sealed = 0;
   for (const auto& [user, d] : targets) {
     PARLEY_ASSIGN_OR_RETURN(
         st, profile_.db().prepare("SELECT ek, state, prekey FROM e2e_sessions WHERE user = ? AND "
@@ -418,21 +443,9 @@ Result<std::string> E2e::seal(Session& s, const std::string& peer, const std::st
                    .bind_blob(4, ek)
                    .run());
     envelope.entries.push_back({user, d.device, out.header, out.ciphertext, prekey});
-    if (user == peer) ++sealed;
   }
-  if (sealed == 0) return make_error("not_found", "no device of " + peer + " could be reached");
-  const std::string body = envelope.encode();
-  PARLEY_ASSIGN_OR_RETURN(
-      ob, profile_.db().prepare("INSERT INTO e2e_outbox(msg_id, peer, plaintext, envelope, "
-                                "created_ms) VALUES(?, ?, ?, ?, ?)"));
-  PARLEY_TRY(ob.bind(1, msg_id)
-                 .bind(2, peer)
-                 .bind_blob(3, plaintext)
-                 .bind_blob(4, body)
-                 .bind(5, now_ms())
-                 .run());
-  PARLEY_TRY(tx.commit());
-  return body;
+  PARLEY_TRY(in_transaction(envelope));
+  return tx.commit();
 }
 
 namespace {
@@ -485,6 +498,7 @@ Status E2e::process_pending(Session& s, const Opened& opened) {
       std::string session_ek;
       bool new_session = false;
       std::int64_t used_otk = 0;
+      std::string received_identity;
       if (m.from == me && static_cast<std::uint64_t>(p.sender_device) == my_device) {
         // Sent from this device: the plaintext is in the outbox.
         PARLEY_ASSIGN_OR_RETURN(
@@ -600,6 +614,11 @@ Status E2e::process_pending(Session& s, const Opened& opened) {
               why = "malformed plaintext";
             } else if (in->root().str_or("id", "", 64).value() != m.msg_id) {
               why = "the ciphertext belongs to another message";
+            } else if (m.conv.empty()) {
+              // From another device of ours: the identity key, handed over at approval.
+              if (in->root().str_or("kind", "", 16).value() == "identity") {
+                received_identity = in->root().bin("seed", 32).value_or(std::string());
+              }
             } else {
               m.body = in->root().bin("text", 1u << 24).value_or(std::string());
             }
@@ -609,6 +628,23 @@ Status E2e::process_pending(Session& s, const Opened& opened) {
       if (why != "ok") {
         session.reset();  // nothing of a failed attempt is kept
         m.body.clear();
+      }
+      if (m.conv.empty() && !received_identity.empty()) {
+        // Only from a device our signed list names, and only the identity key the node serves.
+        auto own = trusted_devices(s, me, true);
+        bool listed = false;
+        if (own.ok()) {
+          for (const auto& d : *own)
+            listed |= d.device == static_cast<std::uint64_t>(p.sender_device);
+        }
+        auto key = crypto::SigningKey::from_seed(received_identity);
+        PARLEY_ASSIGN_OR_RETURN(
+            st, profile_.db().prepare("SELECT identity FROM e2e_peers WHERE user = ?"));
+        st.bind(1, me);
+        PARLEY_ASSIGN_OR_RETURN(row, st.step());
+        if (!listed || !key.ok() || !row || st.column_text(0) != key->public_key()) {
+          received_identity.clear();
+        }
       }
       PARLEY_ASSIGN_OR_RETURN(tx, store::Transaction::begin(profile_.db()));
       if (session) {
@@ -629,14 +665,18 @@ Status E2e::process_pending(Session& s, const Opened& opened) {
           PARLEY_TRY(del.bind(1, used_otk).run());
         }
       }
-      PARLEY_TRY(profile_.add_message(m, why));
+      if (!m.conv.empty()) {
+        PARLEY_TRY(profile_.add_message(m, why));
+      } else if (!received_identity.empty()) {
+        PARLEY_TRY(set_self_value("identity_seed", received_identity));
+      }
       {
         PARLEY_ASSIGN_OR_RETURN(del,
                                 profile_.db().prepare("DELETE FROM e2e_pending WHERE seq = ?"));
         PARLEY_TRY(del.bind(1, p.seq).run());
       }
       PARLEY_TRY(tx.commit());
-      if (opened) opened(m, why);
+      if (opened && !m.conv.empty()) opened(m, why);
     }
     PARLEY_TRY(rotate_signed_prekey(s, false).status());
     // Keep enough one-time prekeys on the node.
@@ -704,6 +744,35 @@ Status E2e::publish_list(Session& s, OwnList& own) {
   return s.call("keys_publish", f).status();
 }
 
+Status E2e::send_identity(Session& s, std::uint64_t device) {
+  PARLEY_ASSIGN_OR_RETURN(identity_seed, self_value("identity_seed"));
+  PARLEY_ASSIGN_OR_RETURN(self,
+                          load_me(
+                              profile_, [this](const std::string& k) { return self_value(k); }, s));
+  PARLEY_ASSIGN_OR_RETURN(own, trusted_devices(s, self.address, true));
+  std::vector<std::pair<std::string, Listed>> targets;
+  for (const auto& d : own) {
+    if (d.device == device) targets.emplace_back(self.address, d);
+  }
+  if (targets.empty())
+    return make_error("not_found", "device " + std::to_string(device) + " is not approved");
+  const std::string td_id = crypto::hex_encode(crypto::random_bytes(12));
+  wire::MapWriter in;
+  in.add("id", td_id).add("kind", "identity").add_bin("seed", identity_seed);
+  std::string body;
+  PARLEY_TRY(seal_for(s, self.keys.dh, self.device, targets, crypto::pad_message(in.finish()),
+                      [&](const Envelope& envelope) -> Status {
+                        if (envelope.entries.empty()) {
+                          return make_error("unreachable", "no session with that device");
+                        }
+                        body = envelope.encode();
+                        return ok_status();
+                      }));
+  wire::MapWriter f;
+  f.add("device", device).add("td_id", td_id).add_bin("body", body);
+  return s.call("to_device", f).status();
+}
+
 Status E2e::approve(Session& s, std::uint64_t device) {
   PARLEY_ASSIGN_OR_RETURN(own, own_list(s));
   if (own.list.find(device)) return ok_status();  // already approved
@@ -713,7 +782,9 @@ Status E2e::approve(Session& s, std::uint64_t device) {
     PARLEY_ASSIGN_OR_RETURN(cert,
                             crypto::parse_device_cert(d.bin("cert", 1024).value_or(std::string())));
     own.list.devices.push_back({device, cert.signing_key, cert.dh_key});
-    return publish_list(s, own);
+    PARLEY_TRY(publish_list(s, own));
+    // The approved device gets the identity key too, so it can approve devices in turn.
+    return send_identity(s, device);
   }
   return make_error("not_found", "device " + std::to_string(device) +
                                      " has not published keys (has it logged in?)");

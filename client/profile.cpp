@@ -103,6 +103,25 @@ Result<bool> Profile::store_event(const wire::View& ev, const std::string& me) {
                    .bind(9, static_cast<std::int64_t>(*ev.uint("sent_ms")))
                    .bind(10, static_cast<std::int64_t>(ev.uint_or("at_ms", 0).value()))
                    .run());
+  } else if (kind == "td") {
+    // A message from another device of this user; kept for E2e::process_pending when it is for
+    // this device (conv "" marks it).
+    PARLEY_ASSIGN_OR_RETURN(mine, get("device_id"));
+    if (mine.empty() || std::to_string(ev.uint_or("to_device", 0).value()) != mine) return true;
+    PARLEY_ASSIGN_OR_RETURN(
+        st, db_->prepare("INSERT INTO e2e_pending(seq, conv, cseq, msg_id, sender, sender_device, "
+                         "recipient, body, sent_ms, at_ms) VALUES(?, '', 0, ?, ?, ?, ?, ?, ?, ?) "
+                         "ON CONFLICT(seq) DO NOTHING"));
+    const auto at = static_cast<std::int64_t>(ev.uint_or("at_ms", 0).value());
+    PARLEY_TRY(st.bind(1, static_cast<std::int64_t>(seq))
+                   .bind(2, ev.str_or("td_id", "", 64).value())
+                   .bind(3, me)
+                   .bind(4, static_cast<std::int64_t>(ev.uint_or("from_device", 0).value()))
+                   .bind(5, me)
+                   .bind_blob(6, ev.bin("body", 1u << 24).value_or(std::string()))
+                   .bind(7, at)
+                   .bind(8, at)
+                   .run());
   } else if (kind == "receipt") {
     PARLEY_ASSIGN_OR_RETURN(conv, ev.str("conv"));
     PARLEY_ASSIGN_OR_RETURN(status, ev.str("status"));

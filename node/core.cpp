@@ -162,6 +162,7 @@ Status Core::handle(Conn& c, const std::string& type, wire::View req, wire::MapW
   if (type == "logout") return do_logout(c, req, out);
   if (type == "keys_publish") return do_keys_publish(c, req, out);
   if (type == "profile") return do_profile(c, req, out);
+  if (type == "to_device") return do_to_device(c, req, out);
   if (type.rfind("friend_", 0) == 0 || type == "block" || type == "unblock") {
     return do_relation(c, type, req, out);
   }

@@ -46,6 +46,33 @@ Status Core::do_profile(Conn& c, wire::View req, wire::MapWriter& out) {
   return ok_status();
 }
 
+// A message from one of the user's devices to another of their devices (end-to-end key material
+// such as the identity key handed to a newly approved device). It goes to the user's stream as a
+// `td` event naming the device; other devices ignore it.
+Status Core::do_to_device(Conn& c, wire::View req, wire::MapWriter& out) {
+  PARLEY_ASSIGN_OR_RETURN(device, req.uint("device"));
+  PARLEY_ASSIGN_OR_RETURN(td_id, req.str("td_id", 64));
+  PARLEY_ASSIGN_OR_RETURN(body, req.bin("body", config_.max_body_bytes));
+  {
+    PARLEY_ASSIGN_OR_RETURN(
+        st, db_.prepare("SELECT 1 FROM devices WHERE id = ? AND user_id = ? AND token_hash IS "
+                        "NOT NULL"));
+    st.bind(1, static_cast<std::int64_t>(device)).bind(2, c.user_id);
+    PARLEY_ASSIGN_OR_RETURN(found, st.step());
+    if (!found) return make_error("not_found", "no device " + std::to_string(device) + " of yours");
+  }
+  wire::MapWriter p;
+  p.add("from_device", c.device_id)
+      .add("to_device", device)
+      .add("td_id", td_id)
+      .add_bin("body", body);
+  PARLEY_ASSIGN_OR_RETURN(tx, store::Transaction::begin(db_));
+  PARLEY_ASSIGN_OR_RETURN(seq, append_event(c.user_id, "td", "", 0, p.finish()));
+  PARLEY_TRY(tx.commit());
+  out.add("seq", seq);
+  return ok_status();
+}
+
 Status Core::do_keys_publish(Conn& c, wire::View req, wire::MapWriter& out) {
   const std::int64_t now = clock_.now_ms();
   PARLEY_ASSIGN_OR_RETURN(tx, store::Transaction::begin(db_));

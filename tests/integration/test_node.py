@@ -170,6 +170,16 @@ class Chat(unittest.TestCase):
         phone.ok("send", self.alice.address, "from the phone")
         self.assertIn("from the phone", self.alice.ok("sync"))
         self.assertIn("bob@example.org -> alice@example.org: from the phone", self.bob.ok("sync"))
+        # The approved phone received the identity key: it can approve a third device itself.
+        tablet = User(self.node, "bob", device="tablet")
+        r = tablet.login()
+        third = re.search(r"parley devices approve (\d+)", r.stderr)
+        self.assertTrue(third, r.stderr)
+        phone.ok("sync")  # (the hand-over arrives with the phone's next sync)
+        phone.ok("devices", "approve", third.group(1))
+        self.alice.ok("send", self.bob.address, "to three devices")
+        for d in (self.bob, phone, tablet):
+            self.assertIn("to three devices", d.ok("sync"))
         # The phone is lost: removed from the list, nothing is encrypted for it any more.
         self.bob.ok("devices", "remove", approve.group(1))
         self.alice.ok("send", self.bob.address, "after the phone was removed")

@@ -11,7 +11,9 @@
 #include <string>
 #include <vector>
 
+#include "parley/client/envelope.h"
 #include "parley/client/profile.h"
+#include "parley/crypto/box.h"
 #include "parley/result.h"
 
 namespace parley::client {
@@ -71,6 +73,14 @@ class E2e {
   struct OwnList;
   Result<OwnList> own_list(Session& s);
   Status publish_list(Session& s, OwnList& own);  // with the version raised
+  // Starts sessions with `targets` that have none (X3DH from claimed bundles), encrypts `padded`
+  // for each, and saves the sessions together with whatever `in_transaction` writes.
+  Status seal_for(Session& s, const crypto::DhKeyPair& my_dh, std::uint64_t my_device,
+                  const std::vector<std::pair<std::string, Listed>>& targets,
+                  const std::string& padded,
+                  const std::function<Status(const Envelope&)>& in_transaction);
+  // Hands this device's identity key to `device`, another approved device of the user.
+  Status send_identity(Session& s, std::uint64_t device);
   Result<std::vector<Listed>> trusted_devices(Session& s, const std::string& user,
                                               bool require_trusted);
   Profile& profile_;

@@ -178,6 +178,7 @@ class Core {
   Status do_blocks(Conn& c, wire::View req, wire::MapWriter& out);
   Status do_keys_publish(Conn& c, wire::View req, wire::MapWriter& out);
   Status do_profile(Conn& c, wire::View req, wire::MapWriter& out);
+  Status do_to_device(Conn& c, wire::View req, wire::MapWriter& out);
   // lookup / keys_query / keys_claim: answered at once for local users, after a remote query
   // for others.
   void start_directory(ConnId id, Conn& c, const std::string& kind, wire::View req,

@@ -3,7 +3,8 @@
 //
 // Exit codes: 0 ok; 1 other error; 2 usage; 3 cannot connect or connection lost;
 // 4 authentication (wrong password, suspended, rate limited, not logged in, session ended);
-// 5 refused by the node (not found, not allowed, bad request, conflict, too large); 6 timed out.
+// 5 refused (not found, not allowed, bad request, conflict, too large, identity changed, device not
+// approved); 6 timed out.
 #include <termios.h>
 #include <unistd.h>
 
@@ -229,7 +230,8 @@ int main(int argc, char** argv) {
   app.footer(
       "Exit codes: 0 ok, 1 other error, 2 usage, 3 cannot connect or connection lost,\n"
       "4 authentication (wrong password, suspended, rate limited, not logged in),\n"
-      "5 refused by the node (not found, not allowed, bad request, conflict), 6 timed out.");
+      "5 refused (not found, not allowed, bad request, conflict; a contact's identity key\n"
+      "changed; this device not approved yet), 6 timed out.");
   app.require_subcommand(1);
   std::string profile_dir = default_profile();
   if (const char* env = std::getenv("PARLEY_PROFILE")) profile_dir = env;
@@ -316,11 +318,12 @@ int main(int argc, char** argv) {
   devices_cmd->add_flag("--json", json, "JSON array");
   std::uint64_t approve_id = 0;
   auto* approve = devices_cmd->add_subcommand(
-      "approve", "Vouch for another device of yours (run on your first device)");
+      "approve", "Vouch for another device of yours (from a device holding your identity key)");
   approve->add_option("DEVICE", approve_id, "Its device id, as its login printed")->required();
   std::uint64_t remove_id = 0;
-  auto* remove_dev = devices_cmd->add_subcommand(
-      "remove", "Take a lost or retired device of yours off your list (run on your first device)");
+  auto* remove_dev = devices_cmd->add_subcommand("remove",
+                                                 "Take a lost or retired device of yours off your "
+                                                 "list (from a device holding your identity key)");
   remove_dev->add_option("DEVICE", remove_id, "Its device id")->required();
   auto* keys_cmd = app.add_subcommand("keys", "This device's end-to-end keys");
   auto* keys_rotate = keys_cmd->add_subcommand(

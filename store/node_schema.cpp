@@ -140,6 +140,19 @@ CREATE TABLE one_time_prekeys(
   PRIMARY KEY(device_id, key_id)
 ) WITHOUT ROWID;
 )sql"},
+      {6, "replicated conversations", R"sql(
+CREATE TABLE conv_events(
+  conv_id  TEXT NOT NULL,
+  pos      INTEGER NOT NULL,
+  actor    TEXT NOT NULL,
+  seq      INTEGER NOT NULL,
+  event_id TEXT NOT NULL,
+  bytes    BLOB NOT NULL,
+  sig      BLOB NOT NULL,
+  PRIMARY KEY(conv_id, pos)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX conv_events_by_actor ON conv_events(conv_id, actor, seq);
+)sql"},
   };
   return kMigrations;
 }

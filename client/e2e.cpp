@@ -107,10 +107,6 @@ struct DeviceKeys {
   crypto::DhKeyPair dh;
 };
 
-}  // namespace
-
-namespace {
-
 // Loads the device's keys (ensure_device_keys must have run).
 Result<DeviceKeys> load_keys(const std::function<Result<std::string>(const std::string&)>& get) {
   PARLEY_ASSIGN_OR_RETURN(seed, get("device_seed"));
@@ -120,29 +116,25 @@ Result<DeviceKeys> load_keys(const std::function<Result<std::string>(const std::
   return DeviceKeys{std::move(signing), std::move(dh_pair)};
 }
 
+}  // namespace
+
 // This device: its keys, its node device id and its user's address.
-struct Me {
+struct E2e::Me {
   DeviceKeys keys;
   std::uint64_t device = 0;
   std::string address;
 };
 
-Result<Me> load_me(Profile& profile,
-                   const std::function<Result<std::string>(const std::string&)>& get,
-                   const Session& s) {
-  PARLEY_ASSIGN_OR_RETURN(keys, load_keys(get));
-  PARLEY_ASSIGN_OR_RETURN(device_id_text, profile.get("device_id"));
+Result<E2e::Me> E2e::me(const Session& s) {
+  PARLEY_TRY(ensure_device_keys());
+  PARLEY_ASSIGN_OR_RETURN(keys, load_keys([this](const std::string& k) { return self_value(k); }));
+  PARLEY_ASSIGN_OR_RETURN(device_id_text, profile_.get("device_id"));
   if (device_id_text.empty()) return make_error("not_logged_in", "this profile is not logged in");
   return Me{std::move(keys), std::stoull(device_id_text), s.address()};
 }
 
-}  // namespace
-
 Result<std::string> E2e::publish(Session& s, bool new_identity) {
-  PARLEY_TRY(ensure_device_keys());
-  PARLEY_ASSIGN_OR_RETURN(self,
-                          load_me(
-                              profile_, [this](const std::string& k) { return self_value(k); }, s));
+  PARLEY_ASSIGN_OR_RETURN(self, me(s));
   const auto& keys = self.keys;
   const std::uint64_t my_device = self.device;
   const std::string& me = self.address;
@@ -311,10 +303,7 @@ Result<std::string> E2e::seal(Session& s, const std::string& peer, const std::st
       return st.column_text(2);
     }
   }
-  PARLEY_TRY(ensure_device_keys());
-  PARLEY_ASSIGN_OR_RETURN(self,
-                          load_me(
-                              profile_, [this](const std::string& k) { return self_value(k); }, s));
+  PARLEY_ASSIGN_OR_RETURN(self, me(s));
   const auto& keys = self.keys;
   const std::uint64_t my_device = self.device;
   const std::string& me = self.address;
@@ -746,9 +735,7 @@ Status E2e::publish_list(Session& s, OwnList& own) {
 
 Status E2e::send_identity(Session& s, std::uint64_t device) {
   PARLEY_ASSIGN_OR_RETURN(identity_seed, self_value("identity_seed"));
-  PARLEY_ASSIGN_OR_RETURN(self,
-                          load_me(
-                              profile_, [this](const std::string& k) { return self_value(k); }, s));
+  PARLEY_ASSIGN_OR_RETURN(self, me(s));
   PARLEY_ASSIGN_OR_RETURN(own, trusted_devices(s, self.address, true));
   std::vector<std::pair<std::string, Listed>> targets;
   for (const auto& d : own) {

@@ -6,17 +6,16 @@ timestamps, rotated keys with and without endorsements, oversize batches.
 import json
 import os
 import subprocess
-import threading
 import urllib.error
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
-from harness import BUILD, mp_pack
+from harness import BUILD, BackgroundHttp, mp_pack
 
 FEDTOOL = os.path.join(BUILD, "tests", "parley-fedtool")
 
 
-class FakeNode:
+class FakeNode(BackgroundHttp):
     def __init__(self, name, workdir):
         self.name = name
         self.dir = os.path.join(workdir, "fake-" + name)
@@ -46,16 +45,7 @@ class FakeNode:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        self.serve(Handler)
 
     def keygen(self, label):
         """Creates key file `label`; returns its public key (ed25519:...)."""

@@ -342,3 +342,19 @@ def befriend_across(alice, bob):
     wait_for(lambda: "FRIEND request " + alice.address in bob.ok("sync"), what="request")
     bob.ok("friend", "accept", alice.address)
     wait_for(lambda: "FRIEND accepted " + bob.address in alice.ok("sync"), what="accept")
+
+
+class BackgroundHttp:
+    """A quiet threaded HTTP server on a loopback port; subclasses pass their handler class."""
+
+    def serve(self, handler_class):
+        handler_class.log_message = lambda *args: None
+        from http.server import ThreadingHTTPServer
+        import threading
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler_class)
+        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()

@@ -4,16 +4,15 @@ safety numbers agree."""
 import json
 import os
 import sqlite3
-import threading
 import unittest
 import urllib.error
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
-from harness import Node, User, befriend_across, two_nodes, wait_for
+from harness import BackgroundHttp, Node, User, befriend_across, two_nodes, wait_for
 
 
-class RecordingProxy:
+class RecordingProxy(BackgroundHttp):
     """Forwards federation requests to a node and keeps every body that passed, both ways."""
 
     def __init__(self, target_port):
@@ -45,16 +44,7 @@ class RecordingProxy:
 
             do_GET = do_PUT = do_POST = forward
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        self.serve(Handler)
 
 
 def files_under(path):

@@ -69,6 +69,9 @@ class E2e {
   Result<std::string> self_value(const std::string& key);
   Status set_self_value(const std::string& key, const std::string& value);
   struct Listed;
+  struct Me;
+  // This device's keys (made if missing), node device id and address.
+  Result<Me> me(const Session& s);
   // This user's current device list, signed by the identity key this device holds.
   struct OwnList;
   Result<OwnList> own_list(Session& s);

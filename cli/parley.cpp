@@ -18,104 +18,17 @@
 #include "parley/address.h"
 #include "parley/client/session.h"
 #include "parley/crypto/secret.h"
+#include "parley_group.h"
+#include "parley_output.h"
 
 namespace {
 
 using namespace parley;
 using client::Profile;
 using client::Session;
-
-constexpr int kOk = 0, kFail = 1, kUsage = 2, kConnection = 3, kAuth = 4, kRefused = 5,
-              kTimeout = 6;
+using namespace parley::cli;
 
 volatile std::sig_atomic_t g_stop = 0;
-
-int exit_code_for(const std::string& code) {
-  for (const char* c : {"bad_credentials", "suspended", "rate_limited", "not_logged_in",
-                        "logged_out", "unauthenticated"}) {
-    if (code == c) return kAuth;
-  }
-  for (const char* c : {"not_found", "not_allowed", "bad_request", "conflict", "payload_too_large",
-                        "identity_changed", "not_approved"}) {
-    if (code == c) return kRefused;
-  }
-  for (const char* c : {"unreachable", "connection_lost", "heartbeat_timeout", "slow_consumer",
-                        "shutdown", "malformed_frame", "frame_too_large"}) {
-    if (code == c) return kConnection;
-  }
-  if (code == "timeout") return kTimeout;
-  return kFail;
-}
-
-int fail(const Error& e) {
-  std::cerr << "parley: " << e.message << "\n";
-  return exit_code_for(e.code);
-}
-
-// Escapes control bytes so a message can never drive the terminal.
-std::string printable(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (c == '\n') {
-      out += "\\n";
-    } else if (c < 0x20 || c == 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    } else {
-      out.push_back(static_cast<char>(c));
-    }
-  }
-  return out;
-}
-
-bool valid_utf8(const std::string& s) {
-  for (std::size_t i = 0; i < s.size();) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    const std::size_t n = c < 0x80             ? 0
-                          : (c & 0xe0) == 0xc0 ? 1
-                          : (c & 0xf0) == 0xe0 ? 2
-                          : (c & 0xf8) == 0xf0 ? 3
-                                               : 4;
-    if (n == 4) return false;
-    for (std::size_t k = 1; k <= n; ++k) {
-      if (i + k >= s.size() || (static_cast<unsigned char>(s[i + k]) & 0xc0) != 0x80) return false;
-    }
-    i += n + 1;
-  }
-  return true;
-}
-
-std::string json_str(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
-  }
-  return out + "\"";
-}
-
-std::string text_fields_json(const std::string& body) {
-  if (valid_utf8(body)) return "\"text\":" + json_str(body);
-  return "\"body_b64\":" + json_str(crypto::base64_encode(body));
-}
 
 struct Printer {
   bool json = false;
@@ -269,7 +182,11 @@ int main(int argc, char** argv) {
   listen->add_option("--count", count, "Exit after this many new messages");
 
   auto* history = app.add_subcommand("history", "Show a conversation from the local history");
-  history->add_option("TARGET", target, "Address or conversation id")->required();
+  history
+      ->add_option("TARGET", target,
+                   "Address or conversation id; for a group, its id: the events in the order "
+                   "every member's node agrees on")
+      ->required();
   history->add_flag("--json", json, "JSON array");
   history->add_option("--limit", limit, "Most recent N messages (default 50)");
   auto* convs = app.add_subcommand("conversations", "Recent conversations with unread counts");
@@ -339,6 +256,40 @@ int main(int argc, char** argv) {
   auto* profile_cmd = app.add_subcommand("profile", "Set what others see about you");
   profile_cmd->add_option("--display-name", display_name, "Your display name (up to 128 bytes)")
       ->required();
+
+  GroupArgs group_args;
+  auto* group = app.add_subcommand("group", "Groups: members on any node, one shared history");
+  group->require_subcommand(1);
+  auto group_cmd = [&](const char* name, const char* help) {
+    auto* sub = group->add_subcommand(name, help);
+    sub->callback([&group_args, name] { group_args.action = name; });
+    return sub;
+  };
+  auto* g_create = group_cmd("create", "Make a group (prints its id); you are its admin");
+  g_create->add_option("NAME", group_args.name, "The group's name (up to 128 bytes)")->required();
+  g_create->add_option("--member", group_args.members, "A member's address (repeatable)");
+  g_create->add_flag("--json", group_args.json, "Print {\"conv\",\"name\"}");
+  auto* g_add = group_cmd("add", "Add a member (admins only)");
+  g_add->add_option("GROUP", group_args.group, "Group id or name")->required();
+  g_add->add_option("ADDRESS", group_args.address, "Who")->required();
+  g_add->add_option("--role", group_args.role, "member (default) or admin");
+  auto* g_remove = group_cmd("remove", "Remove a member (admins only); they stop receiving it");
+  g_remove->add_option("GROUP", group_args.group, "Group id or name")->required();
+  g_remove->add_option("ADDRESS", group_args.address, "Who")->required();
+  auto* g_leave = group_cmd("leave", "Leave a group");
+  g_leave->add_option("GROUP", group_args.group, "Group id or name")->required();
+  auto* g_role = group_cmd("role", "Make a member an admin or a plain member (admins only)");
+  g_role->add_option("GROUP", group_args.group, "Group id or name")->required();
+  g_role->add_option("ADDRESS", group_args.address, "Who")->required();
+  g_role->add_option("ROLE", group_args.role, "member or admin")->required();
+  auto* g_members = group_cmd("members", "The members and their roles");
+  g_members->add_option("GROUP", group_args.group, "Group id or name")->required();
+  g_members->add_flag("--json", group_args.json, "JSON array of {user, role}");
+  auto* g_send = group_cmd("send", "Send a message to the group (end-to-end encrypted)");
+  g_send->add_option("GROUP", group_args.group, "Group id or name")->required();
+  g_send->add_option("TEXT", group_args.text, "The message")->required();
+  auto* g_list = group_cmd("list", "Your groups");
+  g_list->add_flag("--json", group_args.json, "JSON array");
 
   try {
     app.parse(argc, argv);
@@ -442,6 +393,13 @@ int main(int argc, char** argv) {
     }
     std::cerr << "parley: no " << wait_for << " receipt within " << timeout_s << " s\n";
     return kTimeout;
+  }
+  if (*group) return run_group(s, e2e, profile, group_args);
+  if (*history && target.rfind("g:", 0) == 0) {
+    group_args.action = "history";
+    group_args.group = target;
+    group_args.json = json;
+    return run_group(s, e2e, profile, group_args);
   }
   if (*history) {
     auto conv = conv_for(s.address(), target);

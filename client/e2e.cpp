@@ -33,6 +33,15 @@ std::string inner(const std::string& msg_id, const std::string& text) {
   return m.finish();
 }
 
+// A group message's plaintext: the group id binds the ciphertext to its conversation.
+std::string group_inner(const std::string& conv, const std::string& text) {
+  wire::MapWriter m;
+  m.add("group", conv).add_bin("text", text);
+  return m.finish();
+}
+
+bool is_group(const std::string& conv) { return conv.rfind("g:", 0) == 0; }
+
 }  // namespace
 
 struct E2e::Listed {
@@ -351,6 +360,57 @@ Result<std::string> E2e::seal(Session& s, const std::string& peer, const std::st
   return body;
 }
 
+Result<std::string> E2e::seal_group(Session& s, const std::string& conv,
+                                    const std::vector<std::string>& members,
+                                    const std::string& plaintext) {
+  PARLEY_ASSIGN_OR_RETURN(self, me(s));
+  PARLEY_ASSIGN_OR_RETURN(own, trusted_devices(s, self.address, true));
+  bool approved = false;
+  for (const auto& d : own) {
+    approved |= d.device == self.device && d.dh_key == self.keys.dh.public_key();
+  }
+  if (!approved) {
+    return make_error("not_approved",
+                      "this device is not in your signed device list yet; approve it from "
+                      "another of your devices: parley devices approve " +
+                          std::to_string(self.device));
+  }
+  std::vector<std::pair<std::string, Listed>> targets;
+  for (const auto& member : members) {
+    if (member == self.address) continue;
+    auto theirs = trusted_devices(s, member, true);
+    if (!theirs.ok()) {
+      if (theirs.error().code == "identity_changed") return theirs.take_error();
+      continue;  // no keys (yet), or a node we cannot reach and never saw: cannot read it
+    }
+    for (const auto& d : *theirs) targets.emplace_back(member, d);
+  }
+  for (const auto& d : own) {
+    if (d.device != self.device) targets.emplace_back(self.address, d);
+  }
+  const std::string padded = crypto::pad_message(group_inner(conv, plaintext));
+  std::string body;
+  PARLEY_TRY(seal_for(s, self.keys.dh, self.device, targets, padded,
+                      [&](const Envelope& envelope) -> Status {
+                        body = envelope.encode();
+                        return ok_status();
+                      }));
+  return body;
+}
+
+Status E2e::remember_sent(const std::string& msg_id, const std::string& conv,
+                          const std::string& plaintext, const std::string& body) {
+  PARLEY_ASSIGN_OR_RETURN(
+      ob, profile_.db().prepare("INSERT OR IGNORE INTO e2e_outbox(msg_id, peer, plaintext, "
+                                "envelope, created_ms) VALUES(?, ?, ?, ?, ?)"));
+  return ob.bind(1, msg_id)
+      .bind(2, conv)
+      .bind_blob(3, plaintext)
+      .bind_blob(4, body)
+      .bind(5, now_ms())
+      .run();
+}
+
 Status E2e::seal_for(Session& s, const crypto::DhKeyPair& my_dh, std::uint64_t my_device,
                      const std::vector<std::pair<std::string, Listed>>& targets,
                      const std::string& padded,
@@ -601,7 +661,8 @@ Status E2e::process_pending(Session& s, const Opened& opened) {
                                     : Result<wire::Message>(unpadded.error());
             if (!in.ok()) {
               why = "malformed plaintext";
-            } else if (in->root().str_or("id", "", 64).value() != m.msg_id) {
+            } else if (is_group(m.conv) ? in->root().str_or("group", "", 128).value() != m.conv
+                                        : in->root().str_or("id", "", 64).value() != m.msg_id) {
               why = "the ciphertext belongs to another message";
             } else if (m.conv.empty()) {
               // From another device of ours: the identity key, handed over at approval.

@@ -4,6 +4,8 @@
 
 #include <filesystem>
 
+#include "parley/client/envelope.h"
+
 namespace parley::client {
 
 namespace {
@@ -101,6 +103,29 @@ Result<bool> Profile::store_event(const wire::View& ev, const std::string& me) {
                    .bind(7, *ev.str("to"))
                    .bind_blob(8, *ev.bin("body", 1u << 24))
                    .bind(9, static_cast<std::int64_t>(*ev.uint("sent_ms")))
+                   .bind(10, static_cast<std::int64_t>(ev.uint_or("at_ms", 0).value()))
+                   .run());
+  } else if (kind == "gev" && ev.has("event")) {
+    // A group event; a message's body is an envelope like a 1:1 message's (its sender device is
+    // in it) and waits for E2e::process_pending too. Other kinds are read from the node.
+    PARLEY_ASSIGN_OR_RETURN(e, ev.map("event"));
+    if (e.str_or("kind", "").value() != "message") return true;
+    PARLEY_ASSIGN_OR_RETURN(body, e.bin("body", 1u << 24));
+    const auto env = Envelope::decode(body);
+    PARLEY_ASSIGN_OR_RETURN(conv, ev.str("conv", 128));
+    PARLEY_ASSIGN_OR_RETURN(
+        st, db_->prepare("INSERT INTO e2e_pending(seq, conv, cseq, msg_id, sender, sender_device, "
+                         "recipient, body, sent_ms, at_ms) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                         "ON CONFLICT(seq) DO NOTHING"));
+    PARLEY_TRY(st.bind(1, static_cast<std::int64_t>(seq))
+                   .bind(2, conv)
+                   .bind(3, static_cast<std::int64_t>(ev.uint_or("pos", 0).value() + 1))
+                   .bind(4, *e.str("id", 64))
+                   .bind(5, *e.str("author", 320))
+                   .bind(6, static_cast<std::int64_t>(env.ok() ? env->sender_device : 0))
+                   .bind(7, conv)
+                   .bind_blob(8, body)
+                   .bind(9, e.sint("wall_ms").value_or(0))
                    .bind(10, static_cast<std::int64_t>(ev.uint_or("at_ms", 0).value()))
                    .run());
   } else if (kind == "td") {
@@ -213,6 +238,20 @@ Result<std::optional<StoredMessage>> Profile::find_message(const std::string& co
   return std::optional<StoredMessage>(
       StoredMessage{st.column_text(0), st.column_int64(1), st.column_text(2), st.column_text(3),
                     st.column_text(4), st.column_text(5), st.column_int64(6), st.column_text(7)});
+}
+
+Result<std::optional<StoredMessage>> Profile::find_by_id(const std::string& conv,
+                                                         const std::string& msg_id) {
+  PARLEY_ASSIGN_OR_RETURN(
+      st, db_->prepare("SELECT conv, cseq, msg_id, sender, recipient, body, sent_ms, status, e2e "
+                       "FROM messages WHERE conv = ? AND msg_id = ?"));
+  st.bind(1, conv).bind(2, msg_id);
+  PARLEY_ASSIGN_OR_RETURN(row, st.step());
+  if (!row) return std::optional<StoredMessage>();
+  return std::optional<StoredMessage>(
+      StoredMessage{st.column_text(0), st.column_int64(1), st.column_text(2), st.column_text(3),
+                    st.column_text(4), st.column_text(5), st.column_int64(6), st.column_text(7),
+                    st.column_text(8)});
 }
 
 }  // namespace parley::client

@@ -380,14 +380,36 @@ std::vector<const Event*> Replica::ordered() const {
 
 bool Replica::valid(const std::string& id) const { return valid_.count(id) > 0; }
 
-State Replica::state() const {
-  State s;
+std::map<std::string, Member> Replica::members() const {
+  std::map<std::string, Member> out;
+  std::set<std::string> seen;
   for (const auto index : membership_) {
     for (const auto& [who, unused] : effects(log_[index])) {
-      if (s.members.count(who)) continue;
-      if (auto m = member_in(who, nullptr)) s.members[who] = *m;
+      if (!seen.insert(who).second) continue;
+      if (auto m = member_in(who, nullptr)) out[who] = *m;
     }
   }
+  return out;
+}
+
+std::set<std::string> Replica::waiting_on() const {
+  std::set<std::string> out;
+  for (const auto& [key, e] : buffer_) out.insert(e.origin);
+  return out;
+}
+
+bool Replica::ever_member(const std::string& user) const {
+  for (const auto index : membership_) {
+    for (const auto& [who, role] : effects(log_[index])) {
+      if (who == user && !role.empty()) return true;
+    }
+  }
+  return false;
+}
+
+State Replica::state() const {
+  State s;
+  s.members = members();
   std::map<std::string, std::size_t> message_at;
   std::map<std::string, OrderKey> read_key;
   for (const Event* e : ordered()) {

@@ -1,5 +1,7 @@
 #include "parley/node/conv_store.h"
 
+#include <set>
+
 #include "parley/store/database.h"
 
 namespace parley::node {
@@ -15,23 +17,43 @@ Result<std::uint64_t> ConvStore::epoch() {
 
 Result<conv::Replica*> ConvStore::load(const std::string& conv, bool create) {
   if (auto it = replicas_.find(conv); it != replicas_.end()) return it->second.get();
-  PARLEY_ASSIGN_OR_RETURN(st, db_.prepare("SELECT bytes FROM conv_events WHERE conv_id = ? ORDER "
-                                          "BY pos"));
-  st.bind(1, conv);
   PARLEY_ASSIGN_OR_RETURN(e, epoch());
   auto replica = std::make_unique<conv::Replica>(conv, node_, e);
   std::size_t n = 0;
-  for (;;) {
-    PARLEY_ASSIGN_OR_RETURN(row, st.step());
-    if (!row) break;
-    PARLEY_ASSIGN_OR_RETURN(event, conv::Event::decode(st.column_text(0)));
-    if (replica->receive(event) != conv::Replica::Outcome::kApplied) {
-      return make_error("corrupt", "stored event " + std::to_string(n) + " of " + conv +
-                                       " does not apply in order");
+  {
+    PARLEY_ASSIGN_OR_RETURN(
+        st, db_.prepare("SELECT bytes FROM conv_events WHERE conv_id = ? ORDER BY pos"));
+    st.bind(1, conv);
+    for (;;) {
+      PARLEY_ASSIGN_OR_RETURN(row, st.step());
+      if (!row) break;
+      PARLEY_ASSIGN_OR_RETURN(event, conv::Event::decode(st.column_text(0)));
+      if (replica->receive(event) != conv::Replica::Outcome::kApplied) {
+        return make_error("corrupt", "stored event " + std::to_string(n) + " of " + conv +
+                                         " does not apply in order");
+      }
+      ++n;
     }
-    ++n;
   }
-  if (n == 0 && !create) return static_cast<conv::Replica*>(nullptr);
+  auto& sigs = sigs_[conv];
+  std::size_t pending = 0;
+  {
+    PARLEY_ASSIGN_OR_RETURN(
+        st, db_.prepare("SELECT bytes, sig FROM conv_pending WHERE conv_id = ? ORDER BY rowid"));
+    st.bind(1, conv);
+    for (;;) {
+      PARLEY_ASSIGN_OR_RETURN(row, st.step());
+      if (!row) break;
+      PARLEY_ASSIGN_OR_RETURN(event, conv::Event::decode(st.column_text(0)));
+      sigs[event.id()] = st.column_text(1);
+      replica->receive(event);
+      ++pending;
+    }
+  }
+  if (n == 0 && pending == 0 && !create) {
+    sigs_.erase(conv);
+    return static_cast<conv::Replica*>(nullptr);
+  }
   stored_[conv] = n;
   auto* out = replica.get();
   replicas_[conv] = std::move(replica);
@@ -41,44 +63,99 @@ Result<conv::Replica*> ConvStore::load(const std::string& conv, bool create) {
 Result<conv::Replica*> ConvStore::find(const std::string& conv) { return load(conv, false); }
 Result<conv::Replica*> ConvStore::open(const std::string& conv) { return load(conv, true); }
 
-Status ConvStore::persist(const std::string& conv,
-                          const std::map<std::string, std::string>& signatures) {
+Result<conv::SignedEvent> ConvStore::create(const std::string& conv, conv::Kind kind,
+                                            const std::string& author, const std::string& target,
+                                            const std::string& role, const std::string& body,
+                                            std::int64_t wall_ms, const crypto::SigningKey& key) {
+  const auto it = replicas_.find(conv);
+  if (it == replicas_.end()) return make_error("internal", "create in an unopened conversation");
+  PARLEY_ASSIGN_OR_RETURN(event, it->second->create(kind, author, target, role, body, wall_ms));
+  auto signed_event = conv::sign_event(event, key);
+  sigs_[conv][event.id()] = signed_event.signature;
+  return signed_event;
+}
+
+Result<conv::Replica::Outcome> ConvStore::receive(const std::string& conv,
+                                                  const conv::SignedEvent& se) {
+  const auto it = replicas_.find(conv);
+  if (it == replicas_.end()) return make_error("internal", "receive in an unopened conversation");
+  const std::string id = se.event.id();
+  auto& sigs = sigs_[conv];
+  const bool had = sigs.count(id) > 0;
+  sigs.emplace(id, se.signature);
+  const auto outcome = it->second->receive(se.event);
+  if (outcome == conv::Replica::Outcome::kBuffered) {
+    PARLEY_ASSIGN_OR_RETURN(
+        st, db_.prepare("INSERT OR IGNORE INTO conv_pending(conv_id, event_id, bytes, sig) "
+                        "VALUES(?, ?, ?, ?)"));
+    PARLEY_TRY(st.bind(1, conv)
+                   .bind(2, id)
+                   .bind_blob(3, se.event.encode())
+                   .bind_blob(4, se.signature)
+                   .run());
+  } else if (outcome != conv::Replica::Outcome::kApplied && !had) {
+    sigs.erase(id);
+  }
+  return outcome;
+}
+
+Result<std::pair<std::size_t, std::size_t>> ConvStore::persist(const std::string& conv) {
   const auto it = replicas_.find(conv);
   if (it == replicas_.end()) return make_error("internal", "persist of an unopened conversation");
   const auto& log = it->second->log();
   std::size_t& done = stored_[conv];
+  const std::size_t first = done;
+  auto& sigs = sigs_[conv];
   for (; done < log.size(); ++done) {
     const conv::Event& e = log[done];
     const std::string id = e.id();
-    const auto sig = signatures.find(id);
-    if (sig == signatures.end()) return make_error("internal", "no signature for event " + id);
-    PARLEY_ASSIGN_OR_RETURN(
-        st, db_.prepare("INSERT INTO conv_events(conv_id, pos, actor, seq, event_id, bytes, sig) "
-                        "VALUES(?, ?, ?, ?, ?, ?, ?)"));
-    PARLEY_TRY(st.bind(1, conv)
-                   .bind(2, static_cast<std::int64_t>(done))
-                   .bind(3, e.actor())
-                   .bind(4, static_cast<std::int64_t>(e.seq))
-                   .bind(5, id)
-                   .bind_blob(6, e.encode())
-                   .bind_blob(7, sig->second)
-                   .run());
+    const auto sig = sigs.find(id);
+    if (sig == sigs.end()) return make_error("internal", "no signature for event " + id);
+    {
+      PARLEY_ASSIGN_OR_RETURN(
+          st, db_.prepare("INSERT INTO conv_events(conv_id, pos, actor, seq, event_id, bytes, "
+                          "sig) VALUES(?, ?, ?, ?, ?, ?, ?)"));
+      PARLEY_TRY(st.bind(1, conv)
+                     .bind(2, static_cast<std::int64_t>(done))
+                     .bind(3, e.actor())
+                     .bind(4, static_cast<std::int64_t>(e.seq))
+                     .bind(5, id)
+                     .bind_blob(6, e.encode())
+                     .bind_blob(7, sig->second)
+                     .run());
+    }
+    {
+      PARLEY_ASSIGN_OR_RETURN(
+          st, db_.prepare("DELETE FROM conv_pending WHERE conv_id = ? AND event_id = ?"));
+      PARLEY_TRY(st.bind(1, conv).bind(2, id).run());
+    }
+    sigs.erase(sig);
   }
-  return ok_status();
+  return std::pair{first, done};
 }
 
-Result<std::string> ConvStore::signature(const std::string& conv, const std::string& event_id) {
+Result<conv::SignedEvent> ConvStore::stored(const std::string& conv, const conv::Event& event) {
   PARLEY_ASSIGN_OR_RETURN(
-      st, db_.prepare("SELECT sig FROM conv_events WHERE conv_id = ? AND event_id = ?"));
-  st.bind(1, conv).bind(2, event_id);
+      st, db_.prepare("SELECT sig FROM conv_events WHERE conv_id = ? AND actor = ? AND seq = ?"));
+  st.bind(1, conv).bind(2, event.actor()).bind(3, static_cast<std::int64_t>(event.seq));
   PARLEY_ASSIGN_OR_RETURN(row, st.step());
-  if (!row) return make_error("not_found", "no event " + event_id + " in " + conv);
-  return st.column_text(0);
+  if (!row)
+    return make_error("not_found", "event " + event.actor() + ":" + std::to_string(event.seq) +
+                                       " of " + conv + " is not stored");
+  return conv::SignedEvent{event, st.column_text(0)};
+}
+
+std::vector<std::string> ConvStore::waiting() const {
+  std::vector<std::string> out;
+  for (const auto& [id, r] : replicas_) {
+    if (r->buffered() > 0) out.push_back(id);
+  }
+  return out;
 }
 
 Result<std::vector<ConvSummary>> ConvStore::list() {
-  PARLEY_ASSIGN_OR_RETURN(st, db_.prepare("SELECT DISTINCT conv_id FROM conv_events ORDER BY "
-                                          "conv_id"));
+  PARLEY_ASSIGN_OR_RETURN(st, db_.prepare("SELECT conv_id FROM conv_events UNION SELECT conv_id "
+                                          "FROM conv_pending ORDER BY 1"));
   std::vector<std::string> ids;
   for (;;) {
     PARLEY_ASSIGN_OR_RETURN(row, st.step());
@@ -89,9 +166,15 @@ Result<std::vector<ConvSummary>> ConvStore::list() {
   for (const auto& id : ids) {
     PARLEY_ASSIGN_OR_RETURN(r, find(id));
     if (!r) continue;
-    const auto state = r->state();
-    ConvSummary s{id, r->log().size(), r->buffered(), state.members.size(), {}, r->clock()};
-    for (const auto& n : state.nodes()) s.nodes.push_back(n);
+    const auto members = r->members();
+    ConvSummary s{id, r->log().size(), r->buffered(), r->equivocations().size(), {},
+                  {}, r->clock()};
+    std::set<std::string> nodes;
+    for (const auto& [who, m] : members) {
+      s.members[who] = m.role;
+      nodes.insert(who.substr(who.rfind('@') + 1));
+    }
+    s.nodes.assign(nodes.begin(), nodes.end());
     out.push_back(std::move(s));
   }
   return out;

@@ -4,6 +4,7 @@
 #include "core_internal.h"
 #include "parley/address.h"
 #include "parley/crypto/password.h"
+#include "parley/node/conv_store.h"
 
 namespace parley::node {
 
@@ -19,7 +20,8 @@ Core::Core(NodeConfig config, store::Database& db, Clock& clock, PasswordWork& p
       failures_by_source_(config_.login_failures_per_window,
                           std::int64_t{config_.login_window_seconds} * 1000),
       directory_misses_(kDirectoryMissesPerWindow, kDirectoryMissWindowMs),
-      node_directory_misses_(10 * kDirectoryMissesPerWindow, kDirectoryMissWindowMs) {}
+      node_directory_misses_(10 * kDirectoryMissesPerWindow, kDirectoryMissWindowMs),
+      convs_(std::make_unique<ConvStore>(db_, config_.name)) {}
 
 Core::~Core() = default;
 
@@ -129,6 +131,7 @@ void Core::process(ConnId id, Conn& c, const wire::Message& frame) {
   if (!s.ok()) {
     touched_.clear();
     outbox_grew_ = false;
+    conv_rollback();
     reply_error(c, *req_id, s.error());
     if (s.error().code == "suspended" && !c.closed) {
       c.outlet->close("suspended", "the account is suspended");
@@ -148,6 +151,7 @@ void Core::process(ConnId id, Conn& c, const wire::Message& frame) {
   notify_touched();
   if (outbox_grew_ && outbox_listener_) outbox_listener_();
   outbox_grew_ = false;
+  conv_after_commit();
 }
 
 Status Core::handle(Conn& c, const std::string& type, wire::View req, wire::MapWriter& out) {
@@ -163,6 +167,11 @@ Status Core::handle(Conn& c, const std::string& type, wire::View req, wire::MapW
   if (type == "keys_publish") return do_keys_publish(c, req, out);
   if (type == "profile") return do_profile(c, req, out);
   if (type == "to_device") return do_to_device(c, req, out);
+  if (type == "group_create") return do_group_create(c, req, out);
+  if (type == "group_event") return do_group_event(c, req, out);
+  if (type == "group_members") return do_group_members(c, req, out);
+  if (type == "group_history") return do_group_history(c, req, out);
+  if (type == "groups") return do_groups(c, req, out);
   if (type.rfind("friend_", 0) == 0 || type == "block" || type == "unblock") {
     return do_relation(c, type, req, out);
   }

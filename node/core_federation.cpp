@@ -7,40 +7,56 @@ namespace parley::node {
 
 Result<std::int64_t> Core::apply_federation(const std::string& origin,
                                             const std::vector<InboundEvent>& events) {
-  PARLEY_ASSIGN_OR_RETURN(tx, store::Transaction::begin(db_));
-  std::int64_t applied = 0;
-  {
-    PARLEY_ASSIGN_OR_RETURN(st,
-                            db_.prepare("SELECT applied_upto FROM fed_inbound WHERE origin = ?"));
-    st.bind(1, origin);
-    PARLEY_ASSIGN_OR_RETURN(row, st.step());
-    if (row) applied = st.column_int64(0);
+  auto result = [&]() -> Result<std::int64_t> {
+    PARLEY_ASSIGN_OR_RETURN(tx, store::Transaction::begin(db_));
+    std::int64_t applied = 0;
+    {
+      PARLEY_ASSIGN_OR_RETURN(st,
+                              db_.prepare("SELECT applied_upto FROM fed_inbound WHERE origin = ?"));
+      st.bind(1, origin);
+      PARLEY_ASSIGN_OR_RETURN(row, st.step());
+      if (row) applied = st.column_int64(0);
+    }
+    for (const auto& e : events) {
+      if (e.id <= applied) continue;  // already applied: a resent transaction
+      auto msg = wire::Message::parse(e.payload);
+      if (!msg.ok())
+        return make_error("bad_request",
+                          "event " + std::to_string(e.id) + ": " + msg.error().message);
+      PARLEY_TRY(apply_remote(origin, msg->root()));
+      applied = e.id;
+    }
+    {
+      PARLEY_ASSIGN_OR_RETURN(
+          st,
+          db_.prepare("INSERT INTO fed_inbound(origin, applied_upto, updated_ms) VALUES(?, ?, ?) "
+                      "ON CONFLICT(origin) DO UPDATE SET applied_upto = excluded.applied_upto, "
+                      "updated_ms = excluded.updated_ms"));
+      PARLEY_TRY(st.bind(1, origin).bind(2, applied).bind(3, clock_.now_ms()).run());
+    }
+    PARLEY_TRY(tx.commit());
+    return applied;
+  }();
+  if (!result.ok()) {
+    touched_.clear();
+    outbox_grew_ = false;
+    conv_rollback();
+    return result;
   }
-  for (const auto& e : events) {
-    if (e.id <= applied) continue;  // already applied: a resent transaction
-    auto msg = wire::Message::parse(e.payload);
-    if (!msg.ok())
-      return make_error("bad_request",
-                        "event " + std::to_string(e.id) + ": " + msg.error().message);
-    PARLEY_TRY(apply_remote(origin, msg->root()));
-    applied = e.id;
-  }
-  {
-    PARLEY_ASSIGN_OR_RETURN(
-        st, db_.prepare("INSERT INTO fed_inbound(origin, applied_upto, updated_ms) VALUES(?, ?, ?) "
-                        "ON CONFLICT(origin) DO UPDATE SET applied_upto = excluded.applied_upto, "
-                        "updated_ms = excluded.updated_ms"));
-    PARLEY_TRY(st.bind(1, origin).bind(2, applied).bind(3, clock_.now_ms()).run());
-  }
-  PARLEY_TRY(tx.commit());
   notify_touched();
   if (outbox_grew_ && outbox_listener_) outbox_listener_();
   outbox_grew_ = false;
-  return applied;
+  conv_after_commit();
+  return result;
 }
 
 Status Core::apply_remote(const std::string& origin, wire::View ev) {
   PARLEY_ASSIGN_OR_RETURN(type, ev.str("type", 32));
+  if (type == "conv") {
+    // A group event (spec/ordering.md), signed by its origin; `origin` may be relaying it.
+    PARLEY_ASSIGN_OR_RETURN(signed_bytes, ev.bin("ev", 2 * config_.max_body_bytes + 4096));
+    return apply_conv(origin, signed_bytes);
+  }
   PARLEY_ASSIGN_OR_RETURN(from_text, ev.str("from", 320));
   PARLEY_ASSIGN_OR_RETURN(to_text, ev.str("to", 320));
   PARLEY_ASSIGN_OR_RETURN(from, wire::parse_address(from_text));

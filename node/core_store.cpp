@@ -1,6 +1,7 @@
 // Storage helpers of the core: users, relations and the per-user event streams.
 #include "core_internal.h"
 #include "parley/address.h"
+#include "parley/conv/replica.h"
 
 namespace parley::node {
 
@@ -62,9 +63,13 @@ bool Core::is_local(const std::string& address) const {
 
 Status Core::enqueue_remote(const std::string& address, const std::string& payload) {
   PARLEY_ASSIGN_OR_RETURN(a, wire::parse_address(address));
+  return enqueue_node(a.domain, payload);
+}
+
+Status Core::enqueue_node(const std::string& node, const std::string& payload) {
   PARLEY_ASSIGN_OR_RETURN(
       st, db_.prepare("INSERT INTO fed_outbox(dest, payload, created_ms) VALUES(?, ?, ?)"));
-  PARLEY_TRY(st.bind(1, a.domain).bind_blob(2, payload).bind(3, clock_.now_ms()).run());
+  PARLEY_TRY(st.bind(1, node).bind_blob(2, payload).bind(3, clock_.now_ms()).run());
   outbox_grew_ = true;
   return ok_status();
 }
@@ -176,9 +181,11 @@ Result<int> Core::load_events(std::int64_t user_id, std::int64_t after, int limi
   PARLEY_ASSIGN_OR_RETURN(
       st, db_.prepare(
               "SELECT s.seq, s.kind, s.at_ms, s.payload, m.conv_id, m.cseq, m.msg_id, m.sender, "
-              "m.sender_device, m.recipient, m.body, m.sent_ms "
+              "m.sender_device, m.recipient, m.body, m.sent_ms, s.conv_id, s.cseq, ce.bytes "
               "FROM stream s LEFT JOIN messages m ON s.kind = 'msg' AND m.conv_id = s.conv_id "
-              "AND m.cseq = s.cseq WHERE s.user_id = ? AND s.seq > ? ORDER BY s.seq LIMIT ?"));
+              "AND m.cseq = s.cseq LEFT JOIN conv_events ce ON s.kind = 'gev' AND ce.conv_id = "
+              "s.conv_id AND ce.pos = s.cseq - 1 WHERE s.user_id = ? AND s.seq > ? ORDER BY "
+              "s.seq LIMIT ?"));
   st.bind(1, user_id).bind(2, after).bind(3, std::int64_t{limit});
   int n = 0;
   for (;;) {
@@ -201,6 +208,27 @@ Result<int> Core::load_events(std::int64_t user_id, std::int64_t after, int limi
             .add("to", st.column_text(9))
             .add_bin("body", st.column_text(10))
             .add("sent_ms", st.column_int64(11));
+      }
+    } else if (kind == "gev") {
+      // A group event: where it sits in this node's log (cseq - 1) and the event itself.
+      auto e = st.column_is_null(14) ? Result<conv::Event>(make_error("not_found", "gone"))
+                                     : conv::Event::decode(st.column_text(14));
+      w.add("conv", st.column_text(12)).add("pos", st.column_int64(13) - 1);
+      if (e.ok()) {
+        wire::MapWriter ev;
+        ev.add("id", e->id())
+            .add("kind", conv::to_string(e->kind))
+            .add("origin", e->origin)
+            .add("epoch", e->epoch)
+            .add("seq", e->seq)
+            .add("author", e->author)
+            .add("target", e->target)
+            .add("role", e->role)
+            .add_bin("body", e->body)
+            .add("wall_ms", e->wall_ms);
+        w.add("event", ev);
+      } else {
+        w.add("gone", true);
       }
     } else if (!st.column_is_null(3)) {
       w.merge_map(st.column_text(3));

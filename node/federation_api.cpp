@@ -335,6 +335,19 @@ class FederationApi::Impl {
   // user of the origin node (spec/federation.md section 5).
   Result<Answer> query(const std::string& kind, const std::string& origin,
                        const std::string& body) {
+    if (kind == "conv_pull") {
+      // A node catching up on a group (spec/federation.md section 6): its clock, our events.
+      wire::Limits limits;
+      limits.max_map = 4096;
+      auto msg = wire::Message::parse(body, limits);
+      if (!msg.ok()) return make_error("bad_request", "conv_pull: " + msg.error().message);
+      Result<std::string> answer = make_error("internal", "unset");
+      ctx_.run_on_core([&](Core& core) { answer = core.conv_pull_answer(origin, msg->root()); });
+      if (!answer.ok()) return answer.take_error();
+      Answer a;
+      a.msgpack = std::move(answer).value();
+      return a;
+    }
     PARLEY_ASSIGN_OR_RETURN(q, federation::DirectoryQuery::decode(body));
     PARLEY_ASSIGN_OR_RETURN(asker_address, wire::parse_address(q.asker));
     if (asker_address.domain != origin) {

@@ -329,9 +329,20 @@ Status serve(const std::string& data_dir) {
       config, doc_bytes, run_on_core,
       [&sender](const std::string& peer) { sender.heard_from(peer); }, &fed_client});
   PoolRemoteQueries remote_queries(core_ctx, fed_client);
-  asio::post(core_ctx, [&core, &sender, &remote_queries] {
+  // Every few seconds the core asks again for the causal past of group events that wait for it.
+  asio::steady_timer conv_timer(core_ctx);
+  std::function<void()> conv_tick = [&] {
+    core.conv_tick();
+    conv_timer.expires_after(std::chrono::seconds(3));
+    conv_timer.async_wait([&](const boost::system::error_code& e) {
+      if (!e) conv_tick();
+    });
+  };
+  asio::post(core_ctx, [&core, &sender, &remote_queries, &key, &conv_tick] {
     core.set_outbox_listener([&sender] { sender.wake(); });
     core.set_remote_queries(&remote_queries);
+    core.set_node_key(&key);
+    conv_tick();
   });
   if (!config.federation_tls_cert.empty() || config.federation_allow_plaintext) {
     PARLEY_TRY(federation_api.start());
@@ -370,6 +381,7 @@ Status serve(const std::string& data_dir) {
   net_thread.join();
   passwords.stop();
   remote_queries.stop();  // its answers are posted to the core thread, still running here
+  asio::post(core_ctx, [&conv_timer] { conv_timer.cancel(); });
   core_guard.reset();
   core_thread.join();  // finishes queued core work
   db.reset();          // checkpoints and closes the database

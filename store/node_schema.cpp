@@ -153,6 +153,15 @@ CREATE TABLE conv_events(
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX conv_events_by_actor ON conv_events(conv_id, actor, seq);
 )sql"},
+      {7, "conversation events waiting for their causal past", R"sql(
+CREATE TABLE conv_pending(
+  conv_id  TEXT NOT NULL,
+  event_id TEXT NOT NULL,
+  bytes    BLOB NOT NULL,
+  sig      BLOB NOT NULL,
+  UNIQUE(conv_id, event_id)
+);
+)sql"},
   };
   return kMigrations;
 }

@@ -131,6 +131,13 @@ Result<std::string> View::as_str(std::size_t max_len) const {
   return std::string(o->via.str.ptr, o->via.str.size);
 }
 
+Result<std::string> View::as_bin(std::size_t max_len) const {
+  const auto* o = as_obj(obj_);
+  if (!o || o->type != msgpack::type::BIN) return make_error("bad_request", "not binary");
+  if (o->via.bin.size > max_len) return make_error("payload_too_large", "binary too large");
+  return std::string(o->via.bin.ptr, o->via.bin.size);
+}
+
 Result<std::uint64_t> View::as_uint() const {
   const auto* o = as_obj(obj_);
   if (!o || o->type != msgpack::type::POSITIVE_INTEGER) {
@@ -274,6 +281,15 @@ ArrayWriter& ArrayWriter::push(std::string_view value) {
   msgpack::packer<StringSink> pk(sink);
   pk.pack_str(static_cast<std::uint32_t>(value.size()));
   pk.pack_str_body(value.data(), static_cast<std::uint32_t>(value.size()));
+  ++count_;
+  return *this;
+}
+
+ArrayWriter& ArrayWriter::push_bin(std::string_view bytes) {
+  StringSink sink{&body_};
+  msgpack::packer<StringSink> pk(sink);
+  pk.pack_bin(static_cast<std::uint32_t>(bytes.size()));
+  pk.pack_bin_body(bytes.data(), static_cast<std::uint32_t>(bytes.size()));
   ++count_;
   return *this;
 }

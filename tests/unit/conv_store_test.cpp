@@ -1,6 +1,6 @@
 // ConvStore (node/conv_store.h): conversations survive a restart exactly (same events, order,
-// state and clock), a stored event keeps its signature, buffered events are not stored, and the
-// epoch from node_meta makes the actor of new events.
+// state and clock), a stored event keeps its signature, buffered events survive a restart too, and
+// the epoch from node_meta makes the actor of new events.
 #include <catch2/catch.hpp>
 #include <filesystem>
 
@@ -45,33 +45,47 @@ TEST_CASE("conversations are stored with their signatures and come back after a 
     node::ConvStore store(*db, "a.example");
     CHECK(*store.find(conv_id) == nullptr);
     auto* r = *store.open(conv_id);
-    std::map<std::string, std::string> sigs;
-    auto add = [&](conv::Event e, const crypto::SigningKey& k) {
-      sigs[e.id()] = conv::sign_event(e, k).signature;
-    };
-    add(*r->create(conv::Kind::kCreate, "ann@a.example", "", "", "bob@b.example\n", 1), key);
-    add(*r->create(conv::Kind::kMessage, "ann@a.example", "", "", "x", 2), key);
-    // An event from b, and one from b that is not ready yet (it waits in memory only).
+    store::Transaction tx = std::move(store::Transaction::begin(*db).value());
+    REQUIRE(store
+                .create(conv_id, conv::Kind::kCreate, "ann@a.example", "", "", "bob@b.example\n", 1,
+                        key)
+                .ok());
+    REQUIRE(store.create(conv_id, conv::Kind::kMessage, "ann@a.example", "", "", "x", 2, key).ok());
+    // Events from b; the later one arrives first and waits for the earlier one.
     conv::Replica b(conv_id, "b.example");
     for (const auto& e : r->log()) b.receive(e);
     auto b1 = *b.create(conv::Kind::kMessage, "bob@b.example", "", "", "y", 3);
     late = *b.create(conv::Kind::kMessage, "bob@b.example", "", "", "z", 4);
-    CHECK(r->receive(late) == conv::Replica::Outcome::kBuffered);
-    CHECK(r->receive(b1) == conv::Replica::Outcome::kApplied);  // and `late` with it
-    add(b1, other_key);
-    add(late, other_key);
-    {
-      store::Transaction tx = std::move(store::Transaction::begin(*db).value());
-      REQUIRE(store.persist(conv_id, sigs).ok());
-      REQUIRE(tx.commit().ok());
-    }
-    REQUIRE(store.persist(conv_id, sigs).ok());  // nothing new: nothing written twice
+    CHECK(*store.receive(conv_id, conv::sign_event(late, other_key)) ==
+          conv::Replica::Outcome::kBuffered);
+    auto written = store.persist(conv_id);
+    REQUIRE(written.ok());
+    CHECK(*written == std::pair<std::size_t, std::size_t>{0, 2});
+    REQUIRE(tx.commit().ok());
+    hash = r->state().hash();
+    // A restart here keeps the buffered event: it applies when its causal past arrives.
+    store.drop_cache();
+    r = *store.find(conv_id);
+    REQUIRE(r != nullptr);
+    CHECK(r->buffered() == 1);
+    CHECK(r->state().hash() == hash);
+    store::Transaction tx2 = std::move(store::Transaction::begin(*db).value());
+    CHECK(*store.receive(conv_id, conv::sign_event(b1, other_key)) ==
+          conv::Replica::Outcome::kApplied);  // and `late` with it
+    CHECK(*store.receive(conv_id, conv::sign_event(b1, other_key)) ==
+          conv::Replica::Outcome::kDuplicate);
+    CHECK(*store.persist(conv_id) == std::pair<std::size_t, std::size_t>{2, 4});
+    REQUIRE(tx2.commit().ok());
+    CHECK(*store.persist(conv_id) == std::pair<std::size_t, std::size_t>{4, 4});  // nothing new
+    CHECK(store.waiting().empty());
     hash = r->state().hash();
     clock = r->clock();
     for (const auto* e : r->ordered()) ids.push_back(e->id());
     auto listed = store.list();
     REQUIRE(listed->size() == 1);
     CHECK((*listed)[0].events == 4);
+    CHECK((*listed)[0].buffered == 0);
+    CHECK((*listed)[0].members.at("ann@a.example") == "admin");
     CHECK((*listed)[0].nodes == std::vector<std::string>{"a.example", "b.example"});
   }
   auto db = tmp.open();
@@ -83,9 +97,10 @@ TEST_CASE("conversations are stored with their signatures and come back after a 
   std::vector<std::string> back;
   for (const auto* e : r->ordered()) back.push_back(e->id());
   CHECK(back == ids);
-  auto sig = again.signature(conv_id, late.id());
-  REQUIRE(sig.ok());
-  CHECK(conv::SignedEvent{late, *sig}.verify(other_key.public_key()));
+  auto kept = again.stored(conv_id, late);
+  REQUIRE(kept.ok());
+  CHECK(kept->verify(other_key.public_key()));
+  CHECK(kept->event.id() == late.id());
   // After a restore the node runs under a new epoch: its new events have a new actor.
   REQUIRE(db->exec("INSERT INTO node_meta(key, value) VALUES('epoch', '1')").ok());
   again.drop_cache();

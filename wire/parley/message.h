@@ -52,6 +52,7 @@ class View {
   // Interpreting array elements that are themselves scalars.
   Result<std::string> as_str(std::size_t max_len = 4096) const;
   Result<std::uint64_t> as_uint() const;
+  Result<std::string> as_bin(std::size_t max_len) const;
 
  private:
   const void* find(std::string_view key) const;
@@ -117,6 +118,7 @@ class ArrayWriter {
  public:
   ArrayWriter& push(std::string_view value);
   ArrayWriter& push(std::uint64_t value);
+  ArrayWriter& push_bin(std::string_view bytes);
   ArrayWriter& push(const MapWriter& value);
   std::string finish() const;
   std::uint32_t size() const { return count_; }

@@ -45,6 +45,18 @@ class E2e {
   Result<std::string> seal(Session& s, const std::string& peer, const std::string& msg_id,
                            const std::string& plaintext);
 
+  // The body of a message to group `conv` (spec/crypto.md section 10): one ciphertext per trusted
+  // device of every other member and of this user's other devices. Members without keys (or
+  // whose node is unreachable and who were never seen) are skipped; a changed identity key of
+  // any member stops it ("identity_changed").
+  Result<std::string> seal_group(Session& s, const std::string& conv,
+                                 const std::vector<std::string>& members,
+                                 const std::string& plaintext);
+  // Keeps what this device sent (the node gave it event id `msg_id`), so its own copy, which
+  // has no ciphertext for this device, shows the text.
+  Status remember_sent(const std::string& msg_id, const std::string& conv,
+                       const std::string& plaintext, const std::string& body);
+
   // Opens every pending message in stream order, adds them to the history and calls `opened`
   // with each (body = plaintext). Messages that cannot be opened are kept with the reason.
   using Opened = std::function<void(const StoredMessage& m, const std::string& e2e)>;

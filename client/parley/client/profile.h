@@ -40,6 +40,9 @@ class Profile {
   Status add_message(const StoredMessage& m, const std::string& e2e);
   Result<std::vector<StoredMessage>> history(const std::string& conv, int limit);
   Result<std::optional<StoredMessage>> find_message(const std::string& conv, std::int64_t cseq);
+  // A group message by its event id.
+  Result<std::optional<StoredMessage>> find_by_id(const std::string& conv,
+                                                  const std::string& msg_id);
 
   store::Database& db() { return *db_; }
 

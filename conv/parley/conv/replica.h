@@ -129,7 +129,13 @@ class Replica {
   std::vector<const Event*> ordered() const;  // applied events in the total order
   bool valid(const std::string& id) const;    // an applied event that passed its authority check
   State state() const;
+  // The membership part of state(): cheaper, for routing and access checks.
+  std::map<std::string, Member> members() const;
+  // Whether `user` was ever named by a valid membership event (a member now or before).
+  bool ever_member(const std::string& user) const;
   std::size_t buffered() const { return buffer_.size(); }
+  // The origins of the buffered events: nodes that know their causal past.
+  std::set<std::string> waiting_on() const;
   const std::vector<std::pair<Event, Event>>& equivocations() const { return equivocations_; }
   const std::string& self() const { return self_; }
   const std::string& conv() const { return conv_; }

@@ -1,9 +1,9 @@
-// Replicated conversations on a node's disk (spec/ordering.md, storage.md schema 6): each
-// conversation's applied events in application order with their origin signatures, and the
-// Replica rebuilt from them on first use. Events are stored in the caller's transaction, so an
-// event is applied, stored and acknowledged together; buffered (not yet ready) events live only
-// in memory and come back through catch-up after a restart. The node's epoch (node_meta
-// "epoch", raised by a restore from backup) makes the actor of the events it creates.
+// Replicated conversations on a node's disk (spec/ordering.md, storage.md schemas 6-7): each
+// conversation's applied events in application order with their origin signatures, events still
+// waiting for their causal past, and the Replica rebuilt from both on first use. Everything is
+// written in the caller's transaction, so an event is applied (or buffered), stored and
+// acknowledged together: an acknowledged event is never lost by a crash. The node's epoch
+// (node_meta "epoch", raised by a restore from backup) makes the actor of the events it creates.
 // Runs on the core thread.
 #pragma once
 
@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "parley/conv/replica.h"
@@ -24,7 +25,8 @@ namespace parley::node {
 
 struct ConvSummary {
   std::string conv;
-  std::size_t events = 0, buffered = 0, members = 0;
+  std::size_t events = 0, buffered = 0, equivocations = 0;
+  std::map<std::string, std::string> members;  // address -> role
   std::vector<std::string> nodes;
   conv::Clock clock;
 };
@@ -39,16 +41,29 @@ class ConvStore {
   Result<conv::Replica*> find(const std::string& conv);
   // The replica of `conv`, empty when new.
   Result<conv::Replica*> open(const std::string& conv);
-  // Stores what `conv`'s replica applied since the last call, with the signatures it has
-  // (by event id); inside the caller's transaction.
-  Status persist(const std::string& conv, const std::map<std::string, std::string>& signatures);
-  // The signature stored with an event.
-  Result<std::string> signature(const std::string& conv, const std::string& event_id);
+
+  // A new event of a local user, checked by the (open) replica and signed with `key`.
+  Result<conv::SignedEvent> create(const std::string& conv, conv::Kind kind,
+                                   const std::string& author, const std::string& target,
+                                   const std::string& role, const std::string& body,
+                                   std::int64_t wall_ms, const crypto::SigningKey& key);
+  // An event from elsewhere whose signature the caller checked, given to the (open) replica. A
+  // buffered event is stored in conv_pending so it survives a restart.
+  Result<conv::Replica::Outcome> receive(const std::string& conv, const conv::SignedEvent& event);
+  // Stores what `conv`'s replica applied since the last call (and drops those events from
+  // conv_pending). Returns the log positions written, [first, last).
+  Result<std::pair<std::size_t, std::size_t>> persist(const std::string& conv);
+
+  // The applied event at (actor, seq) with its signature, as stored.
+  Result<conv::SignedEvent> stored(const std::string& conv, const conv::Event& event);
   // Forgets the in-memory replicas (after a failed transaction, say): they reload from disk.
   void drop_cache() {
     replicas_.clear();
     stored_.clear();
+    sigs_.clear();
   }
+  // Conversations loaded here with events waiting for their causal past.
+  std::vector<std::string> waiting() const;
   Result<std::vector<ConvSummary>> list();
 
  private:
@@ -57,6 +72,8 @@ class ConvStore {
   std::string node_;
   std::map<std::string, std::unique_ptr<conv::Replica>> replicas_;
   std::map<std::string, std::size_t> stored_;  // log entries already on disk, per conversation
+  // Signatures of events not yet in conv_events, per conversation and event id.
+  std::map<std::string, std::map<std::string, std::string>> sigs_;
 };
 
 }  // namespace parley::node

@@ -27,6 +27,14 @@ namespace parley::store {
 class Database;
 class Transaction;
 }  // namespace parley::store
+namespace parley::crypto {
+class SigningKey;
+}
+namespace parley::conv {
+enum class Kind : std::uint8_t;
+struct Event;
+class Replica;
+}  // namespace parley::conv
 
 namespace parley::node {
 
@@ -67,6 +75,9 @@ class RemoteQueries {
   virtual void query(std::string dest, std::string kind, std::string body,
                      std::function<void(Result<std::string>)> done) = 0;
 };
+
+class ConvStore;
+struct ConvSummary;
 
 struct UserInfo {
   std::string name;
@@ -138,6 +149,17 @@ class Core {
   Result<std::string> directory_answer(const std::string& kind, const std::string& user,
                                        const std::string& asker, wire::View req);
 
+  // Replicated conversations (spec/ordering.md). `key` (the node key) signs the events this node
+  // makes; without one, group requests fail "unavailable".
+  void set_node_key(const crypto::SigningKey* key) { node_key_ = key; }
+  // Answers a conversation pull from node `asker` (federation query "conv_pull", spec/federation.md
+  // section 6): the signed events its clock lacks, one page.
+  Result<std::string> conv_pull_answer(const std::string& asker, wire::View req);
+  // Every few seconds: asks again for the causal past of events that still wait for it.
+  void conv_tick();
+  // What an admin may see of the conversations: no content.
+  Result<std::vector<ConvSummary>> conv_list();
+
   const NodeConfig& config() const { return config_; }
   // For components that run on the core thread and own tables of their own (federation peers).
   store::Database& database() { return db_; }
@@ -184,6 +206,28 @@ class Core {
   void start_directory(ConnId id, Conn& c, const std::string& kind, wire::View req,
                        std::uint64_t req_id);
 
+  // Groups (core_groups.cpp).
+  Status do_group_create(Conn& c, wire::View req, wire::MapWriter& out);
+  Status do_group_event(Conn& c, wire::View req, wire::MapWriter& out);
+  Status do_group_members(Conn& c, wire::View req, wire::MapWriter& out);
+  Status do_group_history(Conn& c, wire::View req, wire::MapWriter& out);
+  Status do_groups(Conn& c, wire::View req, wire::MapWriter& out);
+  // A group the caller is a member of (or, with `former`, ever was).
+  Result<conv::Replica*> group_for(Conn& c, const std::string& conv, bool former);
+  // Makes, stores, delivers and sends one event of `c`'s user (inside a transaction).
+  Result<std::string> conv_local(Conn& c, const std::string& conv, conv::Kind kind,
+                                 const std::string& target, const std::string& role,
+                                 const std::string& body);
+  // A signed event from node `from` (a transaction or a pull answer), inside a transaction.
+  Status apply_conv(const std::string& from, const std::string& signed_bytes);
+  // Stores what `conv`'s replica applied and puts it in the local members' streams.
+  Status conv_settle(const std::string& conv);
+  // After a commit: the pulls the transaction asked for. On failure: forget its effects.
+  void conv_after_commit();
+  void conv_rollback();
+  void conv_pull(const std::string& conv, const std::string& dest);
+  void conv_pulled(const std::string& conv, const std::string& dest, Result<std::string> answer);
+
   // Display names: at most 128 bytes, no control characters ("bad_request").
   static Status check_display_name(const std::string& name);
 
@@ -214,6 +258,7 @@ class Core {
   Status touch_member(std::int64_t user_id, const std::string& conv, const std::string& peer,
                       std::int64_t cseq, bool unread);
   Status enqueue_remote(const std::string& address, const std::string& payload);
+  Status enqueue_node(const std::string& node, const std::string& payload);
   Status apply_remote(const std::string& origin, wire::View ev);
 
   NodeConfig config_;
@@ -233,6 +278,14 @@ class Core {
   std::set<std::int64_t> touched_;  // users whose streams grew in the current transaction
   bool outbox_grew_ = false;        // the current request queued federation events
   std::function<void()> outbox_listener_;
+
+  const crypto::SigningKey* node_key_ = nullptr;
+  std::unique_ptr<ConvStore> convs_;
+  std::set<std::pair<std::string, std::string>> want_pulls_;  // (conv, node), after the commit
+  std::set<std::pair<std::string, std::string>> pulling_;     // in flight
+  std::set<std::string> joining_;  // conversations this node just learned of: pull from all
+  std::unordered_map<std::string, std::int64_t> last_pull_ms_;
+  bool conv_started_ = false;  // conversations with waiting events were loaded
 };
 
 }  // namespace parley::node

@@ -1,0 +1,28 @@
+// `parley group ...` and `parley history GROUP`: groups are replicated conversations on the
+// nodes (spec/ordering.md); their messages are end-to-end encrypted here (spec/crypto.md).
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace parley::client {
+class E2e;
+class Profile;
+class Session;
+}  // namespace parley::client
+
+namespace parley::cli {
+
+struct GroupArgs {
+  std::string action;  // create add remove leave role members send list history
+  std::string group;   // a group id ("g:…") or a name unique among the user's groups
+  std::string name, address, role, text;
+  std::vector<std::string> members;
+  bool json = false;
+};
+
+// Runs one group command; returns the exit code.
+int run_group(client::Session& s, client::E2e& e2e, client::Profile& profile,
+              const GroupArgs& args);
+
+}  // namespace parley::cli

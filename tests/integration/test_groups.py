@@ -1,0 +1,160 @@
+"""Groups with real processes: replicated conversations across three nodes converge to the same
+history in the same order after one node was stopped while the others kept talking and changing
+membership; a removed member's node stops receiving the group; message bodies stay end-to-end
+encrypted; the group commands answer as documented."""
+import json
+import os
+import sqlite3
+import unittest
+
+from harness import Node, User, wait_for
+
+
+def history(user, conv):
+    return json.loads(user.ok("history", conv, "--json"))
+
+
+def ids(user, conv):
+    return [e["id"] for e in history(user, conv)]
+
+
+def conv_events(node, conv):
+    db = sqlite3.connect("file:%s?mode=ro" % os.path.join(node.data, "parley.db"), uri=True)
+    try:
+        return db.execute("SELECT count(*) FROM conv_events WHERE conv_id = ?", (conv,)).fetchone()[0]
+    finally:
+        db.close()
+
+
+class ThreeNodes(unittest.TestCase):
+    def setUp(self):
+        self.nodes = [Node(name=n, federation=True).start()
+                      for n in ("a.example", "b.example", "c.example")]
+        a, b, c = self.nodes
+        for n in self.nodes:
+            for other in self.nodes:
+                if other is not n:
+                    n.parleyd("peer", "add", other.name, "http://127.0.0.1:%d" % other.fed_port,
+                              check=True)
+        a.add_user("ann")
+        b.add_user("bob")
+        c.add_user("cat")
+        c.add_user("dan")
+        self.ann, self.bob, self.cat, self.dan = (User(a, "ann"), User(b, "bob"), User(c, "cat"),
+                                                  User(c, "dan"))
+        for u in (self.ann, self.bob, self.cat, self.dan):
+            r = u.login()
+            self.assertEqual(r.returncode, 0, r.stderr)
+
+    def tearDown(self):
+        for n in self.nodes:
+            n.cleanup()
+
+    def converged(self, users, conv, n):
+        """Every user's history has n events and the same ids in the same order."""
+        def check():
+            seen = []
+            for u in users:
+                r = u.run("history", conv, "--json")
+                if r.returncode != 0:
+                    return False  # not a member there yet
+                seen.append([e["id"] for e in json.loads(r.stdout)])
+            return len(seen[0]) == n and all(s == seen[0] for s in seen)
+        wait_for(check, timeout=60, what="the same %d events everywhere" % n)
+        return ids(users[0], conv)
+
+    def test_a_group_over_three_nodes_converges_after_one_was_stopped(self):
+        a, b, c = self.nodes
+        ann, bob, cat, dan = self.ann, self.bob, self.cat, self.dan
+        out = ann.ok("group", "create", "team", "--member", bob.address, "--member", cat.address,
+                     "--json")
+        conv = json.loads(out)["conv"]
+        self.assertTrue(conv.startswith("g:"))
+        wait_for(lambda: conv in bob.ok("group", "list"), what="bob sees the group")
+        wait_for(lambda: conv in cat.ok("group", "list"), what="cat sees the group")
+        members = json.loads(cat.ok("group", "members", conv, "--json"))
+        self.assertEqual({m["user"]: m["role"] for m in members},
+                         {ann.address: "admin", bob.address: "member", cat.address: "member"})
+        ann.ok("group", "send", conv, "hello team from ann")
+        bob.ok("group", "send", "team", "bob here")  # by name
+        cat.ok("group", "send", conv, "cat here")
+        first = self.converged([ann, bob, cat], conv, 4)
+
+        # c stops; the others keep talking and change membership meanwhile.
+        c.stop()
+        ann.ok("group", "role", conv, bob.address, "admin")
+        bob.ok("group", "send", conv, "while c sleeps")
+        bob.ok("group", "add", conv, dan.address)
+        ann.ok("group", "send", conv, "welcome dan")
+        self.converged([ann, bob], conv, 8)
+        c.start()
+        order = self.converged([ann, bob, cat, dan], conv, 8)
+        self.assertEqual(order[:4], first)
+        for u in (ann, bob, cat):
+            texts = [e.get("text") for e in history(u, conv) if e["kind"] == "message"]
+            self.assertEqual(texts, ["hello team from ann", "bob here", "cat here",
+                                     "while c sleeps", "welcome dan"], u.address)
+        members = json.loads(dan.ok("group", "members", conv, "--json"))
+        self.assertEqual({m["user"]: m["role"] for m in members},
+                         {ann.address: "admin", bob.address: "admin", cat.address: "member",
+                          dan.address: "member"})
+
+        # bob is removed: his node learns it and then hears nothing more of the group.
+        ann.ok("group", "remove", conv, bob.address)
+        wait_for(lambda: bob.run("group", "members", conv).returncode == 5, what="bob removed")
+        on_b = conv_events(b, conv)
+        ann.ok("group", "send", conv, "after bob left")
+        self.converged([ann, cat, dan], conv, 10)
+        self.assertEqual(conv_events(b, conv), on_b)
+        r = bob.run("group", "send", conv, "still here?")
+        self.assertEqual(r.returncode, 5, r.stderr)
+
+        # No node, log or database holds a message's plaintext.
+        for n in self.nodes:
+            for root, _, files in os.walk(n.data):
+                for f in files:
+                    with open(os.path.join(root, f), "rb") as fh:
+                        data = fh.read()
+                    for text in (b"hello team from ann", b"while c sleeps", b"after bob left"):
+                        self.assertNotIn(text, data, os.path.join(root, f))
+
+
+class OneNode(unittest.TestCase):
+    def setUp(self):
+        self.node = Node().start()
+        for name in ("ann", "bob", "cat"):
+            self.node.add_user(name)
+        self.ann, self.bob, self.cat = (User(self.node, n) for n in ("ann", "bob", "cat"))
+        for u in (self.ann, self.bob, self.cat):
+            self.assertEqual(u.login().returncode, 0)
+
+    def tearDown(self):
+        self.node.cleanup()
+
+    def test_roles_leave_and_refusals(self):
+        ann, bob, cat = self.ann, self.bob, self.cat
+        conv = ann.ok("group", "create", "book club", "--member", bob.address).strip()
+        # A plain member may not add; an unknown local user cannot be added.
+        r = bob.run("group", "add", conv, cat.address)
+        self.assertEqual(r.returncode, 5)
+        self.assertIn("not allowed", r.stderr.lower().replace("_", " "))
+        r = ann.run("group", "add", conv, "nobody@example.org")
+        self.assertEqual(r.returncode, 5)
+        r = cat.run("group", "members", conv)
+        self.assertEqual(r.returncode, 5)  # not a member: as if it did not exist
+        ann.ok("group", "add", conv, cat.address, "--role", "admin")
+        cat.ok("group", "remove", conv, bob.address)
+        bob_groups = json.loads(bob.ok("group", "list", "--json"))
+        self.assertEqual([(g["conv"], g["role"]) for g in bob_groups], [(conv, "removed")])
+        cat.ok("group", "leave", conv)
+        members = json.loads(ann.ok("group", "members", "book club", "--json"))
+        self.assertEqual(members, [{"user": ann.address, "role": "admin"}])
+        kinds = [(e["kind"], e["valid"]) for e in history(ann, conv)]
+        self.assertEqual(kinds, [("create", True), ("add", True), ("remove", True),
+                                 ("leave", True)])
+        r = ann.run("group", "members", "no such group")
+        self.assertEqual(r.returncode, 5)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -345,7 +345,12 @@ int main(int argc, char** argv) {
     std::printf("Logged out\n");
     return kOk;
   }
-  if (*sync) return kOk;  // the backlog was printed while resuming and decrypting
+  if (*sync) {
+    // The backlog was printed while resuming and decrypting; events pushed live meanwhile were
+    // stored and printed too, and are acknowledged here (delivered receipts depend on it).
+    if (auto st = s.pump(0); !st.ok()) return fail(st.error());
+    return kOk;
+  }
   if (*listen) {
     const std::int64_t start = steady_ms();
     std::int64_t last_ping = start;

@@ -1,11 +1,13 @@
 #include "parley/client/e2e.h"
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <set>
 
 #include "parley/client/envelope.h"
 #include "parley/client/session.h"
+#include "parley/crypto/group.h"
 #include "parley/crypto/hash.h"
 #include "parley/crypto/identity.h"
 #include "parley/crypto/ratchet.h"
@@ -41,6 +43,11 @@ std::string group_inner(const std::string& conv, const std::string& text) {
 }
 
 bool is_group(const std::string& conv) { return conv.rfind("g:", 0) == 0; }
+
+// Associated data of a group message: binds it to its group, author and sending device.
+std::string group_ad(const std::string& conv, const std::string& author, std::uint64_t device) {
+  return "parley-group-v1\n" + conv + "\n" + author + "\n" + std::to_string(device);
+}
 
 }  // namespace
 
@@ -388,27 +395,114 @@ Result<std::string> E2e::seal_group(Session& s, const std::string& conv,
   for (const auto& d : own) {
     if (d.device != self.device) targets.emplace_back(self.address, d);
   }
-  const std::string padded = crypto::pad_message(group_inner(conv, plaintext));
-  std::string body;
-  PARLEY_TRY(seal_for(s, self.keys.dh, self.device, targets, padded,
-                      [&](const Envelope& envelope) -> Status {
-                        body = envelope.encode();
-                        return ok_status();
-                      }));
-  return body;
+
+  // This device's sending chain for the group. A device that was given it and is no longer a
+  // target (its user left or was removed, or the device was) means a new chain: it must not
+  // read what follows.
+  std::optional<crypto::SenderKeyChain> chain;
+  {
+    PARLEY_ASSIGN_OR_RETURN(
+        st, profile_.db().prepare("SELECT chain FROM e2e_group_chains WHERE conv = ?"));
+    st.bind(1, conv);
+    PARLEY_ASSIGN_OR_RETURN(row, st.step());
+    if (row) {
+      PARLEY_ASSIGN_OR_RETURN(c, crypto::SenderKeyChain::deserialize(st.column_text(0)));
+      chain = std::move(c);
+    }
+  }
+  std::set<std::pair<std::string, std::uint64_t>> given, now;
+  for (const auto& [user, d] : targets) now.emplace(user, d.device);
+  if (chain) {
+    PARLEY_ASSIGN_OR_RETURN(
+        st, profile_.db().prepare("SELECT user, device FROM e2e_group_dist WHERE conv = ? AND "
+                                  "chain_id = ?"));
+    st.bind(1, conv).bind_blob(2, chain->chain_id());
+    for (;;) {
+      PARLEY_ASSIGN_OR_RETURN(row, st.step());
+      if (!row) break;
+      given.emplace(st.column_text(0), static_cast<std::uint64_t>(st.column_int64(1)));
+    }
+  }
+  const bool rekey = !chain || std::any_of(given.begin(), given.end(),
+                                           [&](const auto& g) { return !now.count(g); });
+  if (rekey) {
+    chain = crypto::SenderKeyChain::create();
+    given.clear();
+  }
+  std::vector<std::pair<std::string, Listed>> need;
+  for (const auto& t : targets) {
+    if (!given.count({t.first, t.second.device})) need.push_back(t);
+  }
+  // The distribution first: it lets them read this message too.
+  std::string dist_padded;
+  if (!need.empty()) {
+    crypto::SecretBytes skd = chain->distribution();
+    wire::MapWriter inner;
+    inner.add("group", conv).add_bin("skd", skd.view());
+    crypto::SecretBytes plain(inner.finish());
+    dist_padded = crypto::pad_message(std::string(plain.view()));
+  }
+  GroupBody body;
+  body.sender_device = self.device;
+  PARLEY_ASSIGN_OR_RETURN(sk, chain->encrypt(crypto::pad_message(group_inner(conv, plaintext)),
+                                             group_ad(conv, self.address, self.device)));
+  body.message = std::move(sk);
+  auto save_chain = [&]() -> Status {
+    PARLEY_ASSIGN_OR_RETURN(
+        st, profile_.db().prepare("INSERT INTO e2e_group_chains(conv, chain, created_ms) "
+                                  "VALUES(?1, ?2, ?3) ON CONFLICT(conv) DO UPDATE SET chain = "
+                                  "?2, created_ms = CASE WHEN ?4 THEN ?3 ELSE created_ms END"));
+    return st.bind(1, conv)
+        .bind_blob(2, chain->serialize().view())
+        .bind(3, now_ms())
+        .bind(4, std::int64_t{rekey ? 1 : 0})
+        .run();
+  };
+  if (need.empty()) {
+    PARLEY_ASSIGN_OR_RETURN(tx, store::Transaction::begin(profile_.db()));
+    PARLEY_TRY(save_chain());
+    PARLEY_TRY(tx.commit());
+  } else {
+    PARLEY_TRY(seal_for(s, self.keys.dh, self.device, need, dist_padded,
+                        [&](const Envelope& envelope) -> Status {
+                          if (!envelope.entries.empty()) body.dist = envelope;
+                          return save_chain();
+                        }));
+    crypto::SecretBytes(std::move(dist_padded)).wipe();
+  }
+  return body.encode();
 }
 
 Status E2e::remember_sent(const std::string& msg_id, const std::string& conv,
                           const std::string& plaintext, const std::string& body) {
-  PARLEY_ASSIGN_OR_RETURN(
-      ob, profile_.db().prepare("INSERT OR IGNORE INTO e2e_outbox(msg_id, peer, plaintext, "
-                                "envelope, created_ms) VALUES(?, ?, ?, ?, ?)"));
-  return ob.bind(1, msg_id)
-      .bind(2, conv)
-      .bind_blob(3, plaintext)
-      .bind_blob(4, body)
-      .bind(5, now_ms())
-      .run();
+  PARLEY_ASSIGN_OR_RETURN(tx, store::Transaction::begin(profile_.db()));
+  {
+    PARLEY_ASSIGN_OR_RETURN(
+        ob, profile_.db().prepare("INSERT OR IGNORE INTO e2e_outbox(msg_id, peer, plaintext, "
+                                  "envelope, created_ms) VALUES(?, ?, ?, ?, ?)"));
+    PARLEY_TRY(ob.bind(1, msg_id)
+                   .bind(2, conv)
+                   .bind_blob(3, plaintext)
+                   .bind_blob(4, body)
+                   .bind(5, now_ms())
+                   .run());
+  }
+  // The devices that now hold this device's chain (the node stored the message that gave it).
+  PARLEY_ASSIGN_OR_RETURN(g, GroupBody::decode(body));
+  if (g.dist) {
+    PARLEY_ASSIGN_OR_RETURN(chain_id, crypto::sender_key_chain_of(g.message));
+    for (const auto& e : g.dist->entries) {
+      PARLEY_ASSIGN_OR_RETURN(
+          st, profile_.db().prepare("INSERT OR IGNORE INTO e2e_group_dist(conv, chain_id, user, "
+                                    "device) VALUES(?, ?, ?, ?)"));
+      PARLEY_TRY(st.bind(1, conv)
+                     .bind_blob(2, chain_id)
+                     .bind(3, e.user)
+                     .bind(4, static_cast<std::int64_t>(e.device))
+                     .run());
+    }
+  }
+  return tx.commit();
 }
 
 Status E2e::seal_for(Session& s, const crypto::DhKeyPair& my_dh, std::uint64_t my_device,
@@ -505,14 +599,158 @@ struct Pending {
   std::int64_t sender_device = 0;
 };
 
+// The unpadded inner map of an opened ciphertext, or why it is not one.
+Result<wire::Message> inner_of(std::string_view padded) {
+  auto unpadded = crypto::unpad_message(padded);
+  if (!unpadded.ok()) return make_error("malformed", "malformed plaintext");
+  auto in = wire::Message::parse(*unpadded);
+  if (!in.ok()) return make_error("malformed", "malformed plaintext");
+  return in;
+}
+
 }  // namespace
+
+// One envelope entry addressed to this device, opened: the plaintext and the session state to
+// save with the message, or why it could not be opened.
+struct E2e::OpenedEntry {
+  std::string why = "ok";
+  bool defer = false;  // leave the message pending (the sender's identity change is not accepted)
+  crypto::SecretBytes padded;
+  std::optional<crypto::RatchetSession> session;
+  std::string session_ek;
+  bool new_session = false;
+  std::int64_t used_otk = 0;
+};
+
+Result<E2e::OpenedEntry> E2e::open_entry(Session& s, const std::string& from,
+                                         std::int64_t sender_device, const EnvelopeEntry& entry,
+                                         std::map<std::string, std::vector<Listed>>& lists) {
+  OpenedEntry o;
+  Result<crypto::SecretBytes> plain = make_error("bad_ciphertext", "no session");
+  // An X3DH start we have no session for: check the sender device is in its user's signed list,
+  // then answer it.
+  std::string x_ek;
+  if (!entry.prekey.empty()) {
+    auto x = wire::Message::parse(entry.prekey);
+    if (x.ok()) x_ek = x->root().bin("ek", 32).value_or(std::string());
+  }
+  bool have_x_session = false;
+  if (!x_ek.empty()) {
+    PARLEY_ASSIGN_OR_RETURN(
+        st, profile_.db().prepare("SELECT 1 FROM e2e_sessions WHERE user = ? AND device = ? AND "
+                                  "ek = ?"));
+    st.bind(1, from).bind(2, sender_device).bind_blob(3, x_ek);
+    PARLEY_ASSIGN_OR_RETURN(row, st.step());
+    have_x_session = row;
+  }
+  if (!x_ek.empty() && !have_x_session) {
+    auto x = wire::Message::parse(entry.prekey);
+    const auto xv = x->root();
+    const std::string ik = xv.bin("ik", 32).value_or(std::string());
+    if (!lists.count(from)) {
+      auto l = trusted_devices(s, from, true);
+      if (!l.ok() && l.error().code == "identity_changed") {
+        o.defer = true;
+        return o;
+      }
+      lists[from] = l.ok() ? *l : std::vector<Listed>{};
+    }
+    bool listed = false;
+    for (const auto& d : lists[from]) {
+      listed |= d.device == static_cast<std::uint64_t>(sender_device) && d.dh_key == ik;
+    }
+    if (!listed) {
+      o.why = "the sending device is not in " + from + "'s signed device list";
+      return o;
+    }
+    PARLEY_ASSIGN_OR_RETURN(keys,
+                            load_keys([this](const std::string& k) { return self_value(k); }));
+    const auto spk_id = static_cast<std::int64_t>(xv.uint_or("spk", 0).value());
+    const auto otk_id = static_cast<std::int64_t>(xv.uint_or("opk", 0).value());
+    auto prekey = [&](std::int64_t id) -> std::optional<crypto::DhKeyPair> {
+      auto st = profile_.db().prepare("SELECT private FROM e2e_prekeys WHERE id = ?");
+      if (!st.ok()) return std::nullopt;
+      st->bind(1, id);
+      auto row = st->step();
+      if (!row.ok() || !*row) return std::nullopt;
+      auto kp = crypto::DhKeyPair::from_private(st->column_text(0));
+      if (!kp.ok()) return std::nullopt;
+      return std::move(kp).value();
+    };
+    auto spk = prekey(spk_id);
+    auto otk = otk_id ? prekey(otk_id) : std::nullopt;
+    if (!spk || (otk_id && !otk)) {
+      o.why = "the prekey it names is gone (already used)";
+      return o;
+    }
+    auto start = crypto::x3dh_respond(keys.dh, *spk, otk ? &*otk : nullptr, ik, x_ek);
+    if (!start.ok()) {
+      o.why = start.error().message;
+      return o;
+    }
+    o.session = crypto::RatchetSession::responder(*start, *spk);
+    o.session_ek = x_ek;
+    o.new_session = true;
+    o.used_otk = otk_id;
+    plain = o.session->decrypt(entry.header, entry.ciphertext);
+  } else {
+    // Existing sessions with that device, most recently active first.
+    PARLEY_ASSIGN_OR_RETURN(
+        st, profile_.db().prepare("SELECT ek, state FROM e2e_sessions WHERE user = ? AND device "
+                                  "= ? ORDER BY active_ms DESC"));
+    st.bind(1, from).bind(2, sender_device);
+    for (;;) {
+      PARLEY_ASSIGN_OR_RETURN(row, st.step());
+      if (!row) break;
+      auto candidate = crypto::RatchetSession::deserialize(st.column_text(1));
+      if (!candidate.ok()) continue;
+      auto attempt = candidate->decrypt(entry.header, entry.ciphertext);
+      if (attempt.ok() || attempt.error().code == "replayed") {
+        plain = std::move(attempt);
+        if (plain.ok()) {
+          o.session = std::move(candidate).value();
+          o.session_ek = st.column_text(0);
+        }
+        break;
+      }
+      plain = std::move(attempt);
+    }
+  }
+  if (!plain.ok()) {
+    o.why = plain.error().message;
+    o.session.reset();  // nothing of a failed attempt is kept
+    return o;
+  }
+  o.padded = std::move(plain).value();
+  return o;
+}
+
+Status E2e::save_opened(const std::string& from, std::int64_t sender_device, const OpenedEntry& o) {
+  if (!o.session) return ok_status();
+  PARLEY_ASSIGN_OR_RETURN(
+      st, profile_.db().prepare("INSERT INTO e2e_sessions(user, device, ek, state, active_ms) "
+                                "VALUES(?, ?, ?, ?, ?) ON CONFLICT(user, device, ek) DO UPDATE "
+                                "SET state = excluded.state, active_ms = excluded.active_ms, "
+                                "prekey = x''"));
+  PARLEY_TRY(st.bind(1, from)
+                 .bind(2, sender_device)
+                 .bind_blob(3, o.session_ek)
+                 .bind_blob(4, o.session->serialize().view())
+                 .bind(5, now_ms())
+                 .run());
+  if (o.new_session && o.used_otk) {
+    PARLEY_ASSIGN_OR_RETURN(
+        del, profile_.db().prepare("DELETE FROM e2e_prekeys WHERE id = ? AND kind = 'otk'"));
+    PARLEY_TRY(del.bind(1, o.used_otk).run());
+  }
+  return ok_status();
+}
 
 Status E2e::process_pending(Session& s, const Opened& opened) {
   PARLEY_ASSIGN_OR_RETURN(device_id_text, profile_.get("device_id"));
   if (device_id_text.empty()) return ok_status();
   const std::uint64_t my_device = std::stoull(device_id_text);
   const std::string me = s.address();
-  auto get = [this](const std::string& k) { return self_value(k); };
   std::int64_t after = 0;  // messages left pending (e.g. an unaccepted identity) are passed
   // Verified device lists fetched during this round, by user.
   std::map<std::string, std::vector<Listed>> lists;
@@ -539,15 +777,14 @@ Status E2e::process_pending(Session& s, const Opened& opened) {
     after = batch.back().seq;
     for (auto& p : batch) {
       StoredMessage m = p.m;
-      const std::string envelope_bytes = m.body;
+      const std::string body_bytes = m.body;
       m.body.clear();
       m.status = m.from == me ? "sent" : "received";
       std::string why = "ok";
-      std::optional<crypto::RatchetSession> session;
-      std::string session_ek;
-      bool new_session = false;
-      std::int64_t used_otk = 0;
+      std::optional<OpenedEntry> pairwise;  // the session state to save with the message
       std::string received_identity;
+      // Group sender keys to save with the message: a new receiver, or the one that advanced.
+      std::optional<std::pair<std::string, crypto::SenderKeyReceiver>> receiver;
       if (m.from == me && static_cast<std::uint64_t>(p.sender_device) == my_device) {
         // Sent from this device: the plaintext is in the outbox.
         PARLEY_ASSIGN_OR_RETURN(
@@ -559,110 +796,82 @@ Status E2e::process_pending(Session& s, const Opened& opened) {
         } else {
           why = "sent from this device before its keys were kept";
         }
+      } else if (is_group(m.conv)) {
+        // A sender-key message, with the sender's chain for this device if it is new here.
+        auto g = GroupBody::decode(body_bytes);
+        auto chain_id = g.ok() ? crypto::sender_key_chain_of(g->message)
+                               : Result<std::string>(make_error("malformed", "x"));
+        if (!g.ok() || !chain_id.ok()) {
+          why = "not a group message body";
+        } else {
+          // The sender's chain, if this device was given it with this message.
+          std::optional<crypto::SenderKeyReceiver> given;
+          std::string dist_why;
+          const EnvelopeEntry* entry = g->dist ? g->dist->entry_for(me, my_device) : nullptr;
+          if (entry) {
+            PARLEY_ASSIGN_OR_RETURN(o, open_entry(s, m.from, p.sender_device, *entry, lists));
+            if (o.defer) continue;  // stays pending
+            if (o.why == "ok") {
+              auto in = inner_of(o.padded.view());
+              auto skd = in.ok() ? in->root().bin("skd", 128) : Result<std::string>(in.error());
+              auto r = skd.ok() ? crypto::SenderKeyReceiver::from_distribution(*skd)
+                                : Result<crypto::SenderKeyReceiver>(skd.error());
+              if (!in.ok() || in->root().str_or("group", "", 128).value() != m.conv || !r.ok()) {
+                dist_why = "a malformed sender key for this group";
+              } else {
+                given = std::move(r).value();
+              }
+            } else {
+              dist_why = o.why;
+            }
+            pairwise = std::move(o);
+          }
+          // A chain already held wins over a copy given again (which could only move it back).
+          PARLEY_ASSIGN_OR_RETURN(
+              st, profile_.db().prepare("SELECT state FROM e2e_group_receivers WHERE conv = ? AND "
+                                        "sender = ? AND device = ? AND chain_id = ?"));
+          st.bind(1, m.conv).bind(2, m.from).bind(3, p.sender_device).bind_blob(4, *chain_id);
+          PARLEY_ASSIGN_OR_RETURN(row, st.step());
+          if (row) {
+            PARLEY_ASSIGN_OR_RETURN(held,
+                                    crypto::SenderKeyReceiver::deserialize(st.column_text(0)));
+            receiver.emplace(*chain_id, std::move(held));
+          } else if (given && given->chain_id() == *chain_id) {
+            receiver.emplace(*chain_id, std::move(*given));
+          } else {
+            why = dist_why.empty() ? "no sender key from that device for this group" : dist_why;
+          }
+          if (why == "ok") {
+            auto plain = receiver->second.decrypt(
+                g->message, group_ad(m.conv, m.from, static_cast<std::uint64_t>(p.sender_device)));
+            auto in = plain.ok() ? inner_of(plain->view()) : Result<wire::Message>(plain.error());
+            if (!in.ok()) {
+              why = in.error().message;
+            } else if (in->root().str_or("group", "", 128).value() != m.conv) {
+              why = "the ciphertext belongs to another group";
+            } else {
+              m.body = in->root().bin("text", 1u << 24).value_or(std::string());
+            }
+          }
+          // A new chain is kept even if its first message failed; a held one only advances.
+          if (why != "ok" && receiver && row) receiver.reset();
+        }
       } else {
-        auto env = Envelope::decode(envelope_bytes);
+        auto env = Envelope::decode(body_bytes);
         const EnvelopeEntry* entry = env.ok() ? env->entry_for(me, my_device) : nullptr;
         if (!env.ok()) {
           why = "not an end-to-end envelope";
         } else if (!entry) {
           why = "not encrypted for this device";
-        }
-        if (entry) {
-          Result<crypto::SecretBytes> plain = make_error("bad_ciphertext", "no session");
-          // An X3DH start we have no session for: check the sender device is in its user's
-          // signed list, then answer it.
-          std::string x_ek;
-          if (!entry->prekey.empty()) {
-            auto x = wire::Message::parse(entry->prekey);
-            if (x.ok()) x_ek = x->root().bin("ek", 32).value_or(std::string());
-          }
-          bool have_x_session = false;
-          if (!x_ek.empty()) {
-            PARLEY_ASSIGN_OR_RETURN(
-                st, profile_.db().prepare("SELECT 1 FROM e2e_sessions WHERE user = ? AND device "
-                                          "= ? AND ek = ?"));
-            st.bind(1, m.from).bind(2, p.sender_device).bind_blob(3, x_ek);
-            PARLEY_ASSIGN_OR_RETURN(row, st.step());
-            have_x_session = row;
-          }
-          if (!x_ek.empty() && !have_x_session) {
-            auto x = wire::Message::parse(entry->prekey);
-            const auto xv = x->root();
-            const std::string ik = xv.bin("ik", 32).value_or(std::string());
-            if (!lists.count(m.from)) {
-              auto l = trusted_devices(s, m.from, true);
-              if (!l.ok() && l.error().code == "identity_changed") continue;  // stays pending
-              lists[m.from] = l.ok() ? *l : std::vector<Listed>{};
-            }
-            bool listed = false;
-            for (const auto& d : lists[m.from]) {
-              listed |= d.device == static_cast<std::uint64_t>(p.sender_device) && d.dh_key == ik;
-            }
-            if (!listed) {
-              why = "the sending device is not in " + m.from + "'s signed device list";
-            } else {
-              PARLEY_ASSIGN_OR_RETURN(keys, load_keys(get));
-              const auto spk_id = static_cast<std::int64_t>(xv.uint_or("spk", 0).value());
-              const auto otk_id = static_cast<std::int64_t>(xv.uint_or("opk", 0).value());
-              auto prekey = [&](std::int64_t id) -> std::optional<crypto::DhKeyPair> {
-                auto st = profile_.db().prepare("SELECT private FROM e2e_prekeys WHERE id = ?");
-                if (!st.ok()) return std::nullopt;
-                st->bind(1, id);
-                auto row = st->step();
-                if (!row.ok() || !*row) return std::nullopt;
-                auto kp = crypto::DhKeyPair::from_private(st->column_text(0));
-                if (!kp.ok()) return std::nullopt;
-                return std::move(kp).value();
-              };
-              auto spk = prekey(spk_id);
-              auto otk = otk_id ? prekey(otk_id) : std::nullopt;
-              if (!spk || (otk_id && !otk)) {
-                why = "the prekey it names is gone (already used)";
-              } else {
-                auto start = crypto::x3dh_respond(keys.dh, *spk, otk ? &*otk : nullptr, ik, x_ek);
-                if (!start.ok()) {
-                  why = start.error().message;
-                } else {
-                  session = crypto::RatchetSession::responder(*start, *spk);
-                  session_ek = x_ek;
-                  new_session = true;
-                  used_otk = otk_id;
-                  plain = session->decrypt(entry->header, entry->ciphertext);
-                }
-              }
-            }
-          } else {
-            // Existing sessions with that device, most recently active first.
-            PARLEY_ASSIGN_OR_RETURN(
-                st, profile_.db().prepare("SELECT ek, state FROM e2e_sessions WHERE user = ? AND "
-                                          "device = ? ORDER BY active_ms DESC"));
-            st.bind(1, m.from).bind(2, p.sender_device);
-            for (;;) {
-              PARLEY_ASSIGN_OR_RETURN(row, st.step());
-              if (!row) break;
-              auto candidate = crypto::RatchetSession::deserialize(st.column_text(1));
-              if (!candidate.ok()) continue;
-              auto attempt = candidate->decrypt(entry->header, entry->ciphertext);
-              if (attempt.ok() || attempt.error().code == "replayed") {
-                plain = std::move(attempt);
-                if (plain.ok()) {
-                  session = std::move(candidate).value();
-                  session_ek = st.column_text(0);
-                }
-                break;
-              }
-              plain = std::move(attempt);
-            }
-          }
-          if (why == "ok" && !plain.ok()) why = plain.error().message;
+        } else {
+          PARLEY_ASSIGN_OR_RETURN(o, open_entry(s, m.from, p.sender_device, *entry, lists));
+          if (o.defer) continue;  // stays pending
+          why = o.why;
           if (why == "ok") {
-            auto unpadded = crypto::unpad_message(plain->view());
-            auto in = unpadded.ok() ? wire::Message::parse(*unpadded)
-                                    : Result<wire::Message>(unpadded.error());
+            auto in = inner_of(o.padded.view());
             if (!in.ok()) {
-              why = "malformed plaintext";
-            } else if (is_group(m.conv) ? in->root().str_or("group", "", 128).value() != m.conv
-                                        : in->root().str_or("id", "", 64).value() != m.msg_id) {
+              why = in.error().message;
+            } else if (in->root().str_or("id", "", 64).value() != m.msg_id) {
               why = "the ciphertext belongs to another message";
             } else if (m.conv.empty()) {
               // From another device of ours: the identity key, handed over at approval.
@@ -673,12 +882,10 @@ Status E2e::process_pending(Session& s, const Opened& opened) {
               m.body = in->root().bin("text", 1u << 24).value_or(std::string());
             }
           }
+          if (why == "ok") pairwise = std::move(o);
         }
       }
-      if (why != "ok") {
-        session.reset();  // nothing of a failed attempt is kept
-        m.body.clear();
-      }
+      if (why != "ok") m.body.clear();
       if (m.conv.empty() && !received_identity.empty()) {
         // Only from a device our signed list names, and only the identity key the node serves.
         auto own = trusted_devices(s, me, true);
@@ -697,23 +904,18 @@ Status E2e::process_pending(Session& s, const Opened& opened) {
         }
       }
       PARLEY_ASSIGN_OR_RETURN(tx, store::Transaction::begin(profile_.db()));
-      if (session) {
+      if (pairwise) PARLEY_TRY(save_opened(m.from, p.sender_device, *pairwise));
+      if (receiver) {
         PARLEY_ASSIGN_OR_RETURN(
-            st, profile_.db().prepare(
-                    "INSERT INTO e2e_sessions(user, device, ek, state, active_ms) VALUES(?, ?, ?, "
-                    "?, ?) ON CONFLICT(user, device, ek) DO UPDATE SET state = excluded.state, "
-                    "active_ms = excluded.active_ms, prekey = x''"));
-        PARLEY_TRY(st.bind(1, m.from)
-                       .bind(2, p.sender_device)
-                       .bind_blob(3, session_ek)
-                       .bind_blob(4, session->serialize().view())
-                       .bind(5, now_ms())
+            st, profile_.db().prepare("INSERT INTO e2e_group_receivers(conv, sender, device, "
+                                      "chain_id, state) VALUES(?, ?, ?, ?, ?) ON CONFLICT DO "
+                                      "UPDATE SET state = excluded.state"));
+        PARLEY_TRY(st.bind(1, m.conv)
+                       .bind(2, m.from)
+                       .bind(3, p.sender_device)
+                       .bind_blob(4, receiver->first)
+                       .bind_blob(5, receiver->second.serialize().view())
                        .run());
-        if (new_session && used_otk) {
-          PARLEY_ASSIGN_OR_RETURN(
-              del, profile_.db().prepare("DELETE FROM e2e_prekeys WHERE id = ? AND kind = 'otk'"));
-          PARLEY_TRY(del.bind(1, used_otk).run());
-        }
       }
       if (!m.conv.empty()) {
         PARLEY_TRY(profile_.add_message(m, why));

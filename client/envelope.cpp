@@ -57,4 +57,36 @@ Result<Envelope> Envelope::decode(std::string_view bytes) {
   return out;
 }
 
+std::string GroupBody::encode() const {
+  wire::MapWriter w;
+  w.add("v", 2).add("sd", sender_device).add_bin("sk", message);
+  if (dist) w.add_bin("dist", dist->encode());
+  return w.finish();
+}
+
+Result<GroupBody> GroupBody::decode(std::string_view bytes) {
+  auto msg = wire::Message::parse(bytes, wire::Limits{4, 8, 64, 1u << 24, 2});
+  if (!msg.ok()) return make_error("bad_request", "group body: " + msg.error().message);
+  const auto root = msg->root();
+  PARLEY_ASSIGN_OR_RETURN(keys, root.keys());
+  for (const auto& k : keys) {
+    if (k != "v" && k != "sd" && k != "sk" && k != "dist") {
+      return make_error("bad_request", "group body: unknown field " + k);
+    }
+  }
+  PARLEY_ASSIGN_OR_RETURN(v, root.uint("v"));
+  if (v != 2) return make_error("bad_request", "group body: unsupported version");
+  GroupBody out;
+  PARLEY_ASSIGN_OR_RETURN(sd, root.uint("sd"));
+  out.sender_device = sd;
+  PARLEY_ASSIGN_OR_RETURN(sk, root.bin("sk", 1u << 24));
+  out.message = std::move(sk);
+  if (root.has("dist")) {
+    PARLEY_ASSIGN_OR_RETURN(dist, root.bin("dist", 1u << 24));
+    PARLEY_ASSIGN_OR_RETURN(env, Envelope::decode(dist));
+    out.dist = std::move(env);
+  }
+  return out;
+}
+
 }  // namespace parley::client

@@ -39,6 +39,15 @@ CREATE TABLE receipt_marks(conv TEXT NOT NULL, cseq INTEGER NOT NULL, status TEX
   PRIMARY KEY(conv, cseq, status));
 ALTER TABLE messages ADD COLUMN e2e TEXT NOT NULL DEFAULT 'ok';
 )sql"},
+      {3, "group sender keys", R"sql(
+CREATE TABLE e2e_group_chains(conv TEXT PRIMARY KEY, chain BLOB NOT NULL,
+  created_ms INTEGER NOT NULL);
+CREATE TABLE e2e_group_dist(conv TEXT NOT NULL, chain_id BLOB NOT NULL, user TEXT NOT NULL,
+  device INTEGER NOT NULL, PRIMARY KEY(conv, chain_id, user, device));
+CREATE TABLE e2e_group_receivers(conv TEXT NOT NULL, sender TEXT NOT NULL, device INTEGER NOT NULL,
+  chain_id BLOB NOT NULL, state BLOB NOT NULL, PRIMARY KEY(conv, sender, device, chain_id));
+CREATE INDEX messages_by_id ON messages(conv, msg_id);
+)sql"},
   };
   return kMigrations;
 }
@@ -111,7 +120,7 @@ Result<bool> Profile::store_event(const wire::View& ev, const std::string& me) {
     PARLEY_ASSIGN_OR_RETURN(e, ev.map("event"));
     if (e.str_or("kind", "").value() != "message") return true;
     PARLEY_ASSIGN_OR_RETURN(body, e.bin("body", 1u << 24));
-    const auto env = Envelope::decode(body);
+    const auto g = GroupBody::decode(body);
     PARLEY_ASSIGN_OR_RETURN(conv, ev.str("conv", 128));
     PARLEY_ASSIGN_OR_RETURN(
         st, db_->prepare("INSERT INTO e2e_pending(seq, conv, cseq, msg_id, sender, sender_device, "
@@ -122,7 +131,7 @@ Result<bool> Profile::store_event(const wire::View& ev, const std::string& me) {
                    .bind(3, static_cast<std::int64_t>(ev.uint_or("pos", 0).value() + 1))
                    .bind(4, *e.str("id", 64))
                    .bind(5, *e.str("author", 320))
-                   .bind(6, static_cast<std::int64_t>(env.ok() ? env->sender_device : 0))
+                   .bind(6, static_cast<std::int64_t>(g.ok() ? g->sender_device : 0))
                    .bind(7, conv)
                    .bind_blob(8, body)
                    .bind(9, e.sint("wall_ms").value_or(0))

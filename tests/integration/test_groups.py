@@ -7,7 +7,7 @@ import os
 import sqlite3
 import unittest
 
-from harness import Node, User, wait_for
+from harness import Node, User, mp_unpack, wait_for
 
 
 def history(user, conv):
@@ -16,6 +16,22 @@ def history(user, conv):
 
 def ids(user, conv):
     return [e["id"] for e in history(user, conv)]
+
+
+def message_bodies(node, conv):
+    """(author, group body) of the group's messages held by `node`, in its log order."""
+    db = sqlite3.connect("file:%s?mode=ro" % os.path.join(node.data, "parley.db"), uri=True)
+    try:
+        rows = db.execute("SELECT bytes FROM conv_events WHERE conv_id = ? ORDER BY pos",
+                          (conv,)).fetchall()
+    finally:
+        db.close()
+    out = []
+    for (raw,) in rows:
+        event = mp_unpack(raw)[0]
+        if event["kind"] == "message":
+            out.append((event["author"], mp_unpack(event["body"])[0]))
+    return out
 
 
 def conv_events(node, conv):
@@ -106,6 +122,17 @@ class ThreeNodes(unittest.TestCase):
         ann.ok("group", "send", conv, "after bob left")
         self.converged([ann, cat, dan], conv, 10)
         self.assertEqual(conv_events(b, conv), on_b)
+        # Sender keys: ann's messages used one chain until bob was removed; the next one starts a
+        # new chain, given to the remaining members' devices only.
+        anns = [body for author, body in message_bodies(a, conv) if author == ann.address]
+        chains = [body["sk"][4:20] for body in anns]
+        self.assertEqual(len(set(chains[:-1])), 1)
+        self.assertNotEqual(chains[-1], chains[0])
+        given_to = {e["u"] for e in mp_unpack(anns[-1]["dist"])[0]["to"]}
+        self.assertEqual(given_to, {cat.address, dan.address})
+        # "welcome dan" reused the chain: everyone reachable held it (dan's node was down, so he
+        # had no keys to give it to and cannot read that one).
+        self.assertNotIn("dist", anns[1])
         r = bob.run("group", "send", conv, "still here?")
         self.assertEqual(r.returncode, 5, r.stderr)
 

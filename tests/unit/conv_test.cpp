@@ -149,3 +149,59 @@ TEST_CASE("signed events: any node can pass them on, the origin's key is checked
   CHECK_FALSE(forged.verify(a_key.public_key()));
   CHECK(conv::SignedEvent::decode("\x80").error().code == "bad_request");
 }
+
+TEST_CASE("the catch-up worked example of spec/ordering.md section 6") {
+  crypto::init();
+  const std::string D = "dan@c.example";
+  Replica a("g:1", "a.example"), b("g:1", "b.example"), c("g:1", "c.example");
+  auto to = [](Replica& r, const conv::Event& e) { return r.receive(e); };
+  auto a1 = *a.create(Kind::kCreate, A, "team", "", B + "\n" + C + "\n", 0);
+  auto a2 = *a.create(Kind::kMessage, A, "", "", "x", 0);
+  for (auto* r : {&b, &c}) {
+    to(*r, a1);
+    to(*r, a2);
+  }
+  auto b1 = *b.create(Kind::kMessage, B, "", "", "y", 0);
+  to(a, b1);
+  to(c, b1);
+  auto c1 = *c.create(Kind::kMessage, C, "", "", "z", 0);
+  to(a, c1);
+  to(b, c1);
+  // c stops.
+  auto a3 = *a.create(Kind::kRole, A, B, "admin", "", 0);
+  to(b, a3);
+  auto b2 = *b.create(Kind::kMessage, B, "", "", "w", 0);
+  auto b3 = *b.create(Kind::kAdd, B, D, "member", "", 0);
+  to(a, b2);
+  to(a, b3);
+  auto a4 = *a.create(Kind::kMessage, A, "", "", "v", 0);
+  CHECK(b1.clock == conv::Clock{{"a.example#0", 2}, {"b.example#0", 1}});
+  CHECK(c1.clock == conv::Clock{{"a.example#0", 2}, {"b.example#0", 1}, {"c.example#0", 1}});
+  CHECK(a4.clock == conv::Clock{{"a.example#0", 4}, {"b.example#0", 3}, {"c.example#0", 1}});
+  // c restarts: a's queue first.
+  CHECK(to(c, a3) == Replica::Outcome::kApplied);
+  CHECK(to(c, a4) == Replica::Outcome::kBuffered);
+  const conv::Clock pulled_with{{"a.example#0", 3}, {"b.example#0", 1}, {"c.example#0", 1}};
+  CHECK(c.clock() == pulled_with);
+  const auto answer = a.missing_for(pulled_with, 50);
+  REQUIRE(answer.size() == 3);
+  CHECK(answer[0].id() == b2.id());
+  CHECK(answer[1].id() == b3.id());
+  CHECK(answer[2].id() == a4.id());
+  CHECK(to(c, answer[0]) == Replica::Outcome::kApplied);
+  CHECK(to(c, answer[1]) == Replica::Outcome::kApplied);  // and the waiting a:4 with it
+  CHECK(to(c, answer[2]) == Replica::Outcome::kDuplicate);
+  CHECK(to(c, b2) == Replica::Outcome::kDuplicate);  // b's queue, later
+  CHECK(to(c, b3) == Replica::Outcome::kDuplicate);
+  to(b, a4);
+  std::vector<std::string> expected;
+  for (const auto* e : {&a1, &a2, &b1, &c1, &a3, &b2, &b3, &a4}) expected.push_back(e->id());
+  for (auto* r : {&a, &b, &c}) {
+    std::vector<std::string> got;
+    for (const auto* e : r->ordered()) got.push_back(e->id());
+    CHECK(got == expected);
+    CHECK(r->members().at(D).role == "member");
+    CHECK(r->members().at(B).role == "admin");
+  }
+  CHECK(a.state().hash() == c.state().hash());
+}

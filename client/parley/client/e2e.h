@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -45,15 +46,17 @@ class E2e {
   Result<std::string> seal(Session& s, const std::string& peer, const std::string& msg_id,
                            const std::string& plaintext);
 
-  // The body of a message to group `conv` (spec/crypto.md section 10): one ciphertext per trusted
-  // device of every other member and of this user's other devices. Members without keys (or
-  // whose node is unreachable and who were never seen) are skipped; a changed identity key of
-  // any member stops it ("identity_changed").
+  // The body of a message to group `conv` (spec/crypto.md section 8a): one sender-key
+  // encryption, plus this device's chain for the member devices that do not hold it yet (over
+  // their pairwise sessions); a new chain when a device that held it is no longer a member's
+  // trusted device (a member left or was removed). Members without keys (or whose node is
+  // unreachable and who were never seen) are skipped; a changed identity key of any member stops
+  // it ("identity_changed").
   Result<std::string> seal_group(Session& s, const std::string& conv,
                                  const std::vector<std::string>& members,
                                  const std::string& plaintext);
-  // Keeps what this device sent (the node gave it event id `msg_id`), so its own copy, which
-  // has no ciphertext for this device, shows the text.
+  // After the node stored a group message (event id `msg_id`): keeps its plaintext for this
+  // device's history, and records which devices now hold this device's chain.
   Status remember_sent(const std::string& msg_id, const std::string& conv,
                        const std::string& plaintext, const std::string& body);
 
@@ -96,6 +99,13 @@ class E2e {
                   const std::function<Status(const Envelope&)>& in_transaction);
   // Hands this device's identity key to `device`, another approved device of the user.
   Status send_identity(Session& s, std::uint64_t device);
+  struct OpenedEntry;
+  // Opens an envelope entry for this device from `from`'s device (X3DH as responder when it
+  // starts a session); the session state is saved with the message by save_opened.
+  Result<OpenedEntry> open_entry(Session& s, const std::string& from, std::int64_t sender_device,
+                                 const EnvelopeEntry& entry,
+                                 std::map<std::string, std::vector<Listed>>& lists);
+  Status save_opened(const std::string& from, std::int64_t sender_device, const OpenedEntry& o);
   Result<std::vector<Listed>> trusted_devices(Session& s, const std::string& user,
                                               bool require_trusted);
   Profile& profile_;

@@ -29,4 +29,17 @@ struct Envelope {
   static Result<Envelope> decode(std::string_view bytes);
 };
 
+// The body of a group message (spec/crypto.md section 8a): a sender-key message, and the
+// sender's chain for the devices that do not hold it yet, as an envelope of pairwise
+// ciphertexts.
+struct GroupBody {
+  std::uint64_t sender_device = 0;
+  std::string message;           // crypto.md section 6 ("PSK1" ...)
+  std::optional<Envelope> dist;  // entries over {"group", "skd"}
+
+  std::string encode() const;
+  // "bad_request" for anything that is not exactly that structure.
+  static Result<GroupBody> decode(std::string_view bytes);
+};
+
 }  // namespace parley::client

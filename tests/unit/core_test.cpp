@@ -3,10 +3,15 @@
 // receipts and the relationship rules.
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <map>
 #include <set>
 
+#include "parley/conv/replica.h"
 #include "parley/crypto/password.h"
 #include "parley/crypto/secret.h"
+#include "parley/crypto/sign.h"
+#include "parley/federation/peers.h"
+#include "parley/node/conv_store.h"
 #include "parley/node/core.h"
 #include "parley/store/database.h"
 #include "parley/store/node_schema.h"
@@ -518,4 +523,165 @@ TEST_CASE("key directory: publish, query, one-time prekeys handed out exactly on
   const auto phone = *c.root().array("devices");
   REQUIRE(phone.size() == 1);
   CHECK(*(*phone[0].map("one_time")).bin("key", 100) == "phone-otk-3");
+}
+
+namespace {
+
+std::map<std::string, std::int64_t> outbox_by_dest(Harness& h) {
+  std::map<std::string, std::int64_t> out;
+  auto st = h.db().prepare("SELECT dest, count(*) FROM fed_outbox GROUP BY dest");
+  REQUIRE(st.ok());
+  while (*st->step()) out[st->column_text(0)] = st->column_int64(1);
+  return out;
+}
+
+wire::Message group_request(Harness& h, Client& c, const std::string& type,
+                            const std::vector<std::pair<std::string, std::string>>& fields) {
+  wire::MapWriter f;
+  for (const auto& [k, v] : fields) f.add(k, v);
+  return h.request(c, f, type);
+}
+
+// The pull answer for node `asker` holding nothing of `conv`: the kinds of the events it gets.
+std::vector<std::string> pulled_kinds(Harness& h, const std::string& asker, const std::string& conv,
+                                      std::string* error = nullptr) {
+  wire::MapWriter req;
+  req.add("conv", conv).add("clock", wire::MapWriter());
+  auto msg = wire::Message::parse(req.finish());
+  auto answer = h.core().conv_pull_answer(asker, msg->root());
+  if (!answer.ok()) {
+    if (error) *error = answer.error().code;
+    return {};
+  }
+  auto parsed = wire::Message::parse(*answer);
+  std::vector<std::string> kinds;
+  const auto events = parsed->root().array("events");
+  for (const auto& v : *events) {
+    auto se = conv::SignedEvent::decode(*v.as_bin(1 << 20));
+    REQUIRE(se.ok());
+    kinds.push_back(conv::to_string(se->event.kind));
+  }
+  return kinds;
+}
+
+std::string conv_payload(const conv::SignedEvent& se) {
+  wire::MapWriter p;
+  p.add("type", "conv").add_bin("ev", se.encode());
+  return p.finish();
+}
+
+}  // namespace
+
+TEST_CASE(
+    "groups: one copy per node, pulls answered by membership, removed members' nodes capped") {
+  Harness h;
+  const auto key = crypto::SigningKey::generate();
+  h.core().set_node_key(&key);
+  h.add_user("ann");
+  h.add_user("bob");
+  Client ann = h.login("ann"), bob = h.login("bob");
+  wire::MapWriter f;
+  wire::ArrayWriter members;
+  for (const char* m : {"bob@example.org", "x@b.example", "y@b.example", "z@c.example"}) {
+    members.push(m);
+  }
+  f.add("name", "team").add("members", members);
+  auto created = h.request(ann, f, "group_create");
+  REQUIRE(ok(created));
+  const std::string conv = *created.root().str("conv");
+  CHECK(conv.rfind("g:", 0) == 0);
+  CHECK(conv.size() == 34);
+  // Two members on b.example, one on c.example: one copy each.
+  CHECK(outbox_by_dest(h) ==
+        std::map<std::string, std::int64_t>{{"b.example", 1}, {"c.example", 1}});
+  wire::MapWriter m;
+  m.add("conv", conv).add("kind", "message").add_bin("body", "ciphertext");
+  REQUIRE(ok(h.request(ann, m, "group_event")));
+  CHECK(outbox_by_dest(h) ==
+        std::map<std::string, std::int64_t>{{"b.example", 2}, {"c.example", 2}});
+  // A plain member may not add or remove; a stranger cannot see the group at all.
+  CHECK(code(group_request(h, bob, "group_event",
+                           {{"conv", conv}, {"kind", "remove"}, {"target", "ann@example.org"}})) ==
+        "not_allowed");
+  h.add_user("cid");
+  Client cid = h.login("cid");
+  CHECK(code(group_request(h, cid, "group_members", {{"conv", conv}})) == "not_found");
+
+  CHECK(pulled_kinds(h, "b.example", conv) == std::vector<std::string>{"create", "message"});
+  std::string error;
+  CHECK(pulled_kinds(h, "d.example", conv, &error).empty());
+  CHECK(error == "forbidden");
+
+  // z is removed: c.example hears of the removal, then nothing more; a pull gives it the history
+  // up to the removal only.
+  REQUIRE(ok(group_request(h, ann, "group_event",
+                           {{"conv", conv}, {"kind", "remove"}, {"target", "z@c.example"}})));
+  REQUIRE(ok(h.request(ann, m, "group_event")));
+  CHECK(outbox_by_dest(h) ==
+        std::map<std::string, std::int64_t>{{"b.example", 4}, {"c.example", 3}});
+  CHECK(pulled_kinds(h, "c.example", conv) ==
+        std::vector<std::string>{"create", "message", "remove"});
+  CHECK(pulled_kinds(h, "b.example", conv).size() == 4);
+
+  // bob's stream got every event; his history is the total order.
+  std::vector<std::string> kinds;
+  for (const auto& ev : h.events(bob)) {
+    if (*ev.root().str("kind") == "gev") kinds.push_back(*ev.root().map("event")->str("kind"));
+  }
+  CHECK(kinds == std::vector<std::string>{"create", "message", "remove", "message"});
+  auto hist = group_request(h, bob, "group_history", {{"conv", conv}});
+  REQUIRE(ok(hist));
+  CHECK(hist.root().uint("total").value() == 4);
+  auto groups = h.request(bob, wire::MapWriter(), "groups");
+  REQUIRE(groups.root().array("groups")->size() == 1);
+  CHECK(*(*groups.root().array("groups"))[0].str("name") == "team");
+  CHECK(*(*groups.root().array("groups"))[0].str("role") == "member");
+}
+
+TEST_CASE("groups: events from other nodes are checked, waiting ones survive a restart") {
+  Harness h;
+  const auto key = crypto::SigningKey::generate();
+  h.core().set_node_key(&key);
+  h.add_user("ann");
+  Client ann = h.login("ann");
+  const auto b_key = crypto::SigningKey::generate(), forger = crypto::SigningKey::generate();
+  REQUIRE(federation::PeerStore(h.db())
+              .add("b.example", "http://127.0.0.1:1", b_key.public_key(), 0)
+              .ok());
+  conv::Replica b("g:00000000000000000000000000000001", "b.example");
+  auto create = *b.create(conv::Kind::kCreate, "x@b.example", "from b", "", "ann@example.org\n", 1);
+  auto m1 = *b.create(conv::Kind::kMessage, "x@b.example", "", "", "one", 2);
+  auto m2 = *b.create(conv::Kind::kMessage, "x@b.example", "", "", "two", 3);
+  auto m3 = *b.create(conv::Kind::kMessage, "x@b.example", "", "", "three", 4);
+  auto apply = [&](const std::string& from, std::int64_t id, const conv::SignedEvent& se) {
+    return h.core().apply_federation(from, {{id, conv_payload(se)}});
+  };
+  // An event of a group we do not hold that does not bring one of our users in: ignored.
+  REQUIRE(apply("b.example", 1, conv::sign_event(m1, b_key)).ok());
+  CHECK(h.events(ann).empty());
+  REQUIRE(apply("b.example", 2, conv::sign_event(create, b_key)).ok());
+  // Relayed by c.example with a signature b's key did not make: refused.
+  REQUIRE(apply("c.example", 1, conv::sign_event(m1, forger)).ok());
+  auto evs = h.events(ann);
+  REQUIRE(evs.size() == 1);
+  CHECK(*evs[0].root().map("event")->str("kind") == "create");
+  // m3 waits for m2; it is stored, so a restart keeps it.
+  REQUIRE(apply("b.example", 3, conv::sign_event(m1, b_key)).ok());
+  REQUIRE(apply("b.example", 4, conv::sign_event(m3, b_key)).ok());
+  CHECK(h.events(ann).size() == 1);  // m1 only
+  auto list = h.core().conv_list();
+  REQUIRE(list->size() == 1);
+  CHECK((*list)[0].buffered == 1);
+  CHECK((*list)[0].events == 2);
+  // A new core over the same database (a restart), then m2, relayed by another node with b's
+  // signature: m2 and the waiting m3 apply.
+  ConvStore fresh(h.db(), "example.org");
+  auto r = fresh.find(create.conv);
+  REQUIRE(r.ok());
+  REQUIRE(*r != nullptr);
+  CHECK((*r)->buffered() == 1);
+  REQUIRE(apply("c.example", 2, conv::sign_event(m2, b_key)).ok());
+  std::vector<std::string> got;
+  for (const auto& ev : h.events(ann)) got.push_back(*ev.root().map("event")->bin("body", 100));
+  CHECK(got == std::vector<std::string>{"two", "three"});
 }

@@ -759,8 +759,8 @@ Status E2e::process_pending(Session& s, const Opened& opened) {
     {
       PARLEY_ASSIGN_OR_RETURN(
           st, profile_.db().prepare("SELECT seq, conv, cseq, msg_id, sender, sender_device, "
-                                    "recipient, body, sent_ms FROM e2e_pending WHERE seq > ? "
-                                    "ORDER BY seq LIMIT 64"));
+                                    "recipient, body, sent_ms, ord_sum, ord_actor, ord_seq FROM "
+                                    "e2e_pending WHERE seq > ? ORDER BY seq LIMIT 64"));
       st.bind(1, after);
       for (;;) {
         PARLEY_ASSIGN_OR_RETURN(row, st.step());
@@ -770,6 +770,9 @@ Status E2e::process_pending(Session& s, const Opened& opened) {
         p.m = {st.column_text(1), st.column_int64(2), st.column_text(3),  st.column_text(4),
                st.column_text(6), st.column_text(7),  st.column_int64(8), ""};
         p.sender_device = st.column_int64(5);
+        p.m.ord_sum = st.column_int64(9);
+        p.m.ord_actor = st.column_text(10);
+        p.m.ord_seq = st.column_int64(11);
         batch.push_back(std::move(p));
       }
     }

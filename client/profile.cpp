@@ -48,6 +48,14 @@ CREATE TABLE e2e_group_receivers(conv TEXT NOT NULL, sender TEXT NOT NULL, devic
   chain_id BLOB NOT NULL, state BLOB NOT NULL, PRIMARY KEY(conv, sender, device, chain_id));
 CREATE INDEX messages_by_id ON messages(conv, msg_id);
 )sql"},
+      {4, "1:1 history in the conversation order", R"sql(
+ALTER TABLE messages ADD COLUMN ord_sum INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN ord_actor TEXT NOT NULL DEFAULT '';
+ALTER TABLE messages ADD COLUMN ord_seq INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE e2e_pending ADD COLUMN ord_sum INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE e2e_pending ADD COLUMN ord_actor TEXT NOT NULL DEFAULT '';
+ALTER TABLE e2e_pending ADD COLUMN ord_seq INTEGER NOT NULL DEFAULT 0;
+)sql"},
   };
   return kMigrations;
 }
@@ -99,10 +107,22 @@ Result<bool> Profile::store_event(const wire::View& ev, const std::string& me) {
   }
   if (kind == "msg" && ev.has("conv")) {
     // Bodies are end-to-end ciphertext: kept here until E2e::process_pending opens them.
+    std::int64_t ord_sum = 0, ord_seq = 0;
+    std::string ord_actor;
+    if (ev.has("ord")) {
+      PARLEY_ASSIGN_OR_RETURN(ord, ev.array("ord"));
+      if (ord.size() != 3) return make_error("bad_request", "'ord' must have three entries");
+      PARLEY_ASSIGN_OR_RETURN(sum, ord[0].as_uint());
+      PARLEY_ASSIGN_OR_RETURN(actor, ord[1].as_str(300));
+      PARLEY_ASSIGN_OR_RETURN(oseq, ord[2].as_uint());
+      ord_sum = static_cast<std::int64_t>(sum);
+      ord_actor = std::move(actor);
+      ord_seq = static_cast<std::int64_t>(oseq);
+    }
     PARLEY_ASSIGN_OR_RETURN(
         st, db_->prepare("INSERT INTO e2e_pending(seq, conv, cseq, msg_id, sender, sender_device, "
-                         "recipient, body, sent_ms, at_ms) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                         "ON CONFLICT(seq) DO NOTHING"));
+                         "recipient, body, sent_ms, at_ms, ord_sum, ord_actor, ord_seq) VALUES(?, "
+                         "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(seq) DO NOTHING"));
     PARLEY_TRY(st.bind(1, static_cast<std::int64_t>(seq))
                    .bind(2, *ev.str("conv"))
                    .bind(3, static_cast<std::int64_t>(*ev.uint("cseq")))
@@ -113,6 +133,9 @@ Result<bool> Profile::store_event(const wire::View& ev, const std::string& me) {
                    .bind_blob(8, *ev.bin("body", 1u << 24))
                    .bind(9, static_cast<std::int64_t>(*ev.uint("sent_ms")))
                    .bind(10, static_cast<std::int64_t>(ev.uint_or("at_ms", 0).value()))
+                   .bind(11, ord_sum)
+                   .bind(12, ord_actor)
+                   .bind(13, ord_seq)
                    .run());
   } else if (kind == "gev" && ev.has("event")) {
     // A group event; a message's body is an envelope like a 1:1 message's (its sender device is
@@ -204,8 +227,8 @@ Status Profile::add_message(const StoredMessage& m, const std::string& e2e) {
   }
   PARLEY_ASSIGN_OR_RETURN(
       st, db_->prepare("INSERT INTO messages(conv, cseq, msg_id, sender, recipient, body, sent_ms, "
-                       "status, e2e) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                       "ON CONFLICT(conv, cseq) DO NOTHING"));
+                       "status, e2e, ord_sum, ord_actor, ord_seq) VALUES(?, ?, ?, ?, ?, ?, ?, ?, "
+                       "?, ?, ?, ?) ON CONFLICT(conv, cseq) DO NOTHING"));
   return st.bind(1, m.conv)
       .bind(2, m.cseq)
       .bind(3, m.msg_id)
@@ -215,6 +238,9 @@ Status Profile::add_message(const StoredMessage& m, const std::string& e2e) {
       .bind(7, m.sent_ms)
       .bind(8, status)
       .bind(9, e2e)
+      .bind(10, m.ord_sum)
+      .bind(11, m.ord_actor)
+      .bind(12, m.ord_seq)
       .run();
 }
 
@@ -222,8 +248,9 @@ Result<std::vector<StoredMessage>> Profile::history(const std::string& conv, int
   PARLEY_ASSIGN_OR_RETURN(
       st,
       db_->prepare("SELECT conv, cseq, msg_id, sender, recipient, body, sent_ms, status, e2e FROM "
-                   "(SELECT * FROM messages WHERE conv = ? ORDER BY cseq DESC LIMIT ?) "
-                   "ORDER BY cseq"));
+                   "(SELECT * FROM messages WHERE conv = ? ORDER BY ord_sum DESC, ord_actor "
+                   "DESC, ord_seq DESC, cseq DESC LIMIT ?) ORDER BY ord_sum, ord_actor, ord_seq, "
+                   "cseq"));
   st.bind(1, conv).bind(2, std::int64_t{limit});
   std::vector<StoredMessage> out;
   for (;;) {

@@ -125,9 +125,28 @@ Status Core::apply_remote(const std::string& origin, wire::View ev) {
       PARLEY_ASSIGN_OR_RETURN(dup, st.step());
       if (dup) return ok_status();
     }
+    // Its place in the conversation's order: the clock its origin sent it with.
+    DmOrder order;
+    if (ev.has("clock")) {
+      PARLEY_ASSIGN_OR_RETURN(clock, ev.map("clock"));
+      PARLEY_ASSIGN_OR_RETURN(actors, clock.keys());
+      for (const auto& actor : actors) {
+        PARLEY_ASSIGN_OR_RETURN(seq, clock.uint(actor));
+        order.clock[actor] = seq;
+        order.sum += static_cast<std::int64_t>(seq);
+      }
+      PARLEY_ASSIGN_OR_RETURN(actor, ev.str("actor", 300));
+      if (actor.rfind(origin + "#", 0) != 0 || !order.clock.count(actor)) {
+        return make_error("bad_request", "message clock without its origin's entry");
+      }
+      order.actor = actor;
+      order.seq = order.clock[actor];
+      PARLEY_TRY(dm_merge(conv, order.clock));
+    }  // without a clock (an older origin): ordered by arrival, like before version 8
     PARLEY_ASSIGN_OR_RETURN(
         cseq, store_message({conv, from.str(), static_cast<std::int64_t>(from_device), to.str(),
-                             msg_id, body, static_cast<std::int64_t>(sent_ms), false}));
+                             msg_id, body, static_cast<std::int64_t>(sent_ms), false, order.sum,
+                             order.actor, static_cast<std::int64_t>(order.seq)}));
     PARLEY_TRY(touch_member(me.id, conv, from.str(), cseq, true));
     return append_event(me.id, "msg", conv, cseq, "").ok()
                ? ok_status()

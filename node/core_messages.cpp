@@ -82,8 +82,10 @@ Status Core::do_send(Conn& c, wire::View req, wire::MapWriter& out) {
   const std::int64_t now = clock_.now_ms();
 
   PARLEY_ASSIGN_OR_RETURN(tx, store::Transaction::begin(db_));
+  PARLEY_ASSIGN_OR_RETURN(order, dm_next(conv));
   PARLEY_ASSIGN_OR_RETURN(
-      cseq, store_message({conv, c.address, c.device_id, peer, msg_id, body, now, dropped}));
+      cseq, store_message({conv, c.address, c.device_id, peer, msg_id, body, now, dropped,
+                           order.sum, order.actor, static_cast<std::int64_t>(order.seq)}));
   PARLEY_TRY(touch_member(c.user_id, conv, peer, cseq, false));
   PARLEY_TRY(append_event(c.user_id, "msg", conv, cseq, ""));
   if (remote) {
@@ -96,6 +98,9 @@ Status Core::do_send(Conn& c, wire::View req, wire::MapWriter& out) {
         .add("to", peer)
         .add_bin("body", body)
         .add("sent_ms", now);
+    wire::MapWriter clock;
+    for (const auto& [actor, seq] : order.clock) clock.add(actor, seq);
+    ev.add("clock", clock).add("actor", order.actor);
     PARLEY_TRY(enqueue_remote(peer, ev.finish()));
   } else if (!dropped) {
     PARLEY_TRY(touch_member(recipient.id, conv, c.address, cseq, true));
@@ -280,15 +285,35 @@ Status Core::do_history(Conn& c, wire::View req, wire::MapWriter& out) {
     if (!row) return make_error("not_found", "no conversation " + conv);
     cleared = st.column_int64(0);
   }
+  // In the conversation's total order (spec/ordering.md section 7); `before` names a message by
+  // its cseq and asks for those that sort before it.
+  std::int64_t b_sum = INT64_MAX, b_seq = INT64_MAX;
+  std::string b_actor;
+  if (before < static_cast<std::uint64_t>(INT64_MAX)) {
+    PARLEY_ASSIGN_OR_RETURN(
+        at, db_.prepare("SELECT ord_sum, ord_actor, ord_seq FROM messages WHERE conv_id = ? AND "
+                        "cseq = ?"));
+    at.bind(1, conv).bind(2, static_cast<std::int64_t>(before));
+    PARLEY_ASSIGN_OR_RETURN(row, at.step());
+    if (!row)
+      return make_error("not_found", "no message " + std::to_string(before) + " in " + conv);
+    b_sum = at.column_int64(0);
+    b_actor = at.column_text(1);
+    b_seq = at.column_int64(2);
+  }
   PARLEY_ASSIGN_OR_RETURN(
       st, db_.prepare("SELECT cseq, msg_id, sender, sender_device, recipient, body, sent_ms, "
-                      "delivered_ms, read_ms FROM messages WHERE conv_id = ? AND cseq < ? AND "
-                      "cseq > ? AND (dropped = 0 OR sender = ?) ORDER BY cseq DESC LIMIT ?"));
+                      "delivered_ms, read_ms, ord_sum, ord_actor, ord_seq FROM messages WHERE "
+                      "conv_id = ? AND (ord_sum, ord_actor, ord_seq) < (?, ?, ?) AND cseq > ? AND "
+                      "(dropped = 0 OR sender = ?) ORDER BY ord_sum DESC, ord_actor DESC, "
+                      "ord_seq DESC LIMIT ?"));
   st.bind(1, conv)
-      .bind(2, static_cast<std::int64_t>(std::min<std::uint64_t>(before, INT64_MAX)))
-      .bind(3, cleared)
-      .bind(4, c.address)
-      .bind(5, static_cast<std::int64_t>(limit + 1));
+      .bind(2, b_sum)
+      .bind(3, b_actor)
+      .bind(4, b_seq)
+      .bind(5, cleared)
+      .bind(6, c.address)
+      .bind(7, static_cast<std::int64_t>(limit + 1));
   std::vector<wire::MapWriter> rows;
   for (;;) {
     PARLEY_ASSIGN_OR_RETURN(row, st.step());
@@ -303,6 +328,11 @@ Status Core::do_history(Conn& c, wire::View req, wire::MapWriter& out) {
         .add("to", st.column_text(4))
         .add_bin("body", st.column_text(5))
         .add("sent_ms", st.column_int64(6));
+    wire::ArrayWriter ord;
+    ord.push(static_cast<std::uint64_t>(st.column_int64(9)))
+        .push(st.column_text(10))
+        .push(static_cast<std::uint64_t>(st.column_int64(11)));
+    m.add("ord", ord);
     if (sender == c.address) {
       m.add("status", !st.column_is_null(8)   ? "read"
                       : !st.column_is_null(7) ? "delivered"

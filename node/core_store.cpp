@@ -2,6 +2,7 @@
 #include "core_internal.h"
 #include "parley/address.h"
 #include "parley/conv/replica.h"
+#include "parley/node/conv_store.h"
 
 namespace parley::node {
 
@@ -95,7 +96,8 @@ Result<std::int64_t> Core::store_message(const NewMessage& m) {
   }
   PARLEY_ASSIGN_OR_RETURN(
       st, db_.prepare("INSERT INTO messages(conv_id, cseq, sender, sender_device, recipient, "
-                      "msg_id, body, sent_ms, dropped) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+                      "msg_id, body, sent_ms, dropped, ord_sum, ord_actor, ord_seq) VALUES(?, ?, "
+                      "?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
   PARLEY_TRY(st.bind(1, m.conv)
                  .bind(2, cseq)
                  .bind(3, m.sender)
@@ -105,8 +107,43 @@ Result<std::int64_t> Core::store_message(const NewMessage& m) {
                  .bind_blob(7, m.body)
                  .bind(8, m.sent_ms)
                  .bind(9, std::int64_t{m.dropped ? 1 : 0})
+                 .bind(10, m.ord_sum ? m.ord_sum : cseq)
+                 .bind(11, m.ord_actor)
+                 .bind(12, m.ord_seq ? m.ord_seq : cseq)
                  .run());
   return cseq;
+}
+
+Result<Core::DmOrder> Core::dm_next(const std::string& conv) {
+  PARLEY_ASSIGN_OR_RETURN(epoch, convs_->epoch());
+  DmOrder o;
+  o.actor = config_.name + "#" + std::to_string(epoch);
+  {
+    PARLEY_ASSIGN_OR_RETURN(st, db_.prepare("SELECT actor, seq FROM dm_clocks WHERE conv_id = ?"));
+    st.bind(1, conv);
+    for (;;) {
+      PARLEY_ASSIGN_OR_RETURN(row, st.step());
+      if (!row) break;
+      o.clock[st.column_text(0)] = static_cast<std::uint64_t>(st.column_int64(1));
+    }
+  }
+  o.seq = ++o.clock[o.actor];
+  for (const auto& [actor, seq] : o.clock) o.sum += static_cast<std::int64_t>(seq);
+  PARLEY_ASSIGN_OR_RETURN(
+      up, db_.prepare("INSERT INTO dm_clocks(conv_id, actor, seq) VALUES(?, ?, ?) ON "
+                      "CONFLICT(conv_id, actor) DO UPDATE SET seq = excluded.seq"));
+  PARLEY_TRY(up.bind(1, conv).bind(2, o.actor).bind(3, static_cast<std::int64_t>(o.seq)).run());
+  return o;
+}
+
+Status Core::dm_merge(const std::string& conv, const std::map<std::string, std::uint64_t>& clock) {
+  for (const auto& [actor, seq] : clock) {
+    PARLEY_ASSIGN_OR_RETURN(
+        up, db_.prepare("INSERT INTO dm_clocks(conv_id, actor, seq) VALUES(?, ?, ?) ON "
+                        "CONFLICT(conv_id, actor) DO UPDATE SET seq = max(seq, excluded.seq)"));
+    PARLEY_TRY(up.bind(1, conv).bind(2, actor).bind(3, static_cast<std::int64_t>(seq)).run());
+  }
+  return ok_status();
 }
 
 Status Core::touch_member(std::int64_t user_id, const std::string& conv, const std::string& peer,
@@ -181,7 +218,8 @@ Result<int> Core::load_events(std::int64_t user_id, std::int64_t after, int limi
   PARLEY_ASSIGN_OR_RETURN(
       st, db_.prepare(
               "SELECT s.seq, s.kind, s.at_ms, s.payload, m.conv_id, m.cseq, m.msg_id, m.sender, "
-              "m.sender_device, m.recipient, m.body, m.sent_ms, s.conv_id, s.cseq, ce.bytes "
+              "m.sender_device, m.recipient, m.body, m.sent_ms, s.conv_id, s.cseq, ce.bytes, "
+              "m.ord_sum, m.ord_actor, m.ord_seq "
               "FROM stream s LEFT JOIN messages m ON s.kind = 'msg' AND m.conv_id = s.conv_id "
               "AND m.cseq = s.cseq LEFT JOIN conv_events ce ON s.kind = 'gev' AND ce.conv_id = "
               "s.conv_id AND ce.pos = s.cseq - 1 WHERE s.user_id = ? AND s.seq > ? ORDER BY "
@@ -208,6 +246,11 @@ Result<int> Core::load_events(std::int64_t user_id, std::int64_t after, int limi
             .add("to", st.column_text(9))
             .add_bin("body", st.column_text(10))
             .add("sent_ms", st.column_int64(11));
+        wire::ArrayWriter ord;
+        ord.push(static_cast<std::uint64_t>(st.column_int64(15)))
+            .push(st.column_text(16))
+            .push(static_cast<std::uint64_t>(st.column_int64(17)));
+        w.add("ord", ord);
       }
     } else if (kind == "gev") {
       // A group event: where it sits in this node's log (cseq - 1) and the event itself.

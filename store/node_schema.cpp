@@ -162,6 +162,19 @@ CREATE TABLE conv_pending(
   UNIQUE(conv_id, event_id)
 );
 )sql"},
+      {8, "1:1 conversations ordered by vector clocks", R"sql(
+ALTER TABLE messages ADD COLUMN ord_sum INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN ord_actor TEXT NOT NULL DEFAULT '';
+ALTER TABLE messages ADD COLUMN ord_seq INTEGER NOT NULL DEFAULT 0;
+UPDATE messages SET ord_sum = cseq, ord_seq = cseq;
+CREATE INDEX messages_in_order ON messages(conv_id, ord_sum, ord_actor, ord_seq);
+CREATE TABLE dm_clocks(
+  conv_id TEXT NOT NULL,
+  actor   TEXT NOT NULL,
+  seq     INTEGER NOT NULL,
+  PRIMARY KEY(conv_id, actor)
+) WITHOUT ROWID;
+)sql"},
   };
   return kMigrations;
 }

@@ -22,6 +22,10 @@ struct StoredMessage {
   std::int64_t sent_ms = 0;
   std::string status;      // own messages: sent, delivered, read; others': received
   std::string e2e = "ok";  // or why the message could not be decrypted (body empty then)
+  // Place in the conversation's order, the same on every node (spec/ordering.md section 7).
+  std::int64_t ord_sum = 0;
+  std::string ord_actor;
+  std::int64_t ord_seq = 0;
 };
 
 class Profile {

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -252,7 +253,23 @@ class Core {
     std::string recipient, msg_id, body;
     std::int64_t sent_ms = 0;
     bool dropped = false;
+    // Place in the conversation's total order (spec/ordering.md section 7).
+    std::int64_t ord_sum = 0;
+    std::string ord_actor;
+    std::int64_t ord_seq = 0;
   };
+  // 1:1 conversations are ordered like groups: a vector clock per conversation, and each
+  // message carries the clock its origin node had when it stored it.
+  struct DmOrder {
+    std::map<std::string, std::uint64_t> clock;
+    std::string actor;
+    std::uint64_t seq = 0;
+    std::int64_t sum = 0;
+  };
+  // The next message of this node in `conv` (its clock, advanced and saved).
+  Result<DmOrder> dm_next(const std::string& conv);
+  // Takes in a clock seen on a message from another node.
+  Status dm_merge(const std::string& conv, const std::map<std::string, std::uint64_t>& clock);
   Result<std::int64_t> store_message(const NewMessage& m);
   // Adds or refreshes a user's view of a conversation after message `cseq`.
   Status touch_member(std::int64_t user_id, const std::string& conv, const std::string& peer,

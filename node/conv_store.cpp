@@ -76,7 +76,8 @@ Result<conv::SignedEvent> ConvStore::create(const std::string& conv, conv::Kind 
 }
 
 Result<conv::Replica::Outcome> ConvStore::receive(const std::string& conv,
-                                                  const conv::SignedEvent& se) {
+                                                  const conv::SignedEvent& se,
+                                                  const std::string& from) {
   const auto it = replicas_.find(conv);
   if (it == replicas_.end()) return make_error("internal", "receive in an unopened conversation");
   const std::string id = se.event.id();
@@ -84,6 +85,21 @@ Result<conv::Replica::Outcome> ConvStore::receive(const std::string& conv,
   const bool had = sigs.count(id) > 0;
   sigs.emplace(id, se.signature);
   const auto outcome = it->second->receive(se.event);
+  if (outcome == conv::Replica::Outcome::kEquivocation) {
+    // Evidence against the origin: a second event it signed for an (actor, seq) already taken.
+    PARLEY_ASSIGN_OR_RETURN(
+        st, db_.prepare("INSERT OR IGNORE INTO conv_equivocations(conv_id, actor, seq, event_id, "
+                        "bytes, sig, from_node, at_ms) VALUES(?, ?, ?, ?, ?, ?, ?, "
+                        "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))"));
+    PARLEY_TRY(st.bind(1, conv)
+                   .bind(2, se.event.actor())
+                   .bind(3, static_cast<std::int64_t>(se.event.seq))
+                   .bind(4, id)
+                   .bind_blob(5, se.event.encode())
+                   .bind_blob(6, se.signature)
+                   .bind(7, from)
+                   .run());
+  }
   if (outcome == conv::Replica::Outcome::kBuffered) {
     PARLEY_ASSIGN_OR_RETURN(
         st, db_.prepare("INSERT OR IGNORE INTO conv_pending(conv_id, event_id, bytes, sig) "
@@ -167,8 +183,15 @@ Result<std::vector<ConvSummary>> ConvStore::list() {
     PARLEY_ASSIGN_OR_RETURN(r, find(id));
     if (!r) continue;
     const auto members = r->members();
-    ConvSummary s{id, r->log().size(), r->buffered(), r->equivocations().size(), {},
-                  {}, r->clock()};
+    std::size_t equivocations = 0;
+    {
+      PARLEY_ASSIGN_OR_RETURN(
+          st, db_.prepare("SELECT count(*) FROM conv_equivocations WHERE conv_id = ?"));
+      st.bind(1, id);
+      PARLEY_TRY(st.step().status());
+      equivocations = static_cast<std::size_t>(st.column_int64(0));
+    }
+    ConvSummary s{id, r->log().size(), r->buffered(), equivocations, {}, {}, r->clock()};
     std::set<std::string> nodes;
     for (const auto& [who, m] : members) {
       s.members[who] = m.role;

@@ -336,7 +336,7 @@ Status Core::apply_conv(const std::string& from, const std::string& signed_bytes
     r = opened;
     joining_.insert(e.conv);
   }
-  PARLEY_ASSIGN_OR_RETURN(outcome, convs_->receive(e.conv, se));
+  PARLEY_ASSIGN_OR_RETURN(outcome, convs_->receive(e.conv, se, from));
   switch (outcome) {
     case conv::Replica::Outcome::kApplied:
       return conv_settle(e.conv);

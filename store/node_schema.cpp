@@ -175,6 +175,19 @@ CREATE TABLE dm_clocks(
   PRIMARY KEY(conv_id, actor)
 ) WITHOUT ROWID;
 )sql"},
+      {9, "evidence of equivocation", R"sql(
+CREATE TABLE conv_equivocations(
+  conv_id  TEXT NOT NULL,
+  actor    TEXT NOT NULL,
+  seq      INTEGER NOT NULL,
+  event_id TEXT NOT NULL,
+  bytes    BLOB NOT NULL,
+  sig      BLOB NOT NULL,
+  from_node TEXT NOT NULL,
+  at_ms    INTEGER NOT NULL,
+  UNIQUE(conv_id, event_id)
+);
+)sql"},
   };
   return kMigrations;
 }

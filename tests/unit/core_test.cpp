@@ -669,10 +669,16 @@ TEST_CASE("groups: events from other nodes are checked, waiting ones survive a r
   REQUIRE(apply("b.example", 3, conv::sign_event(m1, b_key)).ok());
   REQUIRE(apply("b.example", 4, conv::sign_event(m3, b_key)).ok());
   CHECK(h.events(ann).size() == 1);  // m1 only
+  // b signs a second, different event for m1's place: equivocation, kept as evidence.
+  conv::Event fork = m1;
+  fork.body = "not one";
+  REQUIRE(apply("b.example", 5, conv::sign_event(fork, b_key)).ok());
+  CHECK(h.events(ann).empty());
   auto list = h.core().conv_list();
   REQUIRE(list->size() == 1);
   CHECK((*list)[0].buffered == 1);
   CHECK((*list)[0].events == 2);
+  CHECK((*list)[0].equivocations == 1);
   // A new core over the same database (a restart), then m2, relayed by another node with b's
   // signature: m2 and the waiting m3 apply.
   ConvStore fresh(h.db(), "example.org");

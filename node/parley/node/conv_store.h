@@ -47,9 +47,11 @@ class ConvStore {
                                    const std::string& author, const std::string& target,
                                    const std::string& role, const std::string& body,
                                    std::int64_t wall_ms, const crypto::SigningKey& key);
-  // An event from elsewhere whose signature the caller checked, given to the (open) replica. A
-  // buffered event is stored in conv_pending so it survives a restart.
-  Result<conv::Replica::Outcome> receive(const std::string& conv, const conv::SignedEvent& event);
+  // An event from elsewhere (node `from` delivered it) whose signature the caller checked, given
+  // to the (open) replica. A buffered event is stored in conv_pending so it survives a restart;
+  // an equivocating one in conv_equivocations, as evidence.
+  Result<conv::Replica::Outcome> receive(const std::string& conv, const conv::SignedEvent& event,
+                                         const std::string& from = "");
   // Stores what `conv`'s replica applied since the last call (and drops those events from
   // conv_pending). Returns the log positions written, [first, last).
   Result<std::pair<std::size_t, std::size_t>> persist(const std::string& conv);

@@ -288,6 +288,23 @@ int main(int argc, char** argv) {
   auto* g_send = group_cmd("send", "Send a message to the group (end-to-end encrypted)");
   g_send->add_option("GROUP", group_args.group, "Group id or name")->required();
   g_send->add_option("TEXT", group_args.text, "The message")->required();
+  auto* g_edit = group_cmd("edit", "Change the text of one of your messages");
+  g_edit->add_option("GROUP", group_args.group, "Group id or name")->required();
+  g_edit->add_option("EVENT", group_args.event, "The message's id (or a unique prefix)")
+      ->required();
+  g_edit->add_option("TEXT", group_args.text, "The new text")->required();
+  auto* g_recall = group_cmd("recall", "Take back a message (yours; admins: anyone's)");
+  g_recall->add_option("GROUP", group_args.group, "Group id or name")->required();
+  g_recall->add_option("EVENT", group_args.event, "The message's id (or a unique prefix)")
+      ->required();
+  auto* g_react = group_cmd("react", "React to a message");
+  g_react->add_option("GROUP", group_args.group, "Group id or name")->required();
+  g_react->add_option("EVENT", group_args.event, "The message's id (or a unique prefix)")
+      ->required();
+  g_react->add_option("REACTION", group_args.text, "The reaction, e.g. an emoji")->required();
+  auto* g_read = group_cmd("read", "Mark the group read (up to the latest event, or EVENT)");
+  g_read->add_option("GROUP", group_args.group, "Group id or name")->required();
+  g_read->add_option("EVENT", group_args.event, "Read up to this event (id or unique prefix)");
   auto* g_list = group_cmd("list", "Your groups");
   g_list->add_flag("--json", group_args.json, "JSON array");
 

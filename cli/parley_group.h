@@ -14,9 +14,11 @@ class Session;
 namespace parley::cli {
 
 struct GroupArgs {
-  std::string action;  // create add remove leave role members send list history
-  std::string group;   // a group id ("g:…") or a name unique among the user's groups
+  // create add remove leave role members send edit recall react read list history
+  std::string action;
+  std::string group;  // a group id ("g:…") or a name unique among the user's groups
   std::string name, address, role, text;
+  std::string event;  // the event an edit, recall, reaction or read marker is about
   std::vector<std::string> members;
   bool json = false;
 };

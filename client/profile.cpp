@@ -138,10 +138,13 @@ Result<bool> Profile::store_event(const wire::View& ev, const std::string& me) {
                    .bind(13, ord_seq)
                    .run());
   } else if (kind == "gev" && ev.has("event")) {
-    // A group event; a message's body is an envelope like a 1:1 message's (its sender device is
-    // in it) and waits for E2e::process_pending too. Other kinds are read from the node.
+    // A group event; the body of a message, edit or reaction is a group body (crypto.md 8a, its
+    // sender device is in it) and waits for E2e::process_pending too. Other kinds are read from
+    // the node.
     PARLEY_ASSIGN_OR_RETURN(e, ev.map("event"));
-    if (e.str_or("kind", "").value() != "message") return true;
+    // Messages, edits and reactions carry end-to-end content; the other kinds do not.
+    const std::string ekind = e.str_or("kind", "").value();
+    if (ekind != "message" && ekind != "edit" && ekind != "reaction") return true;
     PARLEY_ASSIGN_OR_RETURN(body, e.bin("body", 1u << 24));
     const auto g = GroupBody::decode(body);
     PARLEY_ASSIGN_OR_RETURN(conv, ev.str("conv", 128));
@@ -258,7 +261,7 @@ Result<std::vector<StoredMessage>> Profile::history(const std::string& conv, int
     if (!row) break;
     out.push_back({st.column_text(0), st.column_int64(1), st.column_text(2), st.column_text(3),
                    st.column_text(4), st.column_text(5), st.column_int64(6), st.column_text(7),
-                   st.column_text(8)});
+                   st.column_text(8), 0, "", 0});
   }
   return out;
 }
@@ -271,9 +274,9 @@ Result<std::optional<StoredMessage>> Profile::find_message(const std::string& co
   st.bind(1, conv).bind(2, cseq);
   PARLEY_ASSIGN_OR_RETURN(row, st.step());
   if (!row) return std::optional<StoredMessage>();
-  return std::optional<StoredMessage>(
-      StoredMessage{st.column_text(0), st.column_int64(1), st.column_text(2), st.column_text(3),
-                    st.column_text(4), st.column_text(5), st.column_int64(6), st.column_text(7)});
+  return std::optional<StoredMessage>(StoredMessage{
+      st.column_text(0), st.column_int64(1), st.column_text(2), st.column_text(3),
+      st.column_text(4), st.column_text(5), st.column_int64(6), st.column_text(7), "ok", 0, "", 0});
 }
 
 Result<std::optional<StoredMessage>> Profile::find_by_id(const std::string& conv,
@@ -287,7 +290,7 @@ Result<std::optional<StoredMessage>> Profile::find_by_id(const std::string& conv
   return std::optional<StoredMessage>(
       StoredMessage{st.column_text(0), st.column_int64(1), st.column_text(2), st.column_text(3),
                     st.column_text(4), st.column_text(5), st.column_int64(6), st.column_text(7),
-                    st.column_text(8)});
+                    st.column_text(8), 0, "", 0});
 }
 
 }  // namespace parley::client

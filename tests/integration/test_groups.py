@@ -182,6 +182,37 @@ class OneNode(unittest.TestCase):
         r = ann.run("group", "members", "no such group")
         self.assertEqual(r.returncode, 5)
 
+    def test_edits_recalls_reactions_and_read_markers(self):
+        ann, bob, cat = self.ann, self.bob, self.cat
+        conv = ann.ok("group", "create", "kitchen", "--member", bob.address, "--member",
+                      cat.address).strip()
+        first = ann.ok("group", "send", conv, "lunch at 12?").split()[2]
+        second = bob.ok("group", "send", conv, "sure").split()[2]
+        ann.ok("group", "edit", conv, first[:10], "lunch at 1?")  # a unique prefix will do
+        cat.ok("group", "react", conv, first, "+1")
+        r = cat.run("group", "edit", conv, second, "not mine")
+        self.assertEqual(r.returncode, 5)  # only the author edits
+        self.assertIn("not", r.stderr)
+        bob.ok("group", "recall", conv, second)
+        cat.ok("group", "read", conv)
+        for u in (ann, bob, cat):
+            rows = history(u, conv)
+            msgs = [r for r in rows if r["kind"] == "message"]
+            self.assertEqual([(m["id"], m["text"], m["edited"], m["recalled"]) for m in msgs],
+                             [(first, "lunch at 1?", True, False), (second, "", False, True)],
+                             u.address)
+            self.assertEqual(msgs[0]["reactions"], [{"user": cat.address, "text": "+1"}])
+            self.assertTrue(all(r["valid"] for r in rows))
+            self.assertEqual(rows[-1]["kind"], "read")
+        human = ann.ok("history", conv)
+        self.assertIn("lunch at 1? (edited)  [+1 %s]" % cat.address, human)
+        self.assertIn("[recalled]", human)
+        # Contents are end-to-end: the node holds none of them.
+        with open(os.path.join(self.node.data, "parley.db"), "rb") as f:
+            data = f.read()
+        for text in (b"lunch at 1?", b"lunch at 12?", b"not mine"):
+            self.assertNotIn(text, data)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -197,6 +197,15 @@ int main(int argc, char** argv) {
   auto* peer_allow = peer->add_subcommand("allow", "Lift a deny");
   peer_allow->add_option("NAME", peer_name)->required();
 
+  auto* conv = app.add_subcommand(
+      "conv", "Replicated conversations (groups): members, nodes, clocks, counts; never content");
+  conv->require_subcommand(1);
+  std::string conv_id;
+  auto* conv_list = conv->add_subcommand("list", "Every group this node holds");
+  conv_list->add_flag("--json", json_out, "JSON array output");
+  auto* conv_show = conv->add_subcommand("show", "One group: members and roles, nodes, clock");
+  conv_show->add_option("ID", conv_id, "The group id (g:…)")->required();
+  conv_show->add_flag("--json", json_out, "JSON object output");
   auto* status = app.add_subcommand("status", "Uptime, users, connections, queues, database size");
   status->add_flag("--json", json_out, "JSON output");
   auto* backup = app.add_subcommand("backup", "Consistent online backup of the database");
@@ -389,6 +398,47 @@ int main(int argc, char** argv) {
     return show(admin_call(data_dir, http::methods::POST, "/peers/" + peer_name + "/" + verb,
                            json::value()),
                 (*peer_deny ? "Denied " : "Allowed ") + peer_name);
+  }
+  if (*conv_list || *conv_show) {
+    auto r = admin_call(data_dir, http::methods::GET,
+                        *conv_show ? "/convs/" + conv_id : std::string("/convs"), json::value());
+    if (!r.ok()) return fail(r.error());
+    if (json_out) {
+      std::cout << r->serialize() << "\n";
+      return kOk;
+    }
+    if (*conv_list) {
+      std::printf("%-34s %7s %8s %8s  %s\n", "CONVERSATION", "MEMBERS", "EVENTS", "WAITING",
+                  "NODES");
+      for (const auto& c : r->as_array()) {
+        std::string nodes;
+        for (const auto& n : c.at("nodes").as_array()) {
+          nodes += (nodes.empty() ? "" : ",") + n.as_string();
+        }
+        std::printf("%-34s %7zu %8lld %8lld  %s\n", c.at("conv").as_string().c_str(),
+                    c.at("members").as_array().size(),
+                    static_cast<long long>(c.at("events").as_number().to_int64()),
+                    static_cast<long long>(c.at("buffered").as_number().to_int64()), nodes.c_str());
+      }
+      return kOk;
+    }
+    std::printf("conversation  %s\nevents        %lld\nwaiting       %lld\nequivocations %lld\n",
+                r->at("conv").as_string().c_str(),
+                static_cast<long long>(r->at("events").as_number().to_int64()),
+                static_cast<long long>(r->at("buffered").as_number().to_int64()),
+                static_cast<long long>(r->at("equivocations").as_number().to_int64()));
+    std::printf("members\n");
+    for (const auto& m : r->at("members").as_array()) {
+      std::printf("  %-8s %s\n", m.at("role").as_string().c_str(),
+                  m.at("user").as_string().c_str());
+    }
+    std::printf("nodes\n");
+    for (const auto& n : r->at("nodes").as_array()) std::printf("  %s\n", n.as_string().c_str());
+    std::printf("clock\n");
+    for (const auto& [actor, seq] : r->at("clock").as_object()) {
+      std::printf("  %s %lld\n", actor.c_str(), static_cast<long long>(seq.as_number().to_int64()));
+    }
+    return kOk;
   }
   if (*status) {
     auto r = admin_call(data_dir, http::methods::GET, "/status", json::value());

@@ -12,6 +12,7 @@
 #include "parley/crypto/secret.h"
 #include "parley/crypto/sign.h"
 #include "parley/federation/peers.h"
+#include "parley/node/conv_store.h"
 #include "parley/node/core.h"
 #include "parley/store/database.h"
 
@@ -105,6 +106,9 @@ class AdminApi::Impl {
     if (parts.size() == 1 && parts[0] == "status" && m == http::methods::GET) return status(req);
     if (parts.size() == 1 && parts[0] == "backup" && m == http::methods::POST) return backup(req);
     if (!parts.empty() && parts[0] == "peers") return peers(req, parts);
+    if (!parts.empty() && parts[0] == "convs" && parts.size() <= 2 && m == http::methods::GET) {
+      return convs(req, parts);
+    }
     if (!parts.empty() && parts[0] == "users") {
       if (parts.size() == 1 && m == http::methods::GET) return list_users(req);
       if (parts.size() == 1 && m == http::methods::POST) return add_user(req);
@@ -208,6 +212,48 @@ class AdminApi::Impl {
       return reply_status(req, s);
     }
     reply_error(req, make_error("not_found", "no admin route for that peer request"));
+  }
+
+  // Replicated conversations: what an admin may see (members, nodes, clock, counts), never a
+  // name or content.
+  static json::value conv_json(const ConvSummary& s) {
+    json::value v;
+    v["conv"] = json::value::string(s.conv);
+    v["events"] = json::value::number(static_cast<int64_t>(s.events));
+    v["buffered"] = json::value::number(static_cast<int64_t>(s.buffered));
+    v["equivocations"] = json::value::number(static_cast<int64_t>(s.equivocations));
+    json::value members = json::value::array(s.members.size());
+    std::size_t i = 0;
+    for (const auto& [user, role] : s.members) {
+      json::value m;
+      m["user"] = json::value::string(user);
+      m["role"] = json::value::string(role);
+      members[i++] = m;
+    }
+    v["members"] = members;
+    json::value nodes = json::value::array(s.nodes.size());
+    for (i = 0; i < s.nodes.size(); ++i) nodes[i] = json::value::string(s.nodes[i]);
+    v["nodes"] = nodes;
+    json::value clock = json::value::object();
+    for (const auto& [actor, seq] : s.clock) {
+      clock[actor] = json::value::number(static_cast<int64_t>(seq));
+    }
+    v["clock"] = clock;
+    return v;
+  }
+
+  void convs(const http::http_request& req, const std::vector<std::string>& parts) {
+    auto list = on_core<Result<std::vector<ConvSummary>>>([](Core& c) { return c.conv_list(); });
+    if (!list.ok()) return reply_error(req, list.error());
+    if (parts.size() == 2) {
+      for (const auto& s : *list) {
+        if (s.conv == parts[1]) return void(req.reply(http::status_codes::OK, conv_json(s)).wait());
+      }
+      return reply_error(req, make_error("not_found", "no conversation " + parts[1]));
+    }
+    json::value arr = json::value::array(list->size());
+    for (std::size_t i = 0; i < list->size(); ++i) arr[i] = conv_json((*list)[i]);
+    req.reply(http::status_codes::OK, arr).wait();
   }
 
   void status(const http::http_request& req) {

@@ -182,6 +182,32 @@ class OneNode(unittest.TestCase):
         r = ann.run("group", "members", "no such group")
         self.assertEqual(r.returncode, 5)
 
+    def test_admin_sees_members_nodes_and_counts_but_no_content(self):
+        ann, bob = self.ann, self.bob
+        conv = ann.ok("group", "create", "book club", "--member", bob.address,
+                      "--member", "zed@far.example").strip()
+        ann.ok("group", "send", conv, "secret words")
+        listed = json.loads(self.node.parleyd("conv", "list", "--json", check=True).stdout)
+        self.assertEqual([c["conv"] for c in listed], [conv])
+        shown = self.node.parleyd("conv", "show", conv, "--json", check=True).stdout
+        c = json.loads(shown)
+        self.assertEqual(c["events"], 2)
+        self.assertEqual(c["buffered"], 0)
+        self.assertEqual({m["user"]: m["role"] for m in c["members"]},
+                         {ann.address: "admin", bob.address: "member", "zed@far.example": "member"})
+        self.assertEqual(c["nodes"], ["example.org", "far.example"])
+        self.assertEqual(c["clock"], {"example.org#0": 2})
+        human = self.node.parleyd("conv", "show", conv, check=True).stdout
+        self.assertIn("admin    " + ann.address, human)
+        listing = self.node.parleyd("conv", "list", check=True).stdout
+        self.assertIn(conv, listing)
+        for out in (shown, human, listing):
+            self.assertNotIn("book club", out)
+            self.assertNotIn("secret", out)
+        r = self.node.parleyd("conv", "show", "g:" + "0" * 32)
+        self.assertEqual(r.returncode, 4, r.stderr)  # not found
+        self.assertIn("no conversation", r.stderr)
+
     def test_edits_recalls_reactions_and_read_markers(self):
         ann, bob, cat = self.ann, self.bob, self.cat
         conv = ann.ok("group", "create", "kitchen", "--member", bob.address, "--member",

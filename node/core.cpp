@@ -1,5 +1,8 @@
 // Connections, authentication, dispatch and stream pumping.
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
+#include <set>
 
 #include "core_internal.h"
 #include "parley/address.h"
@@ -47,7 +50,7 @@ void Core::on_disconnect(ConnId id) {
 
 void Core::close_all(const std::string& code, const std::string& message) {
   for (auto& [id, c] : conns_) {
-    if (!c->closed) c->outlet->close(code, message);
+    if (!c->closed) out_close(c->outlet, code, message);
     c->closed = true;
   }
   conns_.clear();
@@ -60,7 +63,7 @@ void Core::close_user(std::int64_t user_id, const std::string& code, const std::
   const auto ids = it->second;
   for (ConnId id : ids) {
     if (auto c = conns_.find(id); c != conns_.end()) {
-      c->second->outlet->close(code, message);
+      out_close(c->second->outlet, code, message);
       c->second->closed = true;
     }
     on_disconnect(id);
@@ -68,7 +71,98 @@ void Core::close_user(std::int64_t user_id, const std::string& code, const std::
 }
 
 void Core::send_frame(Conn& c, std::string payload) {
-  if (!c.closed) c.outlet->send(std::move(payload));
+  if (c.closed) return;
+  if (batching_) {
+    deferred_.push_back({Deferred::kSend, c.outlet, std::move(payload), {}});
+  } else {
+    c.outlet->send(std::move(payload));
+  }
+}
+
+void Core::out_close(const std::shared_ptr<Outlet>& outlet, const std::string& code,
+                     const std::string& message) {
+  if (batching_) {
+    deferred_.push_back({Deferred::kClose, outlet, code, message});
+  } else {
+    outlet->close(code, message);
+  }
+}
+
+void Core::out_drain(const std::shared_ptr<Outlet>& outlet) {
+  if (batching_) {
+    deferred_.push_back({Deferred::kDrain, outlet, {}, {}});
+  } else {
+    outlet->notify_when_drained();
+  }
+}
+
+void Core::begin_batch() {
+  if (batching_) return;
+  batching_ = db_.begin_batch().ok();
+}
+
+void Core::end_batch() {
+  if (!batching_) return;
+  batching_ = false;
+  auto out = std::move(deferred_);
+  deferred_.clear();
+  const Status committed = db_.end_batch(true);
+  if (committed.ok()) {
+    for (auto& d : out) {
+      if (d.kind == Deferred::kSend) {
+        d.outlet->send(std::move(d.a));
+      } else if (d.kind == Deferred::kClose) {
+        d.outlet->close(d.a, d.b);
+      } else {
+        d.outlet->notify_when_drained();
+      }
+    }
+    return;
+  }
+  // Nothing of the batch is stored. Successful answers become the error; pushes are dropped and
+  // their connections closed so they resume from their acknowledged cursor.
+  spdlog::error("event=batch_commit_failed code={} reason=\"{}\"", committed.error().code,
+                committed.error().message);
+  conv_rollback();
+  touched_.clear();
+  outbox_grew_ = false;
+  std::set<Outlet*> lost;
+  for (auto& d : out) {
+    if (d.kind != Deferred::kSend) continue;
+    auto m = wire::Message::parse(d.a);
+    if (!m.ok() || m->type() != "re") lost.insert(d.outlet.get());
+  }
+  for (auto& d : out) {
+    if (d.kind == Deferred::kSend) {
+      auto m = wire::Message::parse(d.a);
+      if (!m.ok() || m->type() != "re") continue;
+      if (m->root().boolean_or("ok", false).value()) {
+        wire::MapWriter w;
+        w.add("t", "re")
+            .add("id", m->root().uint_or("id", 0).value())
+            .add("ok", false)
+            .add("code", committed.error().code == "disk_full" ? "disk_full" : "storage")
+            .add("msg", "not stored: " + committed.error().message);
+        d.outlet->send(w.finish());
+      } else {
+        d.outlet->send(std::move(d.a));
+      }
+    } else if (d.kind == Deferred::kClose) {
+      d.outlet->close(d.a, d.b);
+    }
+  }
+  for (auto it = conns_.begin(); it != conns_.end();) {
+    if (!lost.count(it->second->outlet.get())) {
+      ++it;
+      continue;
+    }
+    const ConnId id = it->first;
+    ++it;
+    auto& c = *conns_.at(id);
+    if (!c.closed) c.outlet->close("internal", "the node could not store its last changes");
+    c.closed = true;
+    on_disconnect(id);
+  }
 }
 
 void Core::reply_error(Conn& c, std::uint64_t id, const Error& e) {
@@ -84,7 +178,7 @@ void Core::on_frame(ConnId id, wire::Message frame) {
   if (c.logging_in) {
     // Requests after a login wait for it, so they are answered in order.
     if (c.deferred.size() >= 64) {
-      c.outlet->close("slow_consumer", "too many requests while logging in");
+      out_close(c.outlet, "slow_consumer", "too many requests while logging in");
       c.closed = true;
       on_disconnect(id);
       return;
@@ -134,7 +228,7 @@ void Core::process(ConnId id, Conn& c, const wire::Message& frame) {
     conv_rollback();
     reply_error(c, *req_id, s.error());
     if (s.error().code == "suspended" && !c.closed) {
-      c.outlet->close("suspended", "the account is suspended");
+      out_close(c.outlet, "suspended", "the account is suspended");
       c.closed = true;
       on_disconnect(id);
     }
@@ -142,7 +236,7 @@ void Core::process(ConnId id, Conn& c, const wire::Message& frame) {
   }
   if (type == "logout") {
     send_frame(c, out.finish());
-    c.outlet->close("logged_out", "logged out");
+    out_close(c.outlet, "logged_out", "logged out");
     c.closed = true;
     on_disconnect(id);
     return;
@@ -247,7 +341,7 @@ void Core::finish_login(ConnId id, std::uint64_t req, std::string address, std::
   }
   if (user->suspended) {
     reply_error(c, req, make_error("suspended", "the account is suspended"));
-    c.outlet->close("suspended", "the account is suspended");
+    out_close(c.outlet, "suspended", "the account is suspended");
     c.closed = true;
     on_disconnect(id);
     return;
@@ -341,14 +435,14 @@ void Core::pump(ConnId id, Conn& c) {
       std::clamp<int>(static_cast<int>(config_.max_outbound_frames / 2), 1, kBacklogPage);
   auto n = load_events(c.user_id, c.pushed_upto, page, c);
   if (!n.ok()) {
-    c.outlet->close("internal", "cannot read the stream: " + n.error().message);
+    out_close(c.outlet, "internal", "cannot read the stream: " + n.error().message);
     c.closed = true;
     on_disconnect(id);
     return;
   }
   if (*n == page) {
     c.awaiting_drain = true;
-    c.outlet->notify_when_drained();
+    out_drain(c.outlet);
     return;
   }
   c.live = true;
@@ -375,7 +469,7 @@ void Core::notify_touched() {
       if (c == conns_.end() || !c->second->live) continue;  // backlog mode picks it up itself
       auto n = load_events(user, c->second->pushed_upto, 1 << 20, *c->second);
       if (!n.ok()) {
-        c->second->outlet->close("internal", "cannot read the stream");
+        out_close(c->second->outlet, "internal", "cannot read the stream");
         c->second->closed = true;
         on_disconnect(id);
       }

@@ -5,6 +5,9 @@
 #include <array>
 #include <boost/asio.hpp>
 #include <deque>
+#include <functional>
+#include <mutex>
+#include <vector>
 
 #include "parley/frame.h"
 #include "parley/message.h"
@@ -19,12 +22,51 @@ namespace {
 
 constexpr auto kCloseGrace = std::chrono::seconds(5);
 
+// Work for the core from every connection, run in batches: one core task takes everything queued
+// so far and runs it inside one database batch (Core::begin_batch), so requests that arrive
+// together share one commit. Tasks of one connection keep their order.
+class CoreInbox : public std::enable_shared_from_this<CoreInbox> {
+ public:
+  CoreInbox(asio::io_context& core_ctx, Core& core) : core_ctx_(core_ctx), core_(core) {}
+
+  void submit(std::function<void()> task) {
+    bool post = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      tasks_.push_back(std::move(task));
+      post = !posted_;
+      posted_ = true;
+    }
+    if (post) asio::post(core_ctx_, [self = shared_from_this()] { self->drain(); });
+  }
+
+ private:
+  void drain() {
+    std::vector<std::function<void()>> batch;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      batch.swap(tasks_);
+      posted_ = false;
+    }
+    core_.begin_batch();
+    for (auto& task : batch) task();
+    core_.end_batch();
+  }
+
+  asio::io_context& core_ctx_;
+  Core& core_;
+  std::mutex mu_;
+  std::vector<std::function<void()>> tasks_;
+  bool posted_ = false;
+};
+
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, asio::io_context& core_ctx, Core& core, const NodeConfig& config,
           std::shared_ptr<std::atomic<std::int64_t>> open,
-          std::shared_ptr<std::atomic<std::int64_t>> queued)
-      : socket_(std::move(socket)),
+          std::shared_ptr<std::atomic<std::int64_t>> queued, std::shared_ptr<CoreInbox> inbox)
+      : inbox_(std::move(inbox)),
+        socket_(std::move(socket)),
         strand_(asio::make_strand(socket_.get_executor())),
         core_ctx_(core_ctx),
         core_(core),
@@ -56,6 +98,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void close_with(std::string code, std::string message);
   void teardown();
 
+  std::shared_ptr<CoreInbox> inbox_;
   tcp::socket socket_;
   asio::strand<tcp::socket::executor_type> strand_;
   asio::io_context& core_ctx_;
@@ -140,8 +183,9 @@ void Session::on_read(const boost::system::error_code& ec, std::size_t n) {
       return;
     }
     arm_heartbeat();
-    asio::post(core_ctx_, [self = shared_from_this(), m = std::move(msg).value()]() mutable {
-      self->core_.on_frame(self->id_, std::move(m));
+    inbox_->submit([self = shared_from_this(),
+                    m = std::make_shared<wire::Message>(std::move(msg).value())]() mutable {
+      self->core_.on_frame(self->id_, std::move(*m));
     });
   }
   read();
@@ -202,7 +246,7 @@ void Session::write() {
     writing_ = false;
     if (drain_requested_) {
       drain_requested_ = false;
-      asio::post(core_ctx_, [self = shared_from_this()] { self->core_.on_drained(self->id_); });
+      inbox_->submit([self = shared_from_this()] { self->core_.on_drained(self->id_); });
     }
     if (closing_) teardown();
     return;
@@ -245,7 +289,7 @@ void Session::teardown() {
   socket_.shutdown(tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);
   heartbeat_.cancel();
-  asio::post(core_ctx_, [self = shared_from_this()] { self->core_.on_disconnect(self->id_); });
+  inbox_->submit([self = shared_from_this()] { self->core_.on_disconnect(self->id_); });
 }
 
 }  // namespace
@@ -253,7 +297,12 @@ void Session::teardown() {
 class Gateway::Impl {
  public:
   Impl(asio::io_context& net, asio::io_context& core_ctx, Core& core, const NodeConfig& config)
-      : net_(net), core_ctx_(core_ctx), core_(core), config_(config), acceptor_(net) {}
+      : net_(net),
+        core_ctx_(core_ctx),
+        core_(core),
+        config_(config),
+        acceptor_(net),
+        inbox_(std::make_shared<CoreInbox>(core_ctx, core)) {}
 
   void accept(std::shared_ptr<std::atomic<std::int64_t>> open,
               std::shared_ptr<std::atomic<std::int64_t>> queued) {
@@ -267,7 +316,8 @@ class Gateway::Impl {
               boost::system::error_code ignored;
               socket.close(ignored);
             } else {
-              std::make_shared<Session>(std::move(socket), core_ctx_, core_, config_, open, queued)
+              std::make_shared<Session>(std::move(socket), core_ctx_, core_, config_, open, queued,
+                                        inbox_)
                   ->start();
             }
           }
@@ -280,6 +330,7 @@ class Gateway::Impl {
   Core& core_;
   const NodeConfig& config_;
   tcp::acceptor acceptor_;
+  std::shared_ptr<CoreInbox> inbox_;
 };
 
 Gateway::Gateway(asio::io_context& net, asio::io_context& core_ctx, Core& core,

@@ -231,21 +231,58 @@ Status Database::backup_to(const std::string& dest_path) {
 
 std::int64_t Database::size_bytes() const { return file_size(path_) + file_size(path_ + "-wal"); }
 
-Result<Transaction> Transaction::begin(Database& db) {
-  PARLEY_TRY(db.exec("BEGIN IMMEDIATE"));
-  return Transaction(&db);
+Status Database::begin_batch() {
+  if (in_batch_) return make_error("internal", "a batch is already open");
+  PARLEY_TRY(exec("BEGIN IMMEDIATE"));
+  in_batch_ = true;
+  return ok_status();
 }
 
-Transaction::Transaction(Transaction&& other) noexcept : db_(other.db_) { other.db_ = nullptr; }
+Status Database::end_batch(bool commit) {
+  if (!in_batch_) return make_error("internal", "no batch is open");
+  in_batch_ = false;
+  // SQLite may have rolled the whole transaction back itself (a full disk, an I/O error).
+  if (sqlite3_get_autocommit(db_)) {
+    return make_error("storage", "the batch was rolled back by the database");
+  }
+  if (!commit) return exec("ROLLBACK");
+  auto s = exec("COMMIT");
+  if (!s.ok()) (void)exec("ROLLBACK");
+  return s;
+}
+
+Result<Transaction> Transaction::begin(Database& db) {
+  if (!db.in_batch_) {
+    PARLEY_TRY(db.exec("BEGIN IMMEDIATE"));
+    return Transaction(&db, "");
+  }
+  if (sqlite3_get_autocommit(db.db_)) {
+    // The batch's transaction is gone (rolled back by SQLite): refuse rather than autocommit.
+    return make_error("storage", "the database rolled back the current batch");
+  }
+  std::string name = "t" + std::to_string(++db.savepoints_);
+  PARLEY_TRY(db.exec("SAVEPOINT " + name));
+  return Transaction(&db, std::move(name));
+}
+
+Transaction::Transaction(Transaction&& other) noexcept
+    : db_(other.db_), savepoint_(std::move(other.savepoint_)) {
+  other.db_ = nullptr;
+}
 
 Transaction::~Transaction() {
-  if (db_) (void)db_->exec("ROLLBACK");
+  if (!db_) return;
+  if (savepoint_.empty()) {
+    (void)db_->exec("ROLLBACK");
+  } else if (!sqlite3_get_autocommit(db_->db_)) {
+    (void)db_->exec("ROLLBACK TO " + savepoint_ + "; RELEASE " + savepoint_);
+  }
 }
 
 Status Transaction::commit() {
   if (!db_) return make_error("internal", "transaction already finished");
   Database* db = db_;
-  auto s = db->exec("COMMIT");
+  auto s = db->exec(savepoint_.empty() ? "COMMIT" : "RELEASE " + savepoint_);
   if (s.ok()) db_ = nullptr;
   return s;
 }

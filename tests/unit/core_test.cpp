@@ -691,3 +691,57 @@ TEST_CASE("groups: events from other nodes are checked, waiting ones survive a r
   for (const auto& ev : h.events(ann)) got.push_back(*ev.root().map("event")->bin("body", 100));
   CHECK(got == std::vector<std::string>{"two", "three"});
 }
+
+TEST_CASE("group commit: answers leave after the batch commits; a failed batch answers errors") {
+  Harness h(DirectMessagePolicy::kAnyone);
+  h.add_user("ann");
+  h.add_user("bob");
+  Client ann = h.login("ann"), bob = h.login("bob");
+  h.events(bob);
+  auto count = [&] {
+    auto st = std::move(h.db().prepare("SELECT count(*) FROM messages").value());
+    (void)st.step();
+    return st.column_int64(0);
+  };
+  auto frame = [](const char* id, const char* text) {
+    wire::MapWriter w;
+    w.add("t", "send").add("id", std::uint64_t{100}).add("to", "bob@example.org");
+    w.add("msg_id", id).add_bin("body", text);
+    return *wire::Message::parse(w.finish());
+  };
+  ann.out->frames.clear();
+  h.core().begin_batch();
+  h.core().on_frame(ann.id, frame("m1", "one"));
+  h.core().on_frame(ann.id, frame("m2", "two"));
+  CHECK(ann.out->frames.empty());  // nothing leaves before the commit
+  CHECK(bob.out->frames.empty());
+  h.core().end_batch();
+  auto responses = [&] {
+    std::vector<wire::Message> out;
+    for (auto& f : ann.out->frames) {
+      if (f.type() == "re") out.push_back(std::move(f));
+    }
+    ann.out->frames.clear();
+    return out;
+  };
+  auto re = responses();
+  REQUIRE(re.size() == 2);
+  CHECK(ok(re[0]));
+  CHECK(ok(re[1]));
+  CHECK(h.events(bob).size() == 2);
+  CHECK(count() == 2);
+
+  // The database drops the batch (say, the disk filled): the sender hears the error, the live
+  // receiver's connection is closed (it resumes from its cursor), nothing is stored.
+  ann.out->frames.clear();
+  h.core().begin_batch();
+  h.core().on_frame(ann.id, frame("m3", "three"));
+  REQUIRE(h.db().exec("ROLLBACK").ok());
+  h.core().end_batch();
+  re = responses();
+  REQUIRE(re.size() == 1);
+  CHECK_FALSE(ok(re[0]));
+  CHECK(code(re[0]) == "storage");
+  CHECK(bob.out->closed_code == "internal");
+  CHECK(count() == 2);
+}

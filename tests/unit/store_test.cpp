@@ -73,6 +73,49 @@ TEST_CASE("transactions roll back unless committed; constraints map to conflict"
   REQUIRE(db->prepare("SELEKT").error().code == "storage");
 }
 
+TEST_CASE("a batch: transactions become savepoints, one commit stores them, a rollback none") {
+  TempDir d;
+  auto db = std::move(Database::open(d.file("batch.db")).value());
+  REQUIRE(db->migrate(kTwo).ok());
+  auto count = [&] {
+    auto st = std::move(db->prepare("SELECT count(*) FROM t").value());
+    (void)st.step();
+    return st.column_int64(0);
+  };
+  auto insert = [&](const char* key, bool commit) {
+    auto tx = std::move(store::Transaction::begin(*db).value());
+    REQUIRE(db->prepare(std::string("INSERT INTO t VALUES('") + key + "', 1)")->run().ok());
+    if (commit) REQUIRE(tx.commit().ok());
+  };
+  REQUIRE(db->begin_batch().ok());
+  CHECK(db->begin_batch().error().code == "internal");
+  insert("a", true);
+  insert("b", false);  // only its own writes are undone
+  insert("c", true);
+  CHECK(count() == 2);
+  REQUIRE(db->end_batch().ok());
+  CHECK(count() == 2);
+  // Another connection sees the batch only after its commit.
+  REQUIRE(db->begin_batch().ok());
+  insert("d", true);
+  {
+    auto other = std::move(Database::open(d.file("batch.db")).value());
+    auto st = std::move(other->prepare("SELECT count(*) FROM t").value());
+    (void)st.step();
+    CHECK(st.column_int64(0) == 2);
+  }
+  REQUIRE(db->end_batch(false).ok());  // rolled back: d is gone
+  CHECK(count() == 2);
+  // A batch the database rolled back by itself: later transactions refuse, the end reports it.
+  REQUIRE(db->begin_batch().ok());
+  insert("e", true);
+  REQUIRE(db->exec("ROLLBACK").ok());
+  CHECK(store::Transaction::begin(*db).error().code == "storage");
+  CHECK(db->end_batch().error().code == "storage");
+  CHECK(count() == 2);
+  CHECK_FALSE(db->in_batch());
+}
+
 TEST_CASE("statement cache reuses prepared statements") {
   TempDir d;
   auto db = std::move(Database::open(d.file("c.db")).value());

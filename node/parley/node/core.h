@@ -112,6 +112,14 @@ class Core {
   Core(const Core&) = delete;
   Core& operator=(const Core&) = delete;
 
+  // Group commit: requests processed between begin_batch() and end_batch() share one database
+  // commit; their responses and pushes leave only after it (a durable acknowledgement is never
+  // sent before its commit). If the commit fails, every request of the batch is answered with
+  // the error and connections whose pushes were lost are closed (they resume from their
+  // cursor). Without a batch each request commits on its own.
+  void begin_batch();
+  void end_batch();
+
   // Connections.
   ConnId on_connect(std::shared_ptr<Outlet> outlet, std::string source);
   void on_frame(ConnId conn, wire::Message frame);
@@ -171,6 +179,10 @@ class Core {
   struct UserRow;
 
   void send_frame(Conn& c, std::string payload);
+  // What goes to an outlet: at once, or after the batch's commit.
+  void out_close(const std::shared_ptr<Outlet>& outlet, const std::string& code,
+                 const std::string& message);
+  void out_drain(const std::shared_ptr<Outlet>& outlet);
   void reply_error(Conn& c, std::uint64_t id, const Error& e);
   void process(ConnId id, Conn& c, const wire::Message& frame);
   void start_login(ConnId id, Conn& c, const wire::Message& frame, std::uint64_t req);
@@ -295,6 +307,13 @@ class Core {
   std::set<std::int64_t> touched_;  // users whose streams grew in the current transaction
   bool outbox_grew_ = false;        // the current request queued federation events
   std::function<void()> outbox_listener_;
+  struct Deferred {
+    enum Kind { kSend, kClose, kDrain } kind;
+    std::shared_ptr<Outlet> outlet;
+    std::string a, b;
+  };
+  bool batching_ = false;
+  std::vector<Deferred> deferred_;
 
   const crypto::SigningKey* node_key_ = nullptr;
   std::unique_ptr<ConvStore> convs_;

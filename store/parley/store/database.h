@@ -105,6 +105,14 @@ class Database {
   const std::string& path() const { return path_; }
   sqlite3* raw() { return db_; }
 
+  // Group commit: between begin_batch() and end_batch() every Transaction is a savepoint inside
+  // one outer transaction, so many requests share one commit (and one fsync). A transaction's
+  // rollback undoes only its own writes. end_batch() commits (or, with `commit` false, rolls
+  // back); its error means nothing of the batch is stored.
+  Status begin_batch();
+  Status end_batch(bool commit = true);
+  bool in_batch() const { return in_batch_; }
+
  private:
   friend class Statement;
   explicit Database(sqlite3* db, std::string path);
@@ -113,9 +121,13 @@ class Database {
   sqlite3* db_;
   std::string path_;
   std::vector<std::pair<std::string, sqlite3_stmt*>> cache_;
+  bool in_batch_ = false;
+  std::uint64_t savepoints_ = 0;
+  friend class Transaction;
 };
 
 // BEGIN IMMEDIATE on construction; ROLLBACK on destruction unless commit() succeeded.
+// Inside a batch (Database::begin_batch) it is a SAVEPOINT instead, released by commit().
 class Transaction {
  public:
   static Result<Transaction> begin(Database& db);
@@ -125,8 +137,9 @@ class Transaction {
   Status commit();
 
  private:
-  explicit Transaction(Database* db) : db_(db) {}
+  Transaction(Database* db, std::string savepoint) : db_(db), savepoint_(std::move(savepoint)) {}
   Database* db_;
+  std::string savepoint_;  // empty: a transaction of its own
 };
 
 }  // namespace parley::store

@@ -1,0 +1,502 @@
+// parley-bench: load scenarios against real parleyd processes on loopback (bench/README.md).
+//
+// The driver starts its own nodes in a temporary directory, creates users through the admin API,
+// opens many authenticated client connections (login through the real protocol) on one Asio
+// thread, and drives the client protocol. Message bodies are opaque to a node (end-to-end
+// ciphertext), so the driver sends prepared random bytes; client-side crypto is measured by
+// crypto_bench. Every scenario prints one JSON line of results.
+//
+//   parley-bench local-1to1 [--quick] [--clients N] [--size B] [--seconds S] [--rate R]
+//   parley-bench idle       [--quick] [--clients N] [--seconds S]
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cpprest/http_client.h>
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <array>
+#include <boost/asio.hpp>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "parley/crypto/secret.h"
+#include "parley/frame.h"
+#include "parley/message.h"
+
+namespace asio = boost::asio;
+namespace fs = std::filesystem;
+using tcp = asio::ip::tcp;
+using Steady = std::chrono::steady_clock;
+using namespace parley;
+
+namespace {
+
+std::int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Steady::now().time_since_epoch())
+      .count();
+}
+
+[[noreturn]] void die(const std::string& what) {
+  std::fprintf(stderr, "parley-bench: %s\n", what.c_str());
+  std::exit(1);
+}
+
+int free_port() {
+  asio::io_context io;
+  tcp::acceptor a(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  return a.local_endpoint().port();
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// A parleyd process with its own data directory under `root`.
+class NodeProc {
+ public:
+  NodeProc(std::string parleyd, const fs::path& root, std::string name)
+      : parleyd_(std::move(parleyd)), dir_(root / name), name_(std::move(name)) {
+    client_port_ = free_port();
+    admin_port_ = free_port();
+    fed_port_ = free_port();
+    const std::string cmd = parleyd_ + " --data " + data() + " init --name " + name_ +
+                            " --client-listen 127.0.0.1:" + std::to_string(client_port_) +
+                            " --admin-listen 127.0.0.1:" + std::to_string(admin_port_) +
+                            " --federation-listen 127.0.0.1:" + std::to_string(fed_port_) +
+                            " --dm-policy anyone > /dev/null";
+    fs::create_directories(dir_);
+    if (std::system(cmd.c_str()) != 0) die("parleyd init failed: " + cmd);
+    // Many users log in: cheap password hashing, explicitly for this throwaway node.
+    std::string cfg = slurp(data() + "/config.toml");
+    const std::string from = "password_hash = \"interactive\"";
+    if (auto at = cfg.find(from); at != std::string::npos) {
+      cfg.replace(at, from.size(), "password_hash = \"test-only-minimal\"");
+    }
+    std::ofstream(data() + "/config.toml") << cfg;
+  }
+  ~NodeProc() { stop(); }
+
+  std::string data() const { return (dir_ / "data").string(); }
+  int client_port() const { return client_port_; }
+
+  void start() {
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      const std::string log = (dir_ / "parleyd.log").string();
+      std::freopen(log.c_str(), "a", stdout);
+      std::freopen(log.c_str(), "a", stderr);
+      ::execl(parleyd_.c_str(), parleyd_.c_str(), "--data", data().c_str(), "serve", nullptr);
+      std::_Exit(127);
+    }
+    for (int i = 0; i < 200; ++i) {
+      asio::io_context io;
+      tcp::socket s(io);
+      boost::system::error_code ec;
+      s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), client_port_), ec);
+      if (!ec) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    die("parleyd did not start; see " + (dir_ / "parleyd.log").string());
+  }
+
+  void stop() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGTERM);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+  }
+
+  // Resident memory of the node process, KiB.
+  std::int64_t rss_kib() const {
+    std::ifstream in("/proc/" + std::to_string(pid_) + "/status");
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6));
+    }
+    return 0;
+  }
+
+  void add_users(const std::string& prefix, int n, const std::string& password) {
+    std::string token = slurp(data() + "/admin.token");
+    while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
+    web::http::client::http_client http("http://127.0.0.1:" + std::to_string(admin_port_));
+    for (int i = 0; i < n; ++i) {
+      web::http::http_request req(web::http::methods::POST);
+      req.set_request_uri("/admin/v1/users");
+      req.headers().add("Authorization", "Bearer " + token);
+      web::json::value body;
+      body["name"] = web::json::value::string(prefix + std::to_string(i));
+      body["password"] = web::json::value::string(password);
+      req.set_body(body);
+      auto resp = http.request(req).get();
+      if (resp.status_code() != 201)
+        die("cannot add user: HTTP " + std::to_string(resp.status_code()));
+    }
+  }
+
+  const std::string& name() const { return name_; }
+
+ private:
+  std::string parleyd_;
+  fs::path dir_;
+  std::string name_;
+  int client_port_ = 0, admin_port_ = 0, fed_port_ = 0;
+  pid_t pid_ = -1;
+};
+
+struct Stats {
+  std::vector<double> ack_ms, deliver_ms;
+  std::int64_t sent = 0, acked = 0, delivered = 0, errors = 0;
+  bool measuring = false;
+};
+
+// One authenticated client connection speaking the client protocol.
+class Conn : public std::enable_shared_from_this<Conn> {
+ public:
+  Conn(asio::io_context& io, Stats& stats, std::string user, std::string password)
+      : sock_(io), stats_(stats), user_(std::move(user)), password_(std::move(password)) {}
+
+  std::function<void()> on_ready;  // after login and the backlog
+  std::string peer;                // where send_one() sends
+  std::string body;                // prepared payload; its first 8 bytes carry the send time
+  int window = 0;                  // outstanding sends kept (throughput mode)
+  int outstanding = 0;
+  bool ready = false;
+
+  void start(const tcp::endpoint& ep) {
+    sock_.async_connect(ep, [self = shared_from_this()](const boost::system::error_code& ec) {
+      if (ec) return self->fail("connect: " + ec.message());
+      self->read();
+      wire::MapWriter f;
+      f.add("user", self->user_).add("password", self->password_).add("device", "bench");
+      self->request("login", f);
+    });
+  }
+
+  void send_one() {
+    std::string b = body;
+    const std::int64_t t = now_ns();
+    std::memcpy(b.data(), &t, sizeof t);
+    wire::MapWriter f;
+    f.add("to", peer).add("msg_id", user_ + "-" + std::to_string(next_id_)).add_bin("body", b);
+    sends_[next_id_] = t;
+    ++outstanding;
+    if (stats_.measuring) ++stats_.sent;
+    request("send", f);
+  }
+
+  void ping() { request("ping", wire::MapWriter()); }
+
+ private:
+  void request(const char* type, const wire::MapWriter& fields) {
+    wire::MapWriter w;
+    w.add("t", type).add("id", next_id_++);
+    w.merge_map(fields.finish());
+    write(wire::encode_frame(w.finish()));
+  }
+
+  void write(std::string frame) {
+    out_.push_back(std::move(frame));
+    if (out_.size() == 1) flush();
+  }
+
+  void flush() {
+    asio::async_write(sock_, asio::buffer(out_.front()),
+                      [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
+                        if (ec) return self->fail("write: " + ec.message());
+                        self->out_.pop_front();
+                        if (!self->out_.empty()) self->flush();
+                      });
+  }
+
+  void read() {
+    sock_.async_read_some(asio::buffer(buf_), [self = shared_from_this()](
+                                                  const boost::system::error_code& ec, size_t n) {
+      if (ec) return self->fail("read: " + ec.message());
+      if (!self->decoder_.feed(std::string_view(self->buf_.data(), n)).ok()) {
+        return self->fail("bad frame");
+      }
+      while (auto payload = self->decoder_.next()) self->handle(*payload);
+      self->read();
+    });
+  }
+
+  void handle(const std::string& payload) {
+    auto m = wire::Message::parse(payload);
+    if (!m.ok()) return fail("unparsable frame");
+    const std::string& t = m->type();
+    const auto v = m->root();
+    if (t == "re") {
+      const auto id = v.uint_or("id", 0).value();
+      if (!v.boolean_or("ok", false).value()) {
+        ++stats_.errors;
+        std::fprintf(stderr, "parley-bench: %s: %s\n", user_.c_str(),
+                     v.str_or("msg", "error").value().c_str());
+      }
+      if (auto it = sends_.find(id); it != sends_.end()) {
+        if (stats_.measuring) {
+          ++stats_.acked;
+          stats_.ack_ms.push_back(static_cast<double>(now_ns() - it->second) / 1e6);
+        }
+        sends_.erase(it);
+        --outstanding;
+        if (window > 0 && outstanding < window) send_one();
+      }
+    } else if (t == "ev") {
+      highest_ = std::max<std::int64_t>(highest_, v.uint_or("seq", 0).value());
+      if (v.str_or("kind", "").value() == "msg" && v.str_or("from", "", 320).value() != user_) {
+        auto b = v.bin("body", 1 << 20);
+        if (b.ok() && b->size() >= 8 && stats_.measuring) {
+          std::int64_t t0 = 0;
+          std::memcpy(&t0, b->data(), sizeof t0);
+          ++stats_.delivered;
+          stats_.deliver_ms.push_back(static_cast<double>(now_ns() - t0) / 1e6);
+        }
+      }
+      if (highest_ - acked_ >= 64) ack();
+    } else if (t == "synced") {
+      ack();
+      if (!ready) {
+        ready = true;
+        if (on_ready) on_ready();
+      }
+    } else if (t == "bye") {
+      fail("bye " + v.str_or("code", "").value());
+    }
+  }
+
+  void ack() {
+    if (highest_ <= acked_) return;
+    acked_ = highest_;
+    wire::MapWriter f;
+    f.add("upto", static_cast<std::uint64_t>(acked_));
+    request("ack", f);
+  }
+
+  void fail(const std::string& why) {
+    if (failed_) return;
+    failed_ = true;
+    ++stats_.errors;
+    std::fprintf(stderr, "parley-bench: %s: %s\n", user_.c_str(), why.c_str());
+    boost::system::error_code ec;
+    sock_.close(ec);
+  }
+
+  tcp::socket sock_;
+  Stats& stats_;
+  std::string user_, password_;
+  std::array<char, 64 * 1024> buf_{};
+  wire::FrameDecoder decoder_;
+  std::deque<std::string> out_;
+  std::uint64_t next_id_ = 1;
+  std::unordered_map<std::uint64_t, std::int64_t> sends_;
+  std::int64_t highest_ = 0, acked_ = 0;
+  bool failed_ = false;
+};
+
+double pct(std::vector<double>& v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[static_cast<std::size_t>(p * static_cast<double>(v.size() - 1))];
+}
+
+std::string latency_json(std::vector<double>& v) {
+  char buf[200];
+  std::snprintf(buf, sizeof buf, "{\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,\"max\":%.3f}",
+                pct(v, 0.5), pct(v, 0.9), pct(v, 0.99), v.empty() ? 0.0 : pct(v, 1.0));
+  return buf;
+}
+
+struct Options {
+  std::string scenario, parleyd;
+  bool quick = false;
+  int clients = 0, size = 256, window = 8;
+  double seconds = 0, rate = 0;
+};
+
+// Opens `n` connections for users PREFIX0..n-1 and runs `io` until all are logged in and past
+// their backlog.
+std::vector<std::shared_ptr<Conn>> connect_all(asio::io_context& io, Stats& stats, NodeProc& node,
+                                               const std::string& prefix, int n,
+                                               const std::string& password) {
+  std::vector<std::shared_ptr<Conn>> conns;
+  int ready = 0;
+  const tcp::endpoint ep(asio::ip::make_address("127.0.0.1"),
+                         static_cast<unsigned short>(node.client_port()));
+  // At most 200 logins in flight: the node's password pool is small.
+  int started = 0;
+  std::function<void()> next = [&] {
+    if (started >= n) return;
+    auto c = std::make_shared<Conn>(io, stats, prefix + std::to_string(started) + "@" + node.name(),
+                                    password);
+    ++started;
+    c->on_ready = [&] {
+      ++ready;
+      next();
+    };
+    conns.push_back(c);
+    c->start(ep);
+  };
+  for (int i = 0; i < std::min(n, 200); ++i) next();
+  const auto deadline = Steady::now() + std::chrono::seconds(120);
+  while (ready < n && stats.errors == 0 && Steady::now() < deadline) {
+    io.run_for(std::chrono::milliseconds(50));
+  }
+  if (ready < n) die("only " + std::to_string(ready) + " of " + std::to_string(n) + " logged in");
+  return conns;
+}
+
+int local_1to1(const Options& o, NodeProc& node) {
+  const int n = o.clients - o.clients % 2;
+  node.add_users("u", n, "bench-password");
+  asio::io_context io;
+  Stats stats;
+  const std::int64_t rss_before = node.rss_kib();
+  auto conns = connect_all(io, stats, node, "u", n, "bench-password");
+  const std::int64_t rss_connected = node.rss_kib();
+  std::string body = crypto::random_bytes(static_cast<std::size_t>(std::max(o.size, 8)));
+  for (int i = 0; i < n; ++i) {
+    conns[i]->peer = "u" + std::to_string(i ^ 1) + "@" + node.name();
+    conns[i]->body = body;
+  }
+  // Throughput: every client keeps `window` sends outstanding. Rate: sends spread evenly.
+  std::vector<std::unique_ptr<asio::steady_timer>> timers;
+  std::function<void(int)> tick;
+  const auto interval = o.rate > 0
+                            ? std::chrono::nanoseconds(static_cast<std::int64_t>(1e9 * n / o.rate))
+                            : std::chrono::nanoseconds(0);
+  bool running = true;
+  if (o.rate > 0) {
+    for (int i = 0; i < n; ++i) timers.push_back(std::make_unique<asio::steady_timer>(io));
+    tick = [&](int i) {
+      if (!running) return;
+      conns[i]->send_one();
+      timers[i]->expires_at(timers[i]->expiry() + interval);
+      timers[i]->async_wait([&, i](const boost::system::error_code& ec) {
+        if (!ec) tick(i);
+      });
+    };
+    for (int i = 0; i < n; ++i) {
+      timers[i]->expires_after(interval * i / n);
+      timers[i]->async_wait([&, i](const boost::system::error_code& ec) {
+        if (!ec) tick(i);
+      });
+    }
+  } else {
+    for (auto& c : conns) {
+      c->window = o.window;
+      for (int k = 0; k < o.window; ++k) c->send_one();
+    }
+  }
+  io.run_for(std::chrono::seconds(1));  // warm-up
+  stats.measuring = true;
+  const auto t0 = Steady::now();
+  io.run_for(std::chrono::milliseconds(static_cast<std::int64_t>(o.seconds * 1000)));
+  const double elapsed = std::chrono::duration<double>(Steady::now() - t0).count();
+  stats.measuring = false;
+  const std::int64_t rss_loaded = node.rss_kib();
+  running = false;
+  for (auto& c : conns) c->window = 0;
+  io.run_for(std::chrono::seconds(2));  // let what is in flight finish
+  std::printf(
+      "{\"scenario\":\"local-1to1\",\"clients\":%d,\"size\":%d,\"seconds\":%.2f,\"offered_rate\":"
+      "%.0f,\"window\":%d,\"sent\":%lld,\"acked\":%lld,\"delivered\":%lld,\"errors\":%lld,"
+      "\"acked_per_s\":%.0f,\"delivered_per_s\":%.0f,\"ack_latency_ms\":%s,"
+      "\"deliver_latency_ms\":%s,\"node_rss_kib\":{\"idle\":%lld,\"connected\":%lld,\"loaded\":"
+      "%lld}}\n",
+      n, o.size, elapsed, o.rate, o.rate > 0 ? 0 : o.window, static_cast<long long>(stats.sent),
+      static_cast<long long>(stats.acked), static_cast<long long>(stats.delivered),
+      static_cast<long long>(stats.errors), static_cast<double>(stats.acked) / elapsed,
+      static_cast<double>(stats.delivered) / elapsed, latency_json(stats.ack_ms).c_str(),
+      latency_json(stats.deliver_ms).c_str(), static_cast<long long>(rss_before),
+      static_cast<long long>(rss_connected), static_cast<long long>(rss_loaded));
+  return stats.errors == 0 ? 0 : 1;
+}
+
+int idle(const Options& o, NodeProc& node) {
+  node.add_users("i", o.clients, "bench-password");
+  asio::io_context io;
+  Stats stats;
+  const std::int64_t rss_before = node.rss_kib();
+  const auto t0 = Steady::now();
+  auto conns = connect_all(io, stats, node, "i", o.clients, "bench-password");
+  const double connect_s = std::chrono::duration<double>(Steady::now() - t0).count();
+  // Hold them with heartbeats (a ping per connection every 20 s, spread out).
+  asio::steady_timer timer(io);
+  std::size_t next = 0;
+  const auto step = std::chrono::microseconds(20'000'000 / std::max(1, o.clients));
+  std::function<void()> beat = [&] {
+    conns[next++ % conns.size()]->ping();
+    timer.expires_after(step);
+    timer.async_wait([&](const boost::system::error_code& ec) {
+      if (!ec) beat();
+    });
+  };
+  beat();
+  io.run_for(std::chrono::milliseconds(static_cast<std::int64_t>(o.seconds * 1000)));
+  const std::int64_t rss_held = node.rss_kib();
+  std::printf(
+      "{\"scenario\":\"idle\",\"clients\":%d,\"seconds\":%.1f,\"connect_and_login_s\":%.2f,"
+      "\"errors\":%lld,\"node_rss_kib\":{\"before\":%lld,\"held\":%lld},"
+      "\"rss_per_connection_kib\":%.2f}\n",
+      o.clients, o.seconds, connect_s, static_cast<long long>(stats.errors),
+      static_cast<long long>(rss_before), static_cast<long long>(rss_held),
+      static_cast<double>(rss_held - rss_before) / o.clients);
+  return stats.errors == 0 ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"parley-bench — load scenarios against real parleyd processes on loopback"};
+  Options o;
+  o.parleyd = (fs::path(argv[0]).parent_path() / ".." / "cli" / "parleyd").string();
+  app.add_option("SCENARIO", o.scenario, "local-1to1 | idle")->required();
+  app.add_flag("--quick", o.quick, "Small sizes: finishes in under a minute");
+  app.add_option("--clients", o.clients, "Connections (local-1to1: 1000, idle: 10000)");
+  app.add_option("--size", o.size, "Payload bytes (256)");
+  app.add_option("--seconds", o.seconds, "Measuring time (10; --quick 3)");
+  app.add_option("--rate", o.rate, "Total messages/s offered (default: as fast as acks allow)");
+  app.add_option("--window", o.window, "Sends outstanding per client without --rate (8)");
+  app.add_option("--parleyd", o.parleyd, "The parleyd binary");
+  app.footer("Prints one JSON line; exit 1 if any request failed. Figures: bench/README.md.");
+  CLI11_PARSE(app, argc, argv);
+  crypto::init();
+  ::signal(SIGPIPE, SIG_IGN);
+  if (o.seconds <= 0) o.seconds = o.quick ? 3 : 10;
+  if (o.clients <= 0) {
+    o.clients = o.scenario == "idle" ? (o.quick ? 1000 : 10000) : (o.quick ? 100 : 1000);
+  }
+  const fs::path root =
+      fs::temp_directory_path() / ("parley-bench-" + crypto::hex_encode(crypto::random_bytes(4)));
+  int rc = 2;
+  {
+    NodeProc node(o.parleyd, root, "bench.example");
+    node.start();
+    if (o.scenario == "local-1to1") {
+      rc = local_1to1(o, node);
+    } else if (o.scenario == "idle") {
+      rc = idle(o, node);
+    } else {
+      std::fprintf(stderr, "parley-bench: unknown scenario %s\n", o.scenario.c_str());
+    }
+  }
+  fs::remove_all(root);
+  return rc;
+}

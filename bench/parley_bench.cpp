@@ -170,7 +170,11 @@ struct Stats {
 class Conn : public std::enable_shared_from_this<Conn> {
  public:
   Conn(asio::io_context& io, Stats& stats, std::string user, std::string password)
-      : sock_(io), stats_(stats), user_(std::move(user)), password_(std::move(password)) {}
+      : sock_(io),
+        ack_timer_(io),
+        stats_(stats),
+        user_(std::move(user)),
+        password_(std::move(password)) {}
 
   std::function<void()> on_ready;  // after login and the backlog
   std::string peer;                // where send_one() sends
@@ -269,7 +273,17 @@ class Conn : public std::enable_shared_from_this<Conn> {
           stats_.deliver_ms.push_back(static_cast<double>(now_ns() - t0) / 1e6);
         }
       }
-      if (highest_ - acked_ >= 64) ack();
+      // Like a client: acknowledge what arrived soon (at most 20 ms later, or every 64 events).
+      if (highest_ - acked_ >= 64) {
+        ack();
+      } else if (!ack_armed_) {
+        ack_armed_ = true;
+        ack_timer_.expires_after(std::chrono::milliseconds(20));
+        ack_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+          self->ack_armed_ = false;
+          if (!ec) self->ack();
+        });
+      }
     } else if (t == "synced") {
       ack();
       if (!ready) {
@@ -299,6 +313,8 @@ class Conn : public std::enable_shared_from_this<Conn> {
   }
 
   tcp::socket sock_;
+  asio::steady_timer ack_timer_;
+  bool ack_armed_ = false;
   Stats& stats_;
   std::string user_, password_;
   std::array<char, 64 * 1024> buf_{};

@@ -125,7 +125,11 @@ Result<std::unique_ptr<Database>> Database::open(const std::string& path, const 
   if (!o.read_only) {
     PARLEY_TRY(db->exec("PRAGMA journal_mode=WAL"));
   }
-  PARLEY_TRY(db->exec("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"));
+  // Savepoints (group commit, Transaction inside a batch) journal into temporary storage: keep it
+  // in memory, and give the page cache room for a batch's pages (16 MiB).
+  PARLEY_TRY(
+      db->exec("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY; "
+               "PRAGMA cache_size=-16384;"));
   return db;
 }
 

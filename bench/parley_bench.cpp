@@ -7,6 +7,7 @@
 // crypto_bench. Every scenario prints one JSON line of results.
 //
 //   parley-bench local-1to1 [--quick] [--clients N] [--size B] [--seconds S] [--rate R]
+//   parley-bench cross-node [--quick] [--clients N] [--size B] [--seconds S] [--rate R]
 //   parley-bench idle       [--quick] [--clients N] [--seconds S]
 #include <signal.h>
 #include <sys/wait.h>
@@ -87,6 +88,11 @@ class NodeProc {
     if (auto at = cfg.find(from); at != std::string::npos) {
       cfg.replace(at, from.size(), "password_hash = \"test-only-minimal\"");
     }
+    // Nodes talk plain HTTP on loopback: explicitly, for this benchmark only.
+    const std::string plain = "allow_plaintext_http = false";
+    if (auto at = cfg.find(plain); at != std::string::npos) {
+      cfg.replace(at, plain.size(), "allow_plaintext_http = true");
+    }
     std::ofstream(data() + "/config.toml") << cfg;
   }
   ~NodeProc() { stop(); }
@@ -133,26 +139,38 @@ class NodeProc {
   }
 
   void add_users(const std::string& prefix, int n, const std::string& password) {
-    std::string token = slurp(data() + "/admin.token");
-    while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
-    web::http::client::http_client http("http://127.0.0.1:" + std::to_string(admin_port_));
     for (int i = 0; i < n; ++i) {
-      web::http::http_request req(web::http::methods::POST);
-      req.set_request_uri("/admin/v1/users");
-      req.headers().add("Authorization", "Bearer " + token);
       web::json::value body;
       body["name"] = web::json::value::string(prefix + std::to_string(i));
       body["password"] = web::json::value::string(password);
-      req.set_body(body);
-      auto resp = http.request(req).get();
-      if (resp.status_code() != 201)
-        die("cannot add user: HTTP " + std::to_string(resp.status_code()));
+      admin("/admin/v1/users", body, 201);
     }
+  }
+
+  void add_peer(const NodeProc& other) {
+    web::json::value body;
+    body["name"] = web::json::value::string(other.name_);
+    body["url"] = web::json::value::string("http://127.0.0.1:" + std::to_string(other.fed_port_));
+    admin("/admin/v1/peers", body, 200);
   }
 
   const std::string& name() const { return name_; }
 
  private:
+  void admin(const std::string& path, const web::json::value& body, int expect) {
+    std::string token = slurp(data() + "/admin.token");
+    while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
+    web::http::client::http_client http("http://127.0.0.1:" + std::to_string(admin_port_));
+    web::http::http_request req(web::http::methods::POST);
+    req.set_request_uri(path);
+    req.headers().add("Authorization", "Bearer " + token);
+    req.set_body(body);
+    auto resp = http.request(req).get();
+    if (resp.status_code() != expect) {
+      die("admin " + path + ": HTTP " + std::to_string(resp.status_code()));
+    }
+  }
+
   std::string parleyd_;
   fs::path dir_;
   std::string name_;
@@ -378,28 +396,43 @@ std::vector<std::shared_ptr<Conn>> connect_all(asio::io_context& io, Stats& stat
   return conns;
 }
 
-int local_1to1(const Options& o, NodeProc& node) {
+// Clients in pairs. local-1to1: every client sends to its partner on the same node.
+// cross-node: senders on `node`, their partners (receivers only) on `far`.
+int pairs(const Options& o, NodeProc& node, NodeProc* far) {
   const int n = o.clients - o.clients % 2;
-  node.add_users("u", n, "bench-password");
   asio::io_context io;
   Stats stats;
-  const std::int64_t rss_before = node.rss_kib();
-  auto conns = connect_all(io, stats, node, "u", n, "bench-password");
-  const std::int64_t rss_connected = node.rss_kib();
-  std::string body = crypto::random_bytes(static_cast<std::size_t>(std::max(o.size, 8)));
-  for (int i = 0; i < n; ++i) {
-    conns[i]->peer = "u" + std::to_string(i ^ 1) + "@" + node.name();
-    conns[i]->body = body;
+  std::vector<std::shared_ptr<Conn>> conns, receivers;
+  std::int64_t rss_before = 0, rss_connected = 0;
+  if (!far) {
+    node.add_users("u", n, "bench-password");
+    rss_before = node.rss_kib();
+    conns = connect_all(io, stats, node, "u", n, "bench-password");
+    rss_connected = node.rss_kib();
+    for (int i = 0; i < n; ++i) conns[i]->peer = "u" + std::to_string(i ^ 1) + "@" + node.name();
+  } else {
+    node.add_users("s", n / 2, "bench-password");
+    far->add_users("r", n / 2, "bench-password");
+    node.add_peer(*far);
+    far->add_peer(node);
+    rss_before = node.rss_kib();
+    conns = connect_all(io, stats, node, "s", n / 2, "bench-password");
+    receivers = connect_all(io, stats, *far, "r", n / 2, "bench-password");
+    rss_connected = node.rss_kib();
+    for (int i = 0; i < n / 2; ++i) conns[i]->peer = "r" + std::to_string(i) + "@" + far->name();
   }
+  const int senders = static_cast<int>(conns.size());
+  std::string body = crypto::random_bytes(static_cast<std::size_t>(std::max(o.size, 8)));
+  for (auto& c : conns) c->body = body;
   // Throughput: every client keeps `window` sends outstanding. Rate: sends spread evenly.
   std::vector<std::unique_ptr<asio::steady_timer>> timers;
   std::function<void(int)> tick;
-  const auto interval = o.rate > 0
-                            ? std::chrono::nanoseconds(static_cast<std::int64_t>(1e9 * n / o.rate))
-                            : std::chrono::nanoseconds(0);
+  const auto interval =
+      o.rate > 0 ? std::chrono::nanoseconds(static_cast<std::int64_t>(1e9 * senders / o.rate))
+                 : std::chrono::nanoseconds(0);
   bool running = true;
   if (o.rate > 0) {
-    for (int i = 0; i < n; ++i) timers.push_back(std::make_unique<asio::steady_timer>(io));
+    for (int i = 0; i < senders; ++i) timers.push_back(std::make_unique<asio::steady_timer>(io));
     tick = [&](int i) {
       if (!running) return;
       conns[i]->send_one();
@@ -408,8 +441,8 @@ int local_1to1(const Options& o, NodeProc& node) {
         if (!ec) tick(i);
       });
     };
-    for (int i = 0; i < n; ++i) {
-      timers[i]->expires_after(interval * i / n);
+    for (int i = 0; i < senders; ++i) {
+      timers[i]->expires_after(interval * i / senders);
       timers[i]->async_wait([&, i](const boost::system::error_code& ec) {
         if (!ec) tick(i);
       });
@@ -429,19 +462,21 @@ int local_1to1(const Options& o, NodeProc& node) {
   const std::int64_t rss_loaded = node.rss_kib();
   running = false;
   for (auto& c : conns) c->window = 0;
-  io.run_for(std::chrono::seconds(2));  // let what is in flight finish
+  // Let what is in flight arrive (across nodes: through the federation queue).
+  io.run_for(std::chrono::seconds(far ? 5 : 2));
   std::printf(
-      "{\"scenario\":\"local-1to1\",\"clients\":%d,\"size\":%d,\"seconds\":%.2f,\"offered_rate\":"
+      "{\"scenario\":\"%s\",\"clients\":%d,\"size\":%d,\"seconds\":%.2f,\"offered_rate\":"
       "%.0f,\"window\":%d,\"sent\":%lld,\"acked\":%lld,\"delivered\":%lld,\"errors\":%lld,"
       "\"acked_per_s\":%.0f,\"delivered_per_s\":%.0f,\"ack_latency_ms\":%s,"
       "\"deliver_latency_ms\":%s,\"node_rss_kib\":{\"idle\":%lld,\"connected\":%lld,\"loaded\":"
       "%lld}}\n",
-      n, o.size, elapsed, o.rate, o.rate > 0 ? 0 : o.window, static_cast<long long>(stats.sent),
-      static_cast<long long>(stats.acked), static_cast<long long>(stats.delivered),
-      static_cast<long long>(stats.errors), static_cast<double>(stats.acked) / elapsed,
-      static_cast<double>(stats.delivered) / elapsed, latency_json(stats.ack_ms).c_str(),
-      latency_json(stats.deliver_ms).c_str(), static_cast<long long>(rss_before),
-      static_cast<long long>(rss_connected), static_cast<long long>(rss_loaded));
+      far ? "cross-node" : "local-1to1", n, o.size, elapsed, o.rate, o.rate > 0 ? 0 : o.window,
+      static_cast<long long>(stats.sent), static_cast<long long>(stats.acked),
+      static_cast<long long>(stats.delivered), static_cast<long long>(stats.errors),
+      static_cast<double>(stats.acked) / elapsed, static_cast<double>(stats.delivered) / elapsed,
+      latency_json(stats.ack_ms).c_str(), latency_json(stats.deliver_ms).c_str(),
+      static_cast<long long>(rss_before), static_cast<long long>(rss_connected),
+      static_cast<long long>(rss_loaded));
   return stats.errors == 0 ? 0 : 1;
 }
 
@@ -483,7 +518,7 @@ int main(int argc, char** argv) {
   CLI::App app{"parley-bench — load scenarios against real parleyd processes on loopback"};
   Options o;
   o.parleyd = (fs::path(argv[0]).parent_path() / ".." / "cli" / "parleyd").string();
-  app.add_option("SCENARIO", o.scenario, "local-1to1 | idle")->required();
+  app.add_option("SCENARIO", o.scenario, "local-1to1 | cross-node | idle")->required();
   app.add_flag("--quick", o.quick, "Small sizes: finishes in under a minute");
   app.add_option("--clients", o.clients, "Connections (local-1to1: 1000, idle: 10000)");
   app.add_option("--size", o.size, "Payload bytes (256)");
@@ -506,13 +541,21 @@ int main(int argc, char** argv) {
     NodeProc node(o.parleyd, root, "bench.example");
     node.start();
     if (o.scenario == "local-1to1") {
-      rc = local_1to1(o, node);
+      rc = pairs(o, node, nullptr);
+    } else if (o.scenario == "cross-node") {
+      NodeProc far(o.parleyd, root, "far.example");
+      far.start();
+      rc = pairs(o, node, &far);
     } else if (o.scenario == "idle") {
       rc = idle(o, node);
     } else {
       std::fprintf(stderr, "parley-bench: unknown scenario %s\n", o.scenario.c_str());
     }
   }
-  fs::remove_all(root);
+  if (std::getenv("PARLEY_BENCH_KEEP")) {
+    std::fprintf(stderr, "parley-bench: kept %s\n", root.c_str());
+  } else {
+    fs::remove_all(root);
+  }
   return rc;
 }

@@ -8,6 +8,7 @@
 
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -49,6 +50,9 @@ class FederationSender {
   std::condition_variable cv_;
   bool woken_ = false;
   std::set<std::string> in_flight_;  // destinations a worker is delivering to
+  // When the last transaction to each destination started (steady clock, ms): a steady stream
+  // of events is paced into larger transactions rather than one request per event.
+  std::map<std::string, std::int64_t> last_start_;
   std::unique_ptr<boost::asio::thread_pool> workers_;
   bool stopping_ = false;
   std::thread thread_;

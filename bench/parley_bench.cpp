@@ -8,6 +8,7 @@
 //
 //   parley-bench local-1to1 [--quick] [--clients N] [--size B] [--seconds S] [--rate R]
 //   parley-bench cross-node [--quick] [--clients N] [--size B] [--seconds S] [--rate R]
+//   parley-bench group-fanout [--quick] [--clients MEMBERS] [--senders S] [--seconds S]
 //   parley-bench idle       [--quick] [--clients N] [--seconds S]
 #include <signal.h>
 #include <sys/wait.h>
@@ -139,7 +140,14 @@ class NodeProc {
   }
 
   void add_users(const std::string& prefix, int n, const std::string& password) {
-    for (int i = 0; i < n; ++i) {
+    std::vector<int> ks(static_cast<std::size_t>(n));
+    for (int i = 0; i < n; ++i) ks[static_cast<std::size_t>(i)] = i;
+    add_named_users(ks, prefix, password);
+  }
+
+  void add_named_users(const std::vector<int>& ks, const std::string& prefix,
+                       const std::string& password) {
+    for (int i : ks) {
       web::json::value body;
       body["name"] = web::json::value::string(prefix + std::to_string(i));
       body["password"] = web::json::value::string(password);
@@ -211,16 +219,34 @@ class Conn : public std::enable_shared_from_this<Conn> {
     });
   }
 
+  std::string group;  // when set, send_one() sends a message to this group instead
+  std::function<void(const std::string& conv)> on_created;
+  int group_events = 0;  // group events received (any kind)
+
   void send_one() {
     std::string b = body;
     const std::int64_t t = now_ns();
     std::memcpy(b.data(), &t, sizeof t);
     wire::MapWriter f;
-    f.add("to", peer).add("msg_id", user_ + "-" + std::to_string(next_id_)).add_bin("body", b);
     sends_[next_id_] = t;
     ++outstanding;
     if (stats_.measuring) ++stats_.sent;
+    if (!group.empty()) {
+      f.add("conv", group).add("kind", "message").add_bin("body", b);
+      request("group_event", f);
+      return;
+    }
+    f.add("to", peer).add("msg_id", user_ + "-" + std::to_string(next_id_)).add_bin("body", b);
     request("send", f);
+  }
+
+  void create_group(const std::vector<std::string>& members) {
+    wire::ArrayWriter list;
+    for (const auto& m : members) list.push(m);
+    wire::MapWriter f;
+    f.add("name", "bench").add("members", list);
+    create_id_ = next_id_;
+    request("group_create", f);
   }
 
   void ping() { request("ping", wire::MapWriter()); }
@@ -271,6 +297,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
         std::fprintf(stderr, "parley-bench: %s: %s\n", user_.c_str(),
                      v.str_or("msg", "error").value().c_str());
       }
+      if (id == create_id_ && on_created) on_created(v.str_or("conv", "").value());
       if (auto it = sends_.find(id); it != sends_.end()) {
         if (stats_.measuring) {
           ++stats_.acked;
@@ -282,6 +309,20 @@ class Conn : public std::enable_shared_from_this<Conn> {
       }
     } else if (t == "ev") {
       highest_ = std::max<std::int64_t>(highest_, v.uint_or("seq", 0).value());
+      if (v.str_or("kind", "").value() == "gev") {
+        ++group_events;
+        auto e = v.map("event");
+        if (e.ok() && e->str_or("kind", "").value() == "message" &&
+            e->str_or("author", "", 320).value() != user_) {
+          auto b = e->bin("body", 1 << 20);
+          if (b.ok() && b->size() >= 8 && stats_.measuring) {
+            std::int64_t t0 = 0;
+            std::memcpy(&t0, b->data(), sizeof t0);
+            ++stats_.delivered;
+            stats_.deliver_ms.push_back(static_cast<double>(now_ns() - t0) / 1e6);
+          }
+        }
+      }
       if (v.str_or("kind", "").value() == "msg" && v.str_or("from", "", 320).value() != user_) {
         auto b = v.bin("body", 1 << 20);
         if (b.ok() && b->size() >= 8 && stats_.measuring) {
@@ -339,6 +380,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
   wire::FrameDecoder decoder_;
   std::deque<std::string> out_;
   std::uint64_t next_id_ = 1;
+  std::uint64_t create_id_ = 0;
   std::unordered_map<std::uint64_t, std::int64_t> sends_;
   std::int64_t highest_ = 0, acked_ = 0;
   bool failed_ = false;
@@ -360,15 +402,17 @@ std::string latency_json(std::vector<double>& v) {
 struct Options {
   std::string scenario, parleyd;
   bool quick = false;
-  int clients = 0, size = 256, window = 8;
+  int clients = 0, size = 256, window = 8, senders = 0;
   double seconds = 0, rate = 0;
 };
 
-// Opens `n` connections for users PREFIX0..n-1 and runs `io` until all are logged in and past
-// their backlog.
-std::vector<std::shared_ptr<Conn>> connect_all(asio::io_context& io, Stats& stats, NodeProc& node,
-                                               const std::string& prefix, int n,
-                                               const std::string& password) {
+// Opens connections for users PREFIX<k> (k in `ks`) and runs `io` until all are logged in and
+// past their backlog.
+std::vector<std::shared_ptr<Conn>> connect_named(asio::io_context& io, Stats& stats, NodeProc& node,
+                                                 const std::string& prefix,
+                                                 const std::vector<int>& ks,
+                                                 const std::string& password) {
+  const int n = static_cast<int>(ks.size());
   std::vector<std::shared_ptr<Conn>> conns;
   int ready = 0;
   const tcp::endpoint ep(asio::ip::make_address("127.0.0.1"),
@@ -377,8 +421,10 @@ std::vector<std::shared_ptr<Conn>> connect_all(asio::io_context& io, Stats& stat
   int started = 0;
   std::function<void()> next = [&] {
     if (started >= n) return;
-    auto c = std::make_shared<Conn>(io, stats, prefix + std::to_string(started) + "@" + node.name(),
-                                    password);
+    auto c = std::make_shared<Conn>(
+        io, stats,
+        prefix + std::to_string(ks[static_cast<std::size_t>(started)]) + "@" + node.name(),
+        password);
     ++started;
     c->on_ready = [&] {
       ++ready;
@@ -394,6 +440,14 @@ std::vector<std::shared_ptr<Conn>> connect_all(asio::io_context& io, Stats& stat
   }
   if (ready < n) die("only " + std::to_string(ready) + " of " + std::to_string(n) + " logged in");
   return conns;
+}
+
+std::vector<std::shared_ptr<Conn>> connect_all(asio::io_context& io, Stats& stats, NodeProc& node,
+                                               const std::string& prefix, int n,
+                                               const std::string& password) {
+  std::vector<int> ks(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) ks[static_cast<std::size_t>(i)] = i;
+  return connect_named(io, stats, node, prefix, ks, password);
 }
 
 // Clients in pairs. local-1to1: every client sends to its partner on the same node.
@@ -480,6 +534,78 @@ int pairs(const Options& o, NodeProc& node, NodeProc* far) {
   return stats.errors == 0 ? 0 : 1;
 }
 
+// A group of `o.clients` members spread over three nodes; `o.senders` members of the first node
+// send to it. Counts deliveries: message events pushed to members' connections.
+int group_fanout(const Options& o, std::vector<NodeProc*> nodes) {
+  const int n = o.clients;
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    for (std::size_t j = 0; j < nodes.size(); ++j) {
+      if (i != j) nodes[i]->add_peer(*nodes[j]);
+    }
+  }
+  // Member k lives on node k % 3 as "m<k>".
+  std::vector<std::vector<int>> on(nodes.size());
+  for (int k = 0; k < n; ++k) on[static_cast<std::size_t>(k) % nodes.size()].push_back(k);
+  asio::io_context io;
+  Stats stats;
+  std::vector<std::shared_ptr<Conn>> members(static_cast<std::size_t>(n));
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    nodes[i]->add_named_users(on[i], "m", "bench-password");
+  }
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    auto conns = connect_named(io, stats, *nodes[i], "m", on[i], "bench-password");
+    for (std::size_t j = 0; j < on[i].size(); ++j)
+      members[static_cast<std::size_t>(on[i][j])] = conns[j];
+  }
+  std::vector<std::string> addresses;
+  for (int k = 1; k < n; ++k) {
+    addresses.push_back("m" + std::to_string(k) + "@" +
+                        nodes[static_cast<std::size_t>(k) % nodes.size()]->name());
+  }
+  std::string conv;
+  members[0]->on_created = [&](const std::string& c) { conv = c; };
+  members[0]->create_group(addresses);
+  const auto deadline = Steady::now() + std::chrono::seconds(60);
+  auto joined = [&] {
+    for (auto& m : members) {
+      if (m->group_events == 0) return false;
+    }
+    return true;
+  };
+  while ((conv.empty() || !joined()) && Steady::now() < deadline && stats.errors == 0) {
+    io.run_for(std::chrono::milliseconds(50));
+  }
+  if (conv.empty() || !joined()) die("the group did not reach every member");
+  std::string body = crypto::random_bytes(static_cast<std::size_t>(std::max(o.size, 8)));
+  const int senders = std::min<int>(o.senders, static_cast<int>(on[0].size()));
+  for (int s = 0; s < senders; ++s) {
+    auto& c = members[static_cast<std::size_t>(on[0][static_cast<std::size_t>(s)])];
+    c->group = conv;
+    c->body = body;
+    c->window = o.window;
+    for (int k = 0; k < o.window; ++k) c->send_one();
+  }
+  io.run_for(std::chrono::seconds(1));  // warm-up
+  stats.measuring = true;
+  const auto t0 = Steady::now();
+  io.run_for(std::chrono::milliseconds(static_cast<std::int64_t>(o.seconds * 1000)));
+  const double elapsed = std::chrono::duration<double>(Steady::now() - t0).count();
+  stats.measuring = false;
+  for (auto& m : members) m->window = 0;
+  io.run_for(std::chrono::seconds(3));
+  std::printf(
+      "{\"scenario\":\"group-fanout\",\"members\":%d,\"nodes\":%zu,\"senders\":%d,\"size\":%d,"
+      "\"seconds\":%.2f,\"window\":%d,\"sent\":%lld,\"acked\":%lld,\"deliveries\":%lld,"
+      "\"errors\":%lld,\"messages_per_s\":%.0f,\"deliveries_per_s\":%.0f,"
+      "\"ack_latency_ms\":%s,\"deliver_latency_ms\":%s}\n",
+      n, nodes.size(), senders, o.size, elapsed, o.window, static_cast<long long>(stats.sent),
+      static_cast<long long>(stats.acked), static_cast<long long>(stats.delivered),
+      static_cast<long long>(stats.errors), static_cast<double>(stats.acked) / elapsed,
+      static_cast<double>(stats.delivered) / elapsed, latency_json(stats.ack_ms).c_str(),
+      latency_json(stats.deliver_ms).c_str());
+  return stats.errors == 0 ? 0 : 1;
+}
+
 int idle(const Options& o, NodeProc& node) {
   node.add_users("i", o.clients, "bench-password");
   asio::io_context io;
@@ -518,7 +644,9 @@ int main(int argc, char** argv) {
   CLI::App app{"parley-bench — load scenarios against real parleyd processes on loopback"};
   Options o;
   o.parleyd = (fs::path(argv[0]).parent_path() / ".." / "cli" / "parleyd").string();
-  app.add_option("SCENARIO", o.scenario, "local-1to1 | cross-node | idle")->required();
+  app.add_option("SCENARIO", o.scenario, "local-1to1 | cross-node | group-fanout | idle")
+      ->required();
+  app.add_option("--senders", o.senders, "group-fanout: members who send (10; --quick 3)");
   app.add_flag("--quick", o.quick, "Small sizes: finishes in under a minute");
   app.add_option("--clients", o.clients, "Connections (local-1to1: 1000, idle: 10000)");
   app.add_option("--size", o.size, "Payload bytes (256)");
@@ -531,8 +659,11 @@ int main(int argc, char** argv) {
   crypto::init();
   ::signal(SIGPIPE, SIG_IGN);
   if (o.seconds <= 0) o.seconds = o.quick ? 3 : 10;
+  if (o.senders <= 0) o.senders = o.quick ? 3 : 10;
   if (o.clients <= 0) {
-    o.clients = o.scenario == "idle" ? (o.quick ? 1000 : 10000) : (o.quick ? 100 : 1000);
+    o.clients = o.scenario == "idle"           ? (o.quick ? 1000 : 10000)
+                : o.scenario == "group-fanout" ? (o.quick ? 150 : 1000)
+                                               : (o.quick ? 100 : 1000);
   }
   const fs::path root =
       fs::temp_directory_path() / ("parley-bench-" + crypto::hex_encode(crypto::random_bytes(4)));
@@ -542,6 +673,11 @@ int main(int argc, char** argv) {
     node.start();
     if (o.scenario == "local-1to1") {
       rc = pairs(o, node, nullptr);
+    } else if (o.scenario == "group-fanout") {
+      NodeProc b(o.parleyd, root, "b.example"), c(o.parleyd, root, "c.example");
+      b.start();
+      c.start();
+      rc = group_fanout(o, {&node, &b, &c});
     } else if (o.scenario == "cross-node") {
       NodeProc far(o.parleyd, root, "far.example");
       far.start();

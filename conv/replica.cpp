@@ -195,11 +195,11 @@ std::optional<Member> Replica::member_in(const std::string& user, const Event* b
   // The valid membership events about `user` (in the causal past of `before`), then those no
   // other of them follows: remove wins; among concurrent roles the lower one wins.
   std::vector<std::pair<const Event*, std::string>> about;
-  for (const auto index : membership_) {
-    const Event& m = log_[index];
-    if (before && !happened_before(m, *before)) continue;
-    for (const auto& [who, says] : effects(m)) {
-      if (who == user) about.emplace_back(&m, says);
+  if (const auto it = about_.find(user); it != about_.end()) {
+    for (const auto& [index, says] : it->second) {
+      const Event& m = log_[index];
+      if (before && !happened_before(m, *before)) continue;
+      about.emplace_back(&m, says);
     }
   }
   std::optional<Member> result;
@@ -279,7 +279,10 @@ void Replica::apply(const Event& e) {
   id_at_[{e.actor(), e.seq}] = id;
   if (ok) {
     valid_.insert(id);
-    if (is_membership(e.kind)) membership_.push_back(log_.size() - 1);
+    if (is_membership(e.kind)) {
+      membership_.push_back(log_.size() - 1);
+      for (auto& [who, says] : effects(e)) about_[who].emplace_back(log_.size() - 1, says);
+    }
   }
 }
 
@@ -382,12 +385,8 @@ bool Replica::valid(const std::string& id) const { return valid_.count(id) > 0; 
 
 std::map<std::string, Member> Replica::members() const {
   std::map<std::string, Member> out;
-  std::set<std::string> seen;
-  for (const auto index : membership_) {
-    for (const auto& [who, unused] : effects(log_[index])) {
-      if (!seen.insert(who).second) continue;
-      if (auto m = member_in(who, nullptr)) out[who] = *m;
-    }
+  for (const auto& [who, unused] : about_) {
+    if (auto m = member_in(who, nullptr)) out.emplace_hint(out.end(), who, *m);
   }
   return out;
 }
@@ -399,12 +398,10 @@ std::set<std::string> Replica::waiting_on() const {
 }
 
 bool Replica::ever_member(const std::string& user) const {
-  for (const auto index : membership_) {
-    for (const auto& [who, role] : effects(log_[index])) {
-      if (who == user && !role.empty()) return true;
-    }
-  }
-  return false;
+  const auto it = about_.find(user);
+  if (it == about_.end()) return false;
+  return std::any_of(it->second.begin(), it->second.end(),
+                     [](const auto& entry) { return !entry.second.empty(); });
 }
 
 State Replica::state() const {

@@ -157,6 +157,9 @@ class Replica {
   std::map<std::pair<std::string, std::uint64_t>, std::string> id_at_;  // (actor, seq) -> id
   std::set<std::string> valid_;
   std::vector<std::size_t> membership_;  // indexes of valid membership events
+  // user -> (index of a valid membership event about them, what it says: a role or "" for out),
+  // so a user's membership costs their own events, not every member's.
+  std::map<std::string, std::vector<std::pair<std::size_t, std::string>>> about_;
   std::map<std::pair<std::string, std::uint64_t>, Event> buffer_;
   std::vector<std::pair<Event, Event>> equivocations_;
 };

@@ -9,6 +9,7 @@
 //   parley-bench local-1to1 [--quick] [--clients N] [--size B] [--seconds S] [--rate R]
 //   parley-bench cross-node [--quick] [--clients N] [--size B] [--seconds S] [--rate R]
 //   parley-bench group-fanout [--quick] [--clients MEMBERS] [--senders S] [--seconds S]
+//   parley-bench catch-up   [--quick] [--clients CONVERSATIONS] [--per N]
 //   parley-bench idle       [--quick] [--clients N] [--seconds S]
 #include <signal.h>
 #include <sys/wait.h>
@@ -163,6 +164,23 @@ class NodeProc {
   }
 
   const std::string& name() const { return name_; }
+
+  // Messages stored on this node (admin status), or -1 while it does not answer.
+  std::int64_t stored_messages() {
+    try {
+      std::string token = slurp(data() + "/admin.token");
+      while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
+      web::http::client::http_client http("http://127.0.0.1:" + std::to_string(admin_port_));
+      web::http::http_request req(web::http::methods::GET);
+      req.set_request_uri("/admin/v1/status");
+      req.headers().add("Authorization", "Bearer " + token);
+      auto resp = http.request(req).get();
+      if (resp.status_code() != 200) return -1;
+      return resp.extract_json().get().at("messages").as_number().to_int64();
+    } catch (const std::exception&) {
+      return -1;
+    }
+  }
 
  private:
   void admin(const std::string& path, const web::json::value& body, int expect) {
@@ -402,7 +420,7 @@ std::string latency_json(std::vector<double>& v) {
 struct Options {
   std::string scenario, parleyd;
   bool quick = false;
-  int clients = 0, size = 256, window = 8, senders = 0;
+  int clients = 0, size = 256, window = 8, senders = 0, per = 0;
   double seconds = 0, rate = 0;
 };
 
@@ -606,6 +624,61 @@ int group_fanout(const Options& o, std::vector<NodeProc*> nodes) {
   return stats.errors == 0 ? 0 : 1;
 }
 
+// A node is stopped while `o.per` messages accumulate in each of `o.clients` 1:1 conversations
+// with users on another node; then it starts again. Reports the time from its start until it
+// stores all of them.
+int catch_up(const Options& o, NodeProc& node, NodeProc& far) {
+  const int convs = o.clients;
+  node.add_users("s", convs, "bench-password");
+  far.add_users("r", convs, "bench-password");
+  node.add_peer(far);
+  far.add_peer(node);
+  asio::io_context io;
+  Stats stats;
+  auto senders = connect_all(io, stats, node, "s", convs, "bench-password");
+  const std::int64_t before = far.stored_messages();
+  far.stop();
+  std::string body = crypto::random_bytes(static_cast<std::size_t>(std::max(o.size, 8)));
+  stats.measuring = true;  // count acks
+  for (int i = 0; i < convs; ++i) {
+    senders[static_cast<std::size_t>(i)]->peer = "r" + std::to_string(i) + "@" + far.name();
+    senders[static_cast<std::size_t>(i)]->body = body;
+  }
+  const std::int64_t total = static_cast<std::int64_t>(convs) * o.per;
+  const auto t_send = Steady::now();
+  // Each sender sends `per` messages, 8 outstanding at a time.
+  std::vector<int> left(static_cast<std::size_t>(convs), o.per);
+  while (stats.acked < total && stats.errors == 0) {
+    for (int i = 0; i < convs; ++i) {
+      auto& c = senders[static_cast<std::size_t>(i)];
+      while (left[static_cast<std::size_t>(i)] > 0 && c->outstanding < 8) {
+        c->send_one();
+        --left[static_cast<std::size_t>(i)];
+      }
+    }
+    io.run_for(std::chrono::milliseconds(20));
+  }
+  const double send_s = std::chrono::duration<double>(Steady::now() - t_send).count();
+  const auto t_start = Steady::now();
+  far.start();
+  double converged_s = -1;
+  std::int64_t have = 0;
+  while (Steady::now() - t_start < std::chrono::seconds(300)) {
+    have = far.stored_messages() - before;
+    if (have >= total) {
+      converged_s = std::chrono::duration<double>(Steady::now() - t_start).count();
+      break;
+    }
+    io.run_for(std::chrono::milliseconds(50));
+  }
+  std::printf(
+      "{\"scenario\":\"catch-up\",\"conversations\":%d,\"per_conversation\":%d,\"events\":%lld,"
+      "\"size\":%d,\"send_s\":%.2f,\"stored\":%lld,\"converged_s\":%.2f,\"errors\":%lld}\n",
+      convs, o.per, static_cast<long long>(total), o.size, send_s, static_cast<long long>(have),
+      converged_s, static_cast<long long>(stats.errors));
+  return stats.errors == 0 && converged_s >= 0 ? 0 : 1;
+}
+
 int idle(const Options& o, NodeProc& node) {
   node.add_users("i", o.clients, "bench-password");
   asio::io_context io;
@@ -644,9 +717,10 @@ int main(int argc, char** argv) {
   CLI::App app{"parley-bench — load scenarios against real parleyd processes on loopback"};
   Options o;
   o.parleyd = (fs::path(argv[0]).parent_path() / ".." / "cli" / "parleyd").string();
-  app.add_option("SCENARIO", o.scenario, "local-1to1 | cross-node | group-fanout | idle")
+  app.add_option("SCENARIO", o.scenario, "local-1to1 | cross-node | group-fanout | catch-up | idle")
       ->required();
   app.add_option("--senders", o.senders, "group-fanout: members who send (10; --quick 3)");
+  app.add_option("--per", o.per, "catch-up: messages per conversation (1000; --quick 100)");
   app.add_flag("--quick", o.quick, "Small sizes: finishes in under a minute");
   app.add_option("--clients", o.clients, "Connections (local-1to1: 1000, idle: 10000)");
   app.add_option("--size", o.size, "Payload bytes (256)");
@@ -660,9 +734,11 @@ int main(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);
   if (o.seconds <= 0) o.seconds = o.quick ? 3 : 10;
   if (o.senders <= 0) o.senders = o.quick ? 3 : 10;
+  if (o.per <= 0) o.per = o.quick ? 100 : 1000;
   if (o.clients <= 0) {
     o.clients = o.scenario == "idle"           ? (o.quick ? 1000 : 10000)
                 : o.scenario == "group-fanout" ? (o.quick ? 150 : 1000)
+                : o.scenario == "catch-up"     ? 100
                                                : (o.quick ? 100 : 1000);
   }
   const fs::path root =
@@ -678,6 +754,10 @@ int main(int argc, char** argv) {
       b.start();
       c.start();
       rc = group_fanout(o, {&node, &b, &c});
+    } else if (o.scenario == "catch-up") {
+      NodeProc far(o.parleyd, root, "far.example");
+      far.start();
+      rc = catch_up(o, node, far);
     } else if (o.scenario == "cross-node") {
       NodeProc far(o.parleyd, root, "far.example");
       far.start();

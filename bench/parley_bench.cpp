@@ -10,6 +10,7 @@
 //   parley-bench cross-node [--quick] [--clients N] [--size B] [--seconds S] [--rate R]
 //   parley-bench group-fanout [--quick] [--clients MEMBERS] [--senders S] [--seconds S]
 //   parley-bench catch-up   [--quick] [--clients CONVERSATIONS] [--per N]
+//   parley-bench start-up   [--quick] [--per N]   (N stored messages, default 1,000,000)
 //   parley-bench idle       [--quick] [--clients N] [--seconds S]
 #include <signal.h>
 #include <sys/wait.h>
@@ -679,6 +680,52 @@ int catch_up(const Options& o, NodeProc& node, NodeProc& far) {
   return stats.errors == 0 && converged_s >= 0 ? 0 : 1;
 }
 
+// A node holding `o.per` messages (100 pairs writing to each other) is restarted: the time from
+// starting the process until a user is logged in and past the backlog of a new device.
+int start_up(const Options& o, NodeProc& node) {
+  const int pairs_n = 100;
+  node.add_users("u", 2 * pairs_n, "bench-password");
+  asio::io_context io;
+  Stats stats;
+  auto conns = connect_all(io, stats, node, "u", 2 * pairs_n, "bench-password");
+  std::string body = crypto::random_bytes(static_cast<std::size_t>(std::max(o.size, 8)));
+  for (int i = 0; i < 2 * pairs_n; ++i) {
+    conns[static_cast<std::size_t>(i)]->peer = "u" + std::to_string(i ^ 1) + "@" + node.name();
+    conns[static_cast<std::size_t>(i)]->body = body;
+  }
+  stats.measuring = true;
+  const std::int64_t total = o.per;
+  std::int64_t queued = 0;
+  const auto t_fill = Steady::now();
+  while (stats.acked < total && stats.errors == 0) {
+    for (auto& c : conns) {
+      while (queued < total && c->outstanding < 8) {
+        c->send_one();
+        ++queued;
+      }
+    }
+    io.run_for(std::chrono::milliseconds(20));
+  }
+  const double fill_s = std::chrono::duration<double>(Steady::now() - t_fill).count();
+  conns.clear();
+  io.run_for(std::chrono::milliseconds(200));
+  node.stop();
+  const auto bytes = fs::file_size(node.data() + "/parley.db");
+  const auto t0 = Steady::now();
+  node.start();  // returns once the client port accepts
+  const double listening_s = std::chrono::duration<double>(Steady::now() - t0).count();
+  Stats fresh;
+  asio::io_context io2;
+  auto one = connect_named(io2, fresh, node, "u", {0}, "bench-password");
+  const double serving_s = std::chrono::duration<double>(Steady::now() - t0).count();
+  std::printf(
+      "{\"scenario\":\"start-up\",\"stored_messages\":%lld,\"database_bytes\":%lld,"
+      "\"fill_s\":%.1f,\"listening_s\":%.3f,\"first_login_served_s\":%.3f,\"errors\":%lld}\n",
+      static_cast<long long>(stats.acked), static_cast<long long>(bytes), fill_s, listening_s,
+      serving_s, static_cast<long long>(stats.errors + fresh.errors));
+  return stats.errors + fresh.errors == 0 ? 0 : 1;
+}
+
 int idle(const Options& o, NodeProc& node) {
   node.add_users("i", o.clients, "bench-password");
   asio::io_context io;
@@ -734,7 +781,9 @@ int main(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);
   if (o.seconds <= 0) o.seconds = o.quick ? 3 : 10;
   if (o.senders <= 0) o.senders = o.quick ? 3 : 10;
-  if (o.per <= 0) o.per = o.quick ? 100 : 1000;
+  if (o.per <= 0) {
+    o.per = o.scenario == "start-up" ? (o.quick ? 100000 : 1000000) : (o.quick ? 100 : 1000);
+  }
   if (o.clients <= 0) {
     o.clients = o.scenario == "idle"           ? (o.quick ? 1000 : 10000)
                 : o.scenario == "group-fanout" ? (o.quick ? 150 : 1000)
@@ -754,6 +803,8 @@ int main(int argc, char** argv) {
       b.start();
       c.start();
       rc = group_fanout(o, {&node, &b, &c});
+    } else if (o.scenario == "start-up") {
+      rc = start_up(o, node);
     } else if (o.scenario == "catch-up") {
       NodeProc far(o.parleyd, root, "far.example");
       far.start();

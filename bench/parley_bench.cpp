@@ -11,6 +11,7 @@
 //   parley-bench group-fanout [--quick] [--clients MEMBERS] [--senders S] [--seconds S]
 //   parley-bench catch-up   [--quick] [--clients CONVERSATIONS] [--per N]
 //   parley-bench start-up   [--quick] [--per N]   (N stored messages, default 1,000,000)
+//   parley-bench soak       [--quick] [--clients PAIRS] [--seconds S] [--rate R]
 //   parley-bench idle       [--quick] [--clients N] [--seconds S]
 #include <signal.h>
 #include <sys/wait.h>
@@ -28,7 +29,9 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <memory>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -121,6 +124,18 @@ class NodeProc {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     die("parleyd did not start; see " + (dir_ / "parleyd.log").string());
+  }
+
+  void kill9() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+  }
+
+  void freeze(bool on) {
+    if (pid_ > 0) ::kill(pid_, on ? SIGSTOP : SIGCONT);
   }
 
   void stop() {
@@ -233,10 +248,23 @@ class Conn : public std::enable_shared_from_this<Conn> {
       if (ec) return self->fail("connect: " + ec.message());
       self->read();
       wire::MapWriter f;
+      if (!self->token.empty()) {  // the same device again: the stream resumes at its cursor
+        f.add("token", self->token);
+        self->request("resume", f);
+        return;
+      }
       f.add("user", self->user_).add("password", self->password_).add("device", "bench");
       self->request("login", f);
     });
   }
+
+  std::string token;            // from the login; set it before start() to resume instead
+  bool tolerate_drops = false;  // soak: a lost connection is expected, not an error
+  bool dead() const { return failed_; }
+  // soak: every message event this device received, deduplicated by stream seq as a client
+  // does: (msg_id) in arrival order.
+  std::shared_ptr<std::pair<std::set<std::int64_t>, std::vector<std::string>>> received;
+  std::function<void(const std::string& msg_id)> on_acked;
 
   std::string group;  // when set, send_one() sends a message to this group instead
   std::function<void(const std::string& conv)> on_created;
@@ -255,7 +283,9 @@ class Conn : public std::enable_shared_from_this<Conn> {
       request("group_event", f);
       return;
     }
-    f.add("to", peer).add("msg_id", user_ + "-" + std::to_string(next_id_)).add_bin("body", b);
+    const std::string msg_id = user_ + "-" + std::to_string(next_id_);
+    if (on_acked) msg_ids_[next_id_] = msg_id;
+    f.add("to", peer).add("msg_id", msg_id).add_bin("body", b);
     request("send", f);
   }
 
@@ -317,6 +347,11 @@ class Conn : public std::enable_shared_from_this<Conn> {
                      v.str_or("msg", "error").value().c_str());
       }
       if (id == create_id_ && on_created) on_created(v.str_or("conv", "").value());
+      if (v.has("token")) token = v.str_or("token", "", 256).value();
+      if (auto it = msg_ids_.find(id); it != msg_ids_.end()) {
+        if (v.boolean_or("ok", false).value() && on_acked) on_acked(it->second);
+        msg_ids_.erase(it);
+      }
       if (auto it = sends_.find(id); it != sends_.end()) {
         if (stats_.measuring) {
           ++stats_.acked;
@@ -328,6 +363,10 @@ class Conn : public std::enable_shared_from_this<Conn> {
       }
     } else if (t == "ev") {
       highest_ = std::max<std::int64_t>(highest_, v.uint_or("seq", 0).value());
+      if (received && v.str_or("kind", "").value() == "msg" &&
+          received->first.insert(static_cast<std::int64_t>(v.uint_or("seq", 0).value())).second) {
+        received->second.push_back(v.str_or("msg_id", "", 64).value());
+      }
       if (v.str_or("kind", "").value() == "gev") {
         ++group_events;
         auto e = v.map("event");
@@ -384,6 +423,11 @@ class Conn : public std::enable_shared_from_this<Conn> {
   void fail(const std::string& why) {
     if (failed_) return;
     failed_ = true;
+    if (tolerate_drops) {
+      boost::system::error_code ec;
+      sock_.close(ec);
+      return;
+    }
     ++stats_.errors;
     std::fprintf(stderr, "parley-bench: %s: %s\n", user_.c_str(), why.c_str());
     boost::system::error_code ec;
@@ -400,6 +444,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
   std::deque<std::string> out_;
   std::uint64_t next_id_ = 1;
   std::uint64_t create_id_ = 0;
+  std::unordered_map<std::uint64_t, std::string> msg_ids_;
   std::unordered_map<std::uint64_t, std::int64_t> sends_;
   std::int64_t highest_ = 0, acked_ = 0;
   bool failed_ = false;
@@ -726,6 +771,133 @@ int start_up(const Options& o, NodeProc& node) {
   return stats.errors + fresh.errors == 0 ? 0 : 1;
 }
 
+// Steady cross-node traffic (senders on `node`, receivers on `far`) while `far` is killed with
+// SIGKILL and restarted, and frozen (SIGSTOP) and resumed, in turns. Receivers reconnect (resume
+// their session). At the end every acknowledged message must be on its receiver exactly once and
+// in send order.
+int soak(const Options& o, NodeProc& node, NodeProc& far) {
+  const int pairs_n = o.clients;
+  node.add_users("s", pairs_n, "bench-password");
+  far.add_users("r", pairs_n, "bench-password");
+  node.add_peer(far);
+  far.add_peer(node);
+  asio::io_context io;
+  Stats stats;
+  auto senders = connect_all(io, stats, node, "s", pairs_n, "bench-password");
+  auto receivers = connect_all(io, stats, far, "r", pairs_n, "bench-password");
+  std::vector<std::vector<std::string>> acked(static_cast<std::size_t>(pairs_n));
+  std::vector<std::shared_ptr<std::pair<std::set<std::int64_t>, std::vector<std::string>>>> got;
+  std::string body = crypto::random_bytes(static_cast<std::size_t>(std::max(o.size, 8)));
+  for (int i = 0; i < pairs_n; ++i) {
+    auto& s = senders[static_cast<std::size_t>(i)];
+    s->peer = "r" + std::to_string(i) + "@" + far.name();
+    s->body = body;
+    s->on_acked = [&acked, i](const std::string& id) {
+      acked[static_cast<std::size_t>(i)].push_back(id);
+    };
+    auto& r = receivers[static_cast<std::size_t>(i)];
+    r->tolerate_drops = true;
+    got.push_back(std::make_shared<std::pair<std::set<std::int64_t>, std::vector<std::string>>>());
+    r->received = got.back();
+  }
+  const tcp::endpoint far_ep(asio::ip::make_address("127.0.0.1"),
+                             static_cast<unsigned short>(far.client_port()));
+  auto reconnect = [&] {
+    for (int i = 0; i < pairs_n; ++i) {
+      auto& r = receivers[static_cast<std::size_t>(i)];
+      if (!r->dead()) continue;
+      auto again = std::make_shared<Conn>(io, stats, "r" + std::to_string(i) + "@" + far.name(),
+                                          "bench-password");
+      again->token = r->token;
+      again->tolerate_drops = true;
+      again->received = r->received;
+      receivers[static_cast<std::size_t>(i)] = again;
+      again->start(far_ep);
+    }
+  };
+  // Senders at `rate` messages/s in total, spread evenly.
+  const double rate = o.rate > 0 ? o.rate : (o.quick ? 200 : 1000);
+  const auto interval = std::chrono::nanoseconds(static_cast<std::int64_t>(1e9 * pairs_n / rate));
+  std::vector<std::unique_ptr<asio::steady_timer>> timers;
+  bool sending = true;
+  std::function<void(int)> tick = [&](int i) {
+    if (!sending) return;
+    senders[static_cast<std::size_t>(i)]->send_one();
+    auto& t = timers[static_cast<std::size_t>(i)];
+    t->expires_at(t->expiry() + interval);
+    t->async_wait([&, i](const boost::system::error_code& ec) {
+      if (!ec) tick(i);
+    });
+  };
+  for (int i = 0; i < pairs_n; ++i) {
+    timers.push_back(std::make_unique<asio::steady_timer>(io));
+    timers.back()->expires_after(interval * i / pairs_n);
+    timers.back()->async_wait([&, i](const boost::system::error_code& ec) {
+      if (!ec) tick(i);
+    });
+  }
+  int kills = 0, freezes = 0;
+  const auto t_end =
+      Steady::now() + std::chrono::milliseconds(static_cast<std::int64_t>(o.seconds * 1000));
+  for (int round = 0; Steady::now() < t_end; ++round) {
+    io.run_for(std::chrono::seconds(2));
+    if (round % 2 == 0) {
+      far.kill9();
+      ++kills;
+      io.run_for(std::chrono::milliseconds(500));
+      far.start();
+    } else {
+      far.freeze(true);
+      ++freezes;
+      io.run_for(std::chrono::seconds(1));
+      far.freeze(false);
+    }
+    reconnect();
+  }
+  sending = false;
+  std::int64_t acked_total = 0;
+  const auto t_stop = Steady::now();
+  double converge_s = -1;
+  std::int64_t delivered = 0, lost = 0, duplicated = 0, out_of_order = 0;
+  while (Steady::now() - t_stop < std::chrono::seconds(120)) {
+    io.run_for(std::chrono::milliseconds(200));
+    reconnect();
+    lost = 0;
+    delivered = 0;
+    for (int i = 0; i < pairs_n; ++i) {
+      const auto& ids = got[static_cast<std::size_t>(i)]->second;
+      const std::set<std::string> have(ids.begin(), ids.end());
+      delivered += static_cast<std::int64_t>(have.size());
+      for (const auto& id : acked[static_cast<std::size_t>(i)]) lost += have.count(id) ? 0 : 1;
+    }
+    if (lost == 0) {
+      converge_s = std::chrono::duration<double>(Steady::now() - t_stop).count();
+      break;
+    }
+  }
+  for (int i = 0; i < pairs_n; ++i) {
+    const auto& ids = got[static_cast<std::size_t>(i)]->second;
+    std::map<std::string, int> seen;
+    std::int64_t last = -1;
+    for (const auto& id : ids) {
+      if (++seen[id] > 1) ++duplicated;
+      const std::int64_t n = std::stoll(id.substr(id.rfind('-') + 1));
+      if (n < last) ++out_of_order;
+      last = std::max(last, n);
+    }
+    acked_total += static_cast<std::int64_t>(acked[static_cast<std::size_t>(i)].size());
+  }
+  std::printf(
+      "{\"scenario\":\"soak\",\"pairs\":%d,\"seconds\":%.0f,\"rate\":%.0f,\"kills\":%d,"
+      "\"freezes\":%d,\"acked\":%lld,\"delivered\":%lld,\"lost\":%lld,\"duplicated\":%lld,"
+      "\"out_of_order\":%lld,\"converge_s\":%.2f,\"errors\":%lld}\n",
+      pairs_n, o.seconds, rate, kills, freezes, static_cast<long long>(acked_total),
+      static_cast<long long>(delivered), static_cast<long long>(lost),
+      static_cast<long long>(duplicated), static_cast<long long>(out_of_order), converge_s,
+      static_cast<long long>(stats.errors));
+  return stats.errors == 0 && lost == 0 && duplicated == 0 && out_of_order == 0 ? 0 : 1;
+}
+
 int idle(const Options& o, NodeProc& node) {
   node.add_users("i", o.clients, "bench-password");
   asio::io_context io;
@@ -779,7 +951,9 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   crypto::init();
   ::signal(SIGPIPE, SIG_IGN);
-  if (o.seconds <= 0) o.seconds = o.quick ? 3 : 10;
+  if (o.seconds <= 0) {
+    o.seconds = o.scenario == "soak" ? (o.quick ? 20 : 60) : (o.quick ? 3 : 10);
+  }
   if (o.senders <= 0) o.senders = o.quick ? 3 : 10;
   if (o.per <= 0) {
     o.per = o.scenario == "start-up" ? (o.quick ? 100000 : 1000000) : (o.quick ? 100 : 1000);
@@ -788,6 +962,7 @@ int main(int argc, char** argv) {
     o.clients = o.scenario == "idle"           ? (o.quick ? 1000 : 10000)
                 : o.scenario == "group-fanout" ? (o.quick ? 150 : 1000)
                 : o.scenario == "catch-up"     ? 100
+                : o.scenario == "soak"         ? (o.quick ? 20 : 100)
                                                : (o.quick ? 100 : 1000);
   }
   const fs::path root =
@@ -803,6 +978,10 @@ int main(int argc, char** argv) {
       b.start();
       c.start();
       rc = group_fanout(o, {&node, &b, &c});
+    } else if (o.scenario == "soak") {
+      NodeProc far(o.parleyd, root, "far.example");
+      far.start();
+      rc = soak(o, node, far);
     } else if (o.scenario == "start-up") {
       rc = start_up(o, node);
     } else if (o.scenario == "catch-up") {

@@ -271,6 +271,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
   int group_events = 0;  // group events received (any kind)
 
   void send_one() {
+    if (tolerate_drops && (!ready || failed_)) return;  // soak: between a drop and the resume
     std::string b = body;
     const std::int64_t t = now_ns();
     std::memcpy(b.data(), &t, sizeof t);
@@ -283,11 +284,33 @@ class Conn : public std::enable_shared_from_this<Conn> {
       request("group_event", f);
       return;
     }
-    const std::string msg_id = user_ + "-" + std::to_string(next_id_);
-    if (on_acked) msg_ids_[next_id_] = msg_id;
+    const std::string msg_id =
+        user_ + "-" + std::to_string(counter ? ++*counter : static_cast<std::int64_t>(next_id_));
+    if (on_acked) msg_ids_[next_id_] = {msg_id, b};
     f.add("to", peer).add("msg_id", msg_id).add_bin("body", b);
     request("send", f);
   }
+
+  // soak: a send whose answer was lost, again with its msg_id and body (the node answers a
+  // duplicate with what it stored the first time).
+  void resend(const std::string& msg_id, const std::string& b) {
+    sends_[next_id_] = now_ns();
+    ++outstanding;
+    msg_ids_[next_id_] = {msg_id, b};
+    wire::MapWriter f;
+    f.add("to", peer).add("msg_id", msg_id).add_bin("body", b);
+    request("send", f);
+  }
+  // Sends not answered yet, in the order they were made.
+  std::vector<std::pair<std::string, std::string>> unanswered() const {
+    std::map<std::uint64_t, std::pair<std::string, std::string>> ordered(msg_ids_.begin(),
+                                                                         msg_ids_.end());
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto& [id, entry] : ordered) out.push_back(entry);
+    return out;
+  }
+  std::shared_ptr<std::int64_t> counter;  // soak: msg_id numbers that survive reconnects
+  std::vector<std::pair<std::string, std::string>> carry;  // soak: to resend once resumed
 
   void create_group(const std::vector<std::string>& members) {
     wire::ArrayWriter list;
@@ -349,7 +372,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
       if (id == create_id_ && on_created) on_created(v.str_or("conv", "").value());
       if (v.has("token")) token = v.str_or("token", "", 256).value();
       if (auto it = msg_ids_.find(id); it != msg_ids_.end()) {
-        if (v.boolean_or("ok", false).value() && on_acked) on_acked(it->second);
+        if (v.boolean_or("ok", false).value() && on_acked) on_acked(it->second.first);
         msg_ids_.erase(it);
       }
       if (auto it = sends_.find(id); it != sends_.end()) {
@@ -444,7 +467,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
   std::deque<std::string> out_;
   std::uint64_t next_id_ = 1;
   std::uint64_t create_id_ = 0;
-  std::unordered_map<std::uint64_t, std::string> msg_ids_;
+  std::unordered_map<std::uint64_t, std::pair<std::string, std::string>> msg_ids_;
   std::unordered_map<std::uint64_t, std::int64_t> sends_;
   std::int64_t highest_ = 0, acked_ = 0;
   bool failed_ = false;
@@ -785,7 +808,7 @@ int soak(const Options& o, NodeProc& node, NodeProc& far) {
   Stats stats;
   auto senders = connect_all(io, stats, node, "s", pairs_n, "bench-password");
   auto receivers = connect_all(io, stats, far, "r", pairs_n, "bench-password");
-  std::vector<std::vector<std::string>> acked(static_cast<std::size_t>(pairs_n));
+  std::vector<std::set<std::string>> acked(static_cast<std::size_t>(pairs_n));
   std::vector<std::shared_ptr<std::pair<std::set<std::int64_t>, std::vector<std::string>>>> got;
   std::string body = crypto::random_bytes(static_cast<std::size_t>(std::max(o.size, 8)));
   for (int i = 0; i < pairs_n; ++i) {
@@ -793,8 +816,10 @@ int soak(const Options& o, NodeProc& node, NodeProc& far) {
     s->peer = "r" + std::to_string(i) + "@" + far.name();
     s->body = body;
     s->on_acked = [&acked, i](const std::string& id) {
-      acked[static_cast<std::size_t>(i)].push_back(id);
+      acked[static_cast<std::size_t>(i)].insert(id);
     };
+    s->tolerate_drops = true;
+    s->counter = std::make_shared<std::int64_t>(0);
     auto& r = receivers[static_cast<std::size_t>(i)];
     r->tolerate_drops = true;
     got.push_back(std::make_shared<std::pair<std::set<std::int64_t>, std::vector<std::string>>>());
@@ -802,7 +827,32 @@ int soak(const Options& o, NodeProc& node, NodeProc& far) {
   }
   const tcp::endpoint far_ep(asio::ip::make_address("127.0.0.1"),
                              static_cast<unsigned short>(far.client_port()));
+  const tcp::endpoint near_ep(asio::ip::make_address("127.0.0.1"),
+                              static_cast<unsigned short>(node.client_port()));
   auto reconnect = [&] {
+    for (int i = 0; i < pairs_n; ++i) {
+      auto& s = senders[static_cast<std::size_t>(i)];
+      if (!s->dead()) continue;
+      auto again = std::make_shared<Conn>(io, stats, "s" + std::to_string(i) + "@" + node.name(),
+                                          "bench-password");
+      again->token = s->token;
+      again->tolerate_drops = true;
+      again->peer = s->peer;
+      again->body = s->body;
+      again->on_acked = s->on_acked;
+      again->counter = s->counter;
+      // Once resumed: what was not answered goes again first, with the same msg_ids.
+      again->carry = s->ready ? std::vector<std::pair<std::string, std::string>>{} : s->carry;
+      for (auto& p : s->unanswered()) again->carry.push_back(std::move(p));
+      again->on_ready = [weak = std::weak_ptr<Conn>(again)] {
+        auto c = weak.lock();
+        if (!c) return;
+        for (const auto& [msg_id, b] : c->carry) c->resend(msg_id, b);
+        c->carry.clear();
+      };
+      s = again;
+      again->start(near_ep);
+    }
     for (int i = 0; i < pairs_n; ++i) {
       auto& r = receivers[static_cast<std::size_t>(i)];
       if (!r->dead()) continue;
@@ -836,16 +886,21 @@ int soak(const Options& o, NodeProc& node, NodeProc& far) {
       if (!ec) tick(i);
     });
   }
-  int kills = 0, freezes = 0;
+  int kills = 0, freezes = 0, sender_kills = 0;
   const auto t_end =
       Steady::now() + std::chrono::milliseconds(static_cast<std::int64_t>(o.seconds * 1000));
   for (int round = 0; Steady::now() < t_end; ++round) {
     io.run_for(std::chrono::seconds(2));
-    if (round % 2 == 0) {
+    if (round % 3 == 0) {
       far.kill9();
       ++kills;
       io.run_for(std::chrono::milliseconds(500));
       far.start();
+    } else if (round % 3 == 1) {
+      node.kill9();  // the senders' node: acknowledged messages are in its durable queue
+      ++sender_kills;
+      io.run_for(std::chrono::milliseconds(500));
+      node.start();
     } else {
       far.freeze(true);
       ++freezes;
@@ -889,9 +944,10 @@ int soak(const Options& o, NodeProc& node, NodeProc& far) {
   }
   std::printf(
       "{\"scenario\":\"soak\",\"pairs\":%d,\"seconds\":%.0f,\"rate\":%.0f,\"kills\":%d,"
-      "\"freezes\":%d,\"acked\":%lld,\"delivered\":%lld,\"lost\":%lld,\"duplicated\":%lld,"
+      "\"sender_node_kills\":%d,\"freezes\":%d,\"acked\":%lld,\"delivered\":%lld,\"lost\":%lld,"
+      "\"duplicated\":%lld,"
       "\"out_of_order\":%lld,\"converge_s\":%.2f,\"errors\":%lld}\n",
-      pairs_n, o.seconds, rate, kills, freezes, static_cast<long long>(acked_total),
+      pairs_n, o.seconds, rate, kills, sender_kills, freezes, static_cast<long long>(acked_total),
       static_cast<long long>(delivered), static_cast<long long>(lost),
       static_cast<long long>(duplicated), static_cast<long long>(out_of_order), converge_s,
       static_cast<long long>(stats.errors));

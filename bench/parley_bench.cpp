@@ -486,6 +486,56 @@ std::string latency_json(std::vector<double>& v) {
   return buf;
 }
 
+// Calls send(i) for each of `n` senders so that together they offer `rate` messages/s, spread
+// evenly over time, until stop().
+class Pacer {
+ public:
+  Pacer(asio::io_context& io, int n, double rate, std::function<void(int)> send)
+      : send_(std::move(send)),
+        interval_(std::chrono::nanoseconds(static_cast<std::int64_t>(1e9 * n / rate))) {
+    for (int i = 0; i < n; ++i) {
+      timers_.push_back(std::make_unique<asio::steady_timer>(io));
+      timers_.back()->expires_after(interval_ * i / n);
+      arm(i);
+    }
+  }
+  void stop() { running_ = false; }
+
+ private:
+  void arm(int i) {
+    timers_[static_cast<std::size_t>(i)]->async_wait(
+        [this, i](const boost::system::error_code& ec) {
+          if (ec || !running_) return;
+          send_(i);
+          auto& t = timers_[static_cast<std::size_t>(i)];
+          t->expires_at(t->expiry() + interval_);
+          arm(i);
+        });
+  }
+  std::function<void(int)> send_;
+  std::chrono::nanoseconds interval_;
+  std::vector<std::unique_ptr<asio::steady_timer>> timers_;
+  bool running_ = true;
+};
+
+// One second of warm-up, then `seconds` measured (stats.measuring); returns the measured time.
+double measure(asio::io_context& io, Stats& stats, double seconds) {
+  io.run_for(std::chrono::seconds(1));
+  stats.measuring = true;
+  const auto t0 = Steady::now();
+  io.run_for(std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000)));
+  stats.measuring = false;
+  return std::chrono::duration<double>(Steady::now() - t0).count();
+}
+
+// Users s0..n-1 on `node` and r0..n-1 on `far`, and each node a peer of the other.
+void senders_and_receivers(NodeProc& node, NodeProc& far, int n) {
+  node.add_users("s", n, "bench-password");
+  far.add_users("r", n, "bench-password");
+  node.add_peer(far);
+  far.add_peer(node);
+}
+
 struct Options {
   std::string scenario, parleyd;
   bool quick = false;
@@ -552,10 +602,7 @@ int pairs(const Options& o, NodeProc& node, NodeProc* far) {
     rss_connected = node.rss_kib();
     for (int i = 0; i < n; ++i) conns[i]->peer = "u" + std::to_string(i ^ 1) + "@" + node.name();
   } else {
-    node.add_users("s", n / 2, "bench-password");
-    far->add_users("r", n / 2, "bench-password");
-    node.add_peer(*far);
-    far->add_peer(node);
+    senders_and_receivers(node, *far, n / 2);
     rss_before = node.rss_kib();
     conns = connect_all(io, stats, node, "s", n / 2, "bench-password");
     receivers = connect_all(io, stats, *far, "r", n / 2, "bench-password");
@@ -566,42 +613,18 @@ int pairs(const Options& o, NodeProc& node, NodeProc* far) {
   std::string body = crypto::random_bytes(static_cast<std::size_t>(std::max(o.size, 8)));
   for (auto& c : conns) c->body = body;
   // Throughput: every client keeps `window` sends outstanding. Rate: sends spread evenly.
-  std::vector<std::unique_ptr<asio::steady_timer>> timers;
-  std::function<void(int)> tick;
-  const auto interval =
-      o.rate > 0 ? std::chrono::nanoseconds(static_cast<std::int64_t>(1e9 * senders / o.rate))
-                 : std::chrono::nanoseconds(0);
-  bool running = true;
+  std::unique_ptr<Pacer> pacer;
   if (o.rate > 0) {
-    for (int i = 0; i < senders; ++i) timers.push_back(std::make_unique<asio::steady_timer>(io));
-    tick = [&](int i) {
-      if (!running) return;
-      conns[i]->send_one();
-      timers[i]->expires_at(timers[i]->expiry() + interval);
-      timers[i]->async_wait([&, i](const boost::system::error_code& ec) {
-        if (!ec) tick(i);
-      });
-    };
-    for (int i = 0; i < senders; ++i) {
-      timers[i]->expires_after(interval * i / senders);
-      timers[i]->async_wait([&, i](const boost::system::error_code& ec) {
-        if (!ec) tick(i);
-      });
-    }
+    pacer = std::make_unique<Pacer>(io, senders, o.rate, [&](int i) { conns[i]->send_one(); });
   } else {
     for (auto& c : conns) {
       c->window = o.window;
       for (int k = 0; k < o.window; ++k) c->send_one();
     }
   }
-  io.run_for(std::chrono::seconds(1));  // warm-up
-  stats.measuring = true;
-  const auto t0 = Steady::now();
-  io.run_for(std::chrono::milliseconds(static_cast<std::int64_t>(o.seconds * 1000)));
-  const double elapsed = std::chrono::duration<double>(Steady::now() - t0).count();
-  stats.measuring = false;
+  const double elapsed = measure(io, stats, o.seconds);
   const std::int64_t rss_loaded = node.rss_kib();
-  running = false;
+  if (pacer) pacer->stop();
   for (auto& c : conns) c->window = 0;
   // Let what is in flight arrive (across nodes: through the federation queue).
   io.run_for(std::chrono::seconds(far ? 5 : 2));
@@ -672,12 +695,7 @@ int group_fanout(const Options& o, std::vector<NodeProc*> nodes) {
     c->window = o.window;
     for (int k = 0; k < o.window; ++k) c->send_one();
   }
-  io.run_for(std::chrono::seconds(1));  // warm-up
-  stats.measuring = true;
-  const auto t0 = Steady::now();
-  io.run_for(std::chrono::milliseconds(static_cast<std::int64_t>(o.seconds * 1000)));
-  const double elapsed = std::chrono::duration<double>(Steady::now() - t0).count();
-  stats.measuring = false;
+  const double elapsed = measure(io, stats, o.seconds);
   for (auto& m : members) m->window = 0;
   io.run_for(std::chrono::seconds(3));
   std::printf(
@@ -698,10 +716,7 @@ int group_fanout(const Options& o, std::vector<NodeProc*> nodes) {
 // stores all of them.
 int catch_up(const Options& o, NodeProc& node, NodeProc& far) {
   const int convs = o.clients;
-  node.add_users("s", convs, "bench-password");
-  far.add_users("r", convs, "bench-password");
-  node.add_peer(far);
-  far.add_peer(node);
+  senders_and_receivers(node, far, convs);
   asio::io_context io;
   Stats stats;
   auto senders = connect_all(io, stats, node, "s", convs, "bench-password");
@@ -800,10 +815,7 @@ int start_up(const Options& o, NodeProc& node) {
 // in send order.
 int soak(const Options& o, NodeProc& node, NodeProc& far) {
   const int pairs_n = o.clients;
-  node.add_users("s", pairs_n, "bench-password");
-  far.add_users("r", pairs_n, "bench-password");
-  node.add_peer(far);
-  far.add_peer(node);
+  senders_and_receivers(node, far, pairs_n);
   asio::io_context io;
   Stats stats;
   auto senders = connect_all(io, stats, node, "s", pairs_n, "bench-password");
@@ -867,25 +879,7 @@ int soak(const Options& o, NodeProc& node, NodeProc& far) {
   };
   // Senders at `rate` messages/s in total, spread evenly.
   const double rate = o.rate > 0 ? o.rate : (o.quick ? 200 : 1000);
-  const auto interval = std::chrono::nanoseconds(static_cast<std::int64_t>(1e9 * pairs_n / rate));
-  std::vector<std::unique_ptr<asio::steady_timer>> timers;
-  bool sending = true;
-  std::function<void(int)> tick = [&](int i) {
-    if (!sending) return;
-    senders[static_cast<std::size_t>(i)]->send_one();
-    auto& t = timers[static_cast<std::size_t>(i)];
-    t->expires_at(t->expiry() + interval);
-    t->async_wait([&, i](const boost::system::error_code& ec) {
-      if (!ec) tick(i);
-    });
-  };
-  for (int i = 0; i < pairs_n; ++i) {
-    timers.push_back(std::make_unique<asio::steady_timer>(io));
-    timers.back()->expires_after(interval * i / pairs_n);
-    timers.back()->async_wait([&, i](const boost::system::error_code& ec) {
-      if (!ec) tick(i);
-    });
-  }
+  Pacer pacer(io, pairs_n, rate, [&](int i) { senders[static_cast<std::size_t>(i)]->send_one(); });
   int kills = 0, freezes = 0, sender_kills = 0;
   const auto t_end =
       Steady::now() + std::chrono::milliseconds(static_cast<std::int64_t>(o.seconds * 1000));
@@ -909,7 +903,7 @@ int soak(const Options& o, NodeProc& node, NodeProc& far) {
     }
     reconnect();
   }
-  sending = false;
+  pacer.stop();
   std::int64_t acked_total = 0;
   const auto t_stop = Steady::now();
   double converge_s = -1;

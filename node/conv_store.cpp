@@ -10,9 +10,11 @@ ConvStore::ConvStore(store::Database& db, std::string node_name)
     : db_(db), node_(std::move(node_name)) {}
 
 Result<std::uint64_t> ConvStore::epoch() {
+  if (epoch_) return *epoch_;
   PARLEY_ASSIGN_OR_RETURN(st, db_.prepare("SELECT value FROM node_meta WHERE key = 'epoch'"));
   PARLEY_ASSIGN_OR_RETURN(row, st.step());
-  return row ? std::stoull(st.column_text(0)) : std::uint64_t{0};
+  epoch_ = row ? std::stoull(st.column_text(0)) : std::uint64_t{0};
+  return *epoch_;
 }
 
 Result<conv::Replica*> ConvStore::load(const std::string& conv, bool create) {

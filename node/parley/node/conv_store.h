@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -35,7 +36,7 @@ class ConvStore {
  public:
   ConvStore(store::Database& db, std::string node_name);
 
-  // The node's epoch (0 until a restore raised it).
+  // The node's epoch (0 until a restore raised it); read once, until drop_cache().
   Result<std::uint64_t> epoch();
   // The replica of `conv`, loaded on first use; nullptr when this node holds no event of it.
   Result<conv::Replica*> find(const std::string& conv);
@@ -63,6 +64,7 @@ class ConvStore {
     replicas_.clear();
     stored_.clear();
     sigs_.clear();
+    epoch_.reset();
   }
   // Conversations loaded here with events waiting for their causal past.
   std::vector<std::string> waiting() const;
@@ -76,6 +78,7 @@ class ConvStore {
   std::map<std::string, std::size_t> stored_;  // log entries already on disk, per conversation
   // Signatures of events not yet in conv_events, per conversation and event id.
   std::map<std::string, std::map<std::string, std::string>> sigs_;
+  std::optional<std::uint64_t> epoch_;
 };
 
 }  // namespace parley::node

@@ -335,6 +335,13 @@ class FederationApi::Impl {
   // user of the origin node (spec/federation.md section 5).
   Result<Answer> query(const std::string& kind, const std::string& origin,
                        const std::string& body) {
+    if (kind == "hello") {
+      // A peer that just started (spec/federation.md section 7): its verified request already
+      // reset our backoff towards it; nothing else to do.
+      Answer a;
+      a.msgpack = wire::MapWriter().finish();
+      return a;
+    }
     if (kind == "conv_pull") {
       // A node catching up on a group (spec/federation.md section 6): its clock, our events.
       wire::Limits limits;

@@ -20,6 +20,8 @@
 #include "parley/crypto/secret.h"
 #include "parley/crypto/sign.h"
 #include "parley/federation/key_document.h"
+#include "parley/federation/peers.h"
+#include "parley/message.h"
 #include "parley/node/admin_api.h"
 #include "parley/node/core.h"
 #include "parley/node/federation_api.h"
@@ -354,6 +356,21 @@ Status serve(const std::string& data_dir) {
 
   std::thread core_thread([&] { core_ctx.run(); });
   sender.start();
+  // Tell the peers this node is back, so queues waiting for it stop backing off at once.
+  asio::post(core_ctx, [&core, &remote_queries] {
+    auto peers = federation::PeerStore(core.database()).list();
+    if (!peers.ok()) return;
+    for (const auto& p : *peers) {
+      if (p.state != "allowed") continue;
+      remote_queries.query(p.name, "hello", wire::MapWriter().finish(),
+                           [name = p.name](Result<std::string> r) {
+                             if (!r.ok()) {
+                               spdlog::debug("event=peer_hello_failed peer={} reason=\"{}\"", name,
+                                             r.error().message);
+                             }
+                           });
+    }
+  });
   std::thread net_thread([&] { net_ctx.run(); });
 
   std::promise<int> stop;

@@ -231,6 +231,26 @@ class Outages(unittest.TestCase):
             b.cleanup()
 
 
+class Hello(unittest.TestCase):
+    def test_a_restarted_node_makes_its_peers_retry_at_once(self):
+        a, b, alice, bob = two_nodes()
+        try:
+            self.assertEqual(b.stop(), 0)
+            # Something queued for b fails at least once, so a backs off.
+            alice.ok("friend", "request", "bob@b.example")
+            wait_for(lambda: peers(a)["b.example"]["failures"] > 0, what="a failed attempt")
+            b.start()
+            # b's hello resets a's backoff at once (without it the retry waits for the backoff),
+            # and the queued request arrives.
+            wait_for(lambda: "peer_backoff_reset peer=b.example" in a.logs(), timeout=5,
+                     what="a's backoff reset by b's hello")
+            wait_for(lambda: "FRIEND request alice@a.example" in bob.ok("sync"), timeout=10,
+                     what="the queued request")
+        finally:
+            a.cleanup()
+            b.cleanup()
+
+
 class CrossNodeRelations(unittest.TestCase):
     def test_decline_remove_and_block_hold_across_nodes(self):
         a = Node(name="a.example", federation=True).start()

@@ -1,5 +1,6 @@
 // Delivers the outbound federation queue (table fed_outbox) to each destination node: one signed
-// transaction in flight per destination, up to 100 events per transaction, in id order;
+// transaction in flight per destination, up to 1000 events (about 2 MiB) per transaction, at
+// most one every 25 ms per destination under a steady stream, in id order;
 // exponential backoff with jitter (0.5 s doubling, capped at 5 min) after a failure, reset when
 // the peer answers or is heard from. A scheduler thread hands due destinations to a few workers,
 // so a slow or unreachable peer never delays the others. Reaches the database only through

@@ -41,17 +41,29 @@ class CoreInbox : public std::enable_shared_from_this<CoreInbox> {
   }
 
  private:
+  // At most kMaxBatch tasks per batch: other work on the core thread (the federation queue,
+  // admin requests) waits for one bounded batch, not for everything queued.
   void drain() {
     std::vector<std::function<void()>> batch;
+    bool more = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      batch.swap(tasks_);
-      posted_ = false;
+      if (tasks_.size() <= kMaxBatch) {
+        batch.swap(tasks_);
+      } else {
+        batch.assign(std::make_move_iterator(tasks_.begin()),
+                     std::make_move_iterator(tasks_.begin() + kMaxBatch));
+        tasks_.erase(tasks_.begin(), tasks_.begin() + kMaxBatch);
+        more = true;
+      }
+      posted_ = more;
     }
     core_.begin_batch();
     for (auto& task : batch) task();
     core_.end_batch();
+    if (more) asio::post(core_ctx_, [self = shared_from_this()] { self->drain(); });
   }
+  static constexpr std::size_t kMaxBatch = 512;
 
   asio::io_context& core_ctx_;
   Core& core_;

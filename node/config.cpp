@@ -90,6 +90,7 @@ Status check_known_keys(const toml::table& root) {
       "security.password_hash",
       "security.login_failures_per_window",
       "security.login_window_seconds",
+      "storage.max_database_mb",
   };
   for (const auto& [section, value] : root) {
     const auto* table = value.as_table();
@@ -205,6 +206,7 @@ Result<NodeConfig> load_config(const std::string& path) {
     }
     c.federation_discovery_url = *v;
   }
+  PARLEY_TRY(read_uint(root, "storage.max_database_mb", c.max_database_mb, 0, 1u << 30));
   PARLEY_TRY(read_uint(root, "federation.requests_per_second", c.federation_requests_per_second, 1,
                        1u << 20));
   PARLEY_TRY(read_uint(root, "federation.concurrent_per_origin", c.federation_concurrent_per_origin,
@@ -311,7 +313,11 @@ std::string render_config(const NodeConfig& c) {
     << "password_hash = \"" << strength_name(c.password_strength) << "\"\n"
     << "# Failed logins allowed per address and per source IP in each window.\n"
     << "login_failures_per_window = " << c.login_failures_per_window << "\n"
-    << "login_window_seconds = " << c.login_window_seconds << "\n";
+    << "login_window_seconds = " << c.login_window_seconds << "\n\n"
+    << "[storage]\n"
+    << "# Largest the database may grow, in MiB (0: until the disk is full). At the limit the\n"
+    << "# node refuses new writes with \"disk_full\" and keeps serving what it has.\n"
+    << "max_database_mb = " << c.max_database_mb << "\n";
   return o.str();
 }
 

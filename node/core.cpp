@@ -101,6 +101,14 @@ void Core::begin_batch() {
   batching_ = db_.begin_batch().ok();
 }
 
+void Core::restart_broken_batch() {
+  if (!batching_ || !db_.batch_broken()) return;
+  // The database dropped the batch (a full disk): what ran before in it is answered with the
+  // error by end_batch(); what comes next gets a batch of its own.
+  end_batch();
+  begin_batch();
+}
+
 void Core::end_batch() {
   if (!batching_) return;
   batching_ = false;
@@ -151,17 +159,12 @@ void Core::end_batch() {
       d.outlet->close(d.a, d.b);
     }
   }
-  for (auto it = conns_.begin(); it != conns_.end();) {
-    if (!lost.count(it->second->outlet.get())) {
-      ++it;
-      continue;
-    }
-    const ConnId id = it->first;
-    ++it;
-    auto& c = *conns_.at(id);
-    if (!c.closed) c.outlet->close("internal", "the node could not store its last changes");
-    c.closed = true;
-    on_disconnect(id);
+  // Marked closed, not forgotten: a request of that connection may still be running (this can
+  // be called from inside one); the gateway reports the disconnect.
+  for (auto& [id, c] : conns_) {
+    if (!lost.count(c->outlet.get()) || c->closed) continue;
+    c->outlet->close("internal", "the node could not store its last changes");
+    c->closed = true;
   }
 }
 
@@ -226,6 +229,7 @@ void Core::process(ConnId id, Conn& c, const wire::Message& frame) {
     touched_.clear();
     outbox_grew_ = false;
     conv_rollback();
+    restart_broken_batch();
     reply_error(c, *req_id, s.error());
     if (s.error().code == "suspended" && !c.closed) {
       out_close(c.outlet, "suspended", "the account is suspended");
@@ -401,7 +405,11 @@ Status Core::do_resume(ConnId id, Conn& c, wire::View req, wire::MapWriter& out)
   const std::string address = st.column_text(2) + "@" + config_.name;
   if (st.column_int64(3)) return make_error("suspended", "the account is suspended");
   PARLEY_ASSIGN_OR_RETURN(upd, db_.prepare("UPDATE devices SET last_seen_ms = ? WHERE id = ?"));
-  PARLEY_TRY(upd.bind(1, clock_.now_ms()).bind(2, device_id).run());
+  // Best effort: a full database still lets its users in to read.
+  if (auto seen = upd.bind(1, clock_.now_ms()).bind(2, device_id).run();
+      !seen.ok() && seen.error().code != "disk_full") {
+    return seen;
+  }
   out.add("user", address)
       .add("device_id", device_id)
       .add("heartbeat_ms", std::uint64_t{config_.heartbeat_timeout_seconds} * 1000);

@@ -137,6 +137,21 @@ Status Core::do_ack(Conn& c, wire::View req, wire::MapWriter& out) {
     out.add("cursor", cursor);
     return ok_status();
   }
+  // A full database keeps serving reads: an acknowledgement it cannot store (with its
+  // receipts) is answered with the cursor unchanged and `deferred`, and the events come again on
+  // the next connection (clients drop them by seq).
+  auto stored = ack_and_receipts(c, cursor, upto);
+  if (!stored.ok() && stored.error().code == "disk_full") {
+    restart_broken_batch();
+    out.add("cursor", cursor).add("deferred", true);
+    return ok_status();
+  }
+  PARLEY_TRY(stored);
+  out.add("cursor", upto);
+  return ok_status();
+}
+
+Status Core::ack_and_receipts(Conn& c, std::int64_t cursor, std::int64_t upto) {
   const std::int64_t now = clock_.now_ms();
   PARLEY_ASSIGN_OR_RETURN(tx, store::Transaction::begin(db_));
   {
@@ -188,9 +203,7 @@ Status Core::do_ack(Conn& c, wire::View req, wire::MapWriter& out) {
         .add("cseq", d.cseq);
     PARLEY_TRY(append_event(sender->id, "receipt", d.conv, 0, p.finish()));
   }
-  PARLEY_TRY(tx.commit());
-  out.add("cursor", upto);
-  return ok_status();
+  return tx.commit();
 }
 
 Status Core::do_read(Conn& c, wire::View req, wire::MapWriter& out) {

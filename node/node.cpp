@@ -293,6 +293,14 @@ Status serve(const std::string& data_dir) {
   setup_logging(config.log_level);
   PARLEY_ASSIGN_OR_RETURN(db, store::Database::open(paths.database()));
   PARLEY_TRY(db->migrate(store::node_migrations()));
+  if (config.max_database_mb > 0) {
+    // SQLite refuses to grow the file past this many pages: writes fail with "disk_full".
+    PARLEY_ASSIGN_OR_RETURN(page, db->prepare("PRAGMA page_size"));
+    PARLEY_TRY(page.step().status());
+    const std::int64_t pages = std::int64_t{config.max_database_mb} * 1024 * 1024 /
+                               std::max<std::int64_t>(page.column_int64(0), 512);
+    PARLEY_TRY(db->exec("PRAGMA max_page_count = " + std::to_string(pages)));
+  }
   PARLEY_ASSIGN_OR_RETURN(key, crypto::load_signing_key(paths.node_key()));
   PARLEY_ASSIGN_OR_RETURN(token, read_admin_token(data_dir));
   PARLEY_ASSIGN_OR_RETURN(dummy, crypto::hash_password(crypto::hex_encode(crypto::random_bytes(16)),

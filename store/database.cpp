@@ -242,6 +242,8 @@ Status Database::begin_batch() {
   return ok_status();
 }
 
+bool Database::batch_broken() const { return in_batch_ && sqlite3_get_autocommit(db_); }
+
 Status Database::end_batch(bool commit) {
   if (!in_batch_) return make_error("internal", "no batch is open");
   in_batch_ = false;

@@ -236,6 +236,45 @@ class Chat(unittest.TestCase):
         self.assertNotIn("bob@example.org", [u["address"] for u in users])
 
 
+class StorageLimit(unittest.TestCase):
+    def test_a_full_database_refuses_new_messages_keeps_the_old_and_recovers(self):
+        node = Node(policy="anyone", settings={"storage.max_database_mb": "1"}).start()
+        try:
+            node.add_user("alice")
+            node.add_user("bob")
+            alice, bob = User(node, "alice"), User(node, "bob")
+            for u in (alice, bob):
+                self.assertEqual(u.login().returncode, 0)
+            text = "%03d " + "x" * 20000
+            sent, failure = 0, None
+            for i in range(200):
+                r = alice.run("send", bob.address, text % i)
+                if r.returncode != 0:
+                    failure = r
+                    break
+                sent += 1
+            self.assertIsNotNone(failure, "the 1 MiB limit was never reached")
+            self.assertGreater(sent, 2)
+            self.assertIn("full", failure.stderr)
+            # What was stored stays readable; the node keeps serving.
+            got = [l for l in bob.ok("sync").splitlines() if l.startswith("MSG")]
+            self.assertEqual(len(got), sent)
+            self.assertIn("000 xxx", got[0])
+            self.assertIn("users", node.parleyd("status", check=True).stdout.lower())
+            # Space returns (the limit is lifted): the node takes new messages again.
+            node.stop()
+            cfg = os.path.join(node.data, "config.toml")
+            with open(cfg) as f:
+                content = f.read()
+            with open(cfg, "w") as f:
+                f.write(content.replace("max_database_mb = 1", "max_database_mb = 0"))
+            node.start()
+            alice.ok("send", bob.address, "after the limit")
+            self.assertIn("after the limit", bob.ok("sync"))
+        finally:
+            node.cleanup()
+
+
 class Live(unittest.TestCase):
     def test_listen_gets_live_pushes_and_sender_waits_for_receipts(self):
         import subprocess

@@ -32,6 +32,7 @@ struct NodeConfig {
   std::uint32_t heartbeat_timeout_seconds = 60;
   std::uint32_t max_outbound_frames = 1024;
   std::uint32_t max_connections = 10000;
+  std::uint32_t max_database_mb = 0;  // storage.max_database_mb; 0: no limit of our own
   // The client port speaks plain TCP; a non-loopback listener needs this set explicitly (a TLS
   // terminator in front of the node). Until then only loopback addresses are accepted.
   bool allow_plaintext_remote = false;

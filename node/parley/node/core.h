@@ -179,6 +179,8 @@ class Core {
   struct UserRow;
 
   void send_frame(Conn& c, std::string payload);
+  // After a failure: if the database rolled the current batch back, end it and open another.
+  void restart_broken_batch();
   // What goes to an outlet: at once, or after the batch's commit.
   void out_close(const std::shared_ptr<Outlet>& outlet, const std::string& code,
                  const std::string& message);
@@ -201,6 +203,8 @@ class Core {
   Status do_ping(Conn& c, wire::View req, wire::MapWriter& out);
   Status do_logout(Conn& c, wire::View req, wire::MapWriter& out);
   Status do_ack(Conn& c, wire::View req, wire::MapWriter& out);
+  // Moves the device's cursor to `upto` and sends delivered receipts, in one transaction.
+  Status ack_and_receipts(Conn& c, std::int64_t cursor, std::int64_t upto);
   Status do_send(Conn& c, wire::View req, wire::MapWriter& out);
   Status do_read(Conn& c, wire::View req, wire::MapWriter& out);
   Status do_history(Conn& c, wire::View req, wire::MapWriter& out);

@@ -112,6 +112,9 @@ class Database {
   Status begin_batch();
   Status end_batch(bool commit = true);
   bool in_batch() const { return in_batch_; }
+  // A batch the database rolled back by itself (SQLITE_FULL, an I/O error): end_batch() will
+  // report it; nothing written since begin_batch() is kept.
+  bool batch_broken() const;
 
  private:
   friend class Statement;

@@ -204,7 +204,11 @@ int main(int argc, char** argv) {
   auto* conv_list = conv->add_subcommand("list", "Every group this node holds");
   conv_list->add_flag("--json", json_out, "JSON array output");
   auto* conv_show = conv->add_subcommand("show", "One group: members and roles, nodes, clock");
-  conv_show->add_option("ID", conv_id, "The group id (g:…)")->required();
+  conv_show->add_option("ID", conv_id, "The group id (g: and 32 hex digits)")
+      ->required()
+      ->check(CLI::Validator(
+          [](const std::string& id) { return id.empty() ? std::string("empty id") : ""; },
+          "NONEMPTY"));
   conv_show->add_flag("--json", json_out, "JSON object output");
   auto* status = app.add_subcommand("status", "Uptime, users, connections, queues, database size");
   status->add_flag("--json", json_out, "JSON output");
@@ -400,8 +404,11 @@ int main(int argc, char** argv) {
                 (*peer_deny ? "Denied " : "Allowed ") + peer_name);
   }
   if (*conv_list || *conv_show) {
-    auto r = admin_call(data_dir, http::methods::GET,
-                        *conv_show ? "/convs/" + conv_id : std::string("/convs"), json::value());
+    // The id is one path segment whatever it holds (the colon, or a mistyped space or '?').
+    auto r = admin_call(
+        data_dir, http::methods::GET,
+        *conv_show ? "/convs/" + web::uri::encode_data_string(conv_id) : std::string("/convs"),
+        json::value());
     if (!r.ok()) return fail(r.error());
     if (json_out) {
       std::cout << r->serialize() << "\n";

@@ -101,7 +101,15 @@ class AdminApi::Impl {
   }
 
   void route(const http::http_request& req) {
-    const auto parts = http::uri::split_path(http::uri::decode(req.relative_uri().path()));
+    // Split the path as received, then decode each segment: relative_uri() decodes the whole
+    // path first, so an encoded '/', '?' or '#' in a name or id would change the route.
+    auto parts = http::uri::split_path(req.request_uri().path());
+    if (parts.size() >= 2 && parts[0] == "admin" && parts[1] == "v1") {
+      parts.erase(parts.begin(), parts.begin() + 2);  // the listener's base path
+    } else {
+      parts.clear();
+    }
+    for (auto& part : parts) part = http::uri::decode(part);
     const auto& m = req.method();
     if (parts.size() == 1 && parts[0] == "status" && m == http::methods::GET) return status(req);
     if (parts.size() == 1 && parts[0] == "backup" && m == http::methods::POST) return backup(req);

@@ -207,6 +207,12 @@ class OneNode(unittest.TestCase):
         r = self.node.parleyd("conv", "show", "g:" + "0" * 32)
         self.assertEqual(r.returncode, 4, r.stderr)  # not found
         self.assertIn("no conversation", r.stderr)
+        # Whatever the id holds is one path segment: a mistyped id is simply not found.
+        for odd in ("g:a b", "a?b", "a#b", "x/y", "%41"):
+            r = self.node.parleyd("conv", "show", odd)
+            self.assertEqual(r.returncode, 4, (odd, r.stderr))
+            self.assertIn("no conversation " + odd + "\n", r.stderr)
+        self.assertEqual(self.node.parleyd("conv", "show", "").returncode, 2)  # usage
 
     def test_edits_recalls_reactions_and_read_markers(self):
         ann, bob, cat = self.ann, self.bob, self.cat

@@ -21,29 +21,12 @@ bool is_membership(Kind k) {
 
 int rank(const std::string& role) { return role == "admin" ? 1 : 0; }
 
-std::string node_of(const std::string& address) {
-  const auto at = address.rfind('@');
-  return at == std::string::npos ? std::string() : address.substr(at + 1);
-}
-
-std::vector<std::string> lines(const std::string& body) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  while (start < body.size()) {
-    auto end = body.find('\n', start);
-    if (end == std::string::npos) end = body.size();
-    if (end > start) out.push_back(body.substr(start, end - start));
-    start = end + 1;
-  }
-  return out;
-}
-
 // The users a membership event is about, with what it says of each: a role, or "" for out.
 std::vector<std::pair<std::string, std::string>> effects(const Event& e) {
   switch (e.kind) {
     case Kind::kCreate: {
       std::vector<std::pair<std::string, std::string>> out{{e.author, "admin"}};
-      for (const auto& m : lines(e.body)) {
+      for (const auto& m : create_members(e.body)) {
         if (m != e.author) out.emplace_back(m, "member");
       }
       return out;
@@ -61,6 +44,29 @@ std::vector<std::pair<std::string, std::string>> effects(const Event& e) {
 }
 
 }  // namespace
+
+std::string node_of(const std::string& address) {
+  const auto at = address.rfind('@');
+  return at == std::string::npos ? std::string() : address.substr(at + 1);
+}
+
+std::set<std::string> nodes_of(const std::map<std::string, Member>& members) {
+  std::set<std::string> out;
+  for (const auto& [who, m] : members) out.insert(node_of(who));
+  return out;
+}
+
+std::vector<std::string> create_members(const std::string& body) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start < body.size()) {
+    auto end = body.find('\n', start);
+    if (end == std::string::npos) end = body.size();
+    if (end > start) out.push_back(body.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
 
 const char* to_string(Kind kind) { return kKinds[static_cast<int>(kind)]; }
 
@@ -476,10 +482,6 @@ std::string State::hash() const {
   return crypto::hex_encode(crypto::generichash(all.finish(), 32));
 }
 
-std::set<std::string> State::nodes() const {
-  std::set<std::string> out;
-  for (const auto& [who, m] : members) out.insert(node_of(who));
-  return out;
-}
+std::set<std::string> State::nodes() const { return nodes_of(members); }
 
 }  // namespace parley::conv

@@ -251,14 +251,16 @@ class AdminApi::Impl {
   }
 
   void convs(const http::http_request& req, const std::vector<std::string>& parts) {
+    if (parts.size() == 2) {
+      auto one = on_core<Result<std::optional<ConvSummary>>>(
+          [&](Core& c) { return c.conv_summary(parts[1]); });
+      if (!one.ok()) return reply_error(req, one.error());
+      if (!*one) return reply_error(req, make_error("not_found", "no conversation " + parts[1]));
+      req.reply(http::status_codes::OK, conv_json(**one)).wait();
+      return;
+    }
     auto list = on_core<Result<std::vector<ConvSummary>>>([](Core& c) { return c.conv_list(); });
     if (!list.ok()) return reply_error(req, list.error());
-    if (parts.size() == 2) {
-      for (const auto& s : *list) {
-        if (s.conv == parts[1]) return void(req.reply(http::status_codes::OK, conv_json(s)).wait());
-      }
-      return reply_error(req, make_error("not_found", "no conversation " + parts[1]));
-    }
     json::value arr = json::value::array(list->size());
     for (std::size_t i = 0; i < list->size(); ++i) arr[i] = conv_json((*list)[i]);
     req.reply(http::status_codes::OK, arr).wait();

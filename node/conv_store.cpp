@@ -171,6 +171,23 @@ std::vector<std::string> ConvStore::waiting() const {
   return out;
 }
 
+Result<std::optional<ConvSummary>> ConvStore::summary(const std::string& conv) {
+  PARLEY_ASSIGN_OR_RETURN(r, find(conv));
+  if (!r) return std::optional<ConvSummary>();
+  PARLEY_ASSIGN_OR_RETURN(st,
+                          db_.prepare("SELECT count(*) FROM conv_equivocations WHERE conv_id = ?"));
+  st.bind(1, conv);
+  PARLEY_TRY(st.step().status());
+  ConvSummary s{
+      conv, r->log().size(), r->buffered(), static_cast<std::size_t>(st.column_int64(0)), {},
+      {},   r->clock()};
+  const auto members = r->members();
+  for (const auto& [who, m] : members) s.members[who] = m.role;
+  const auto nodes = conv::nodes_of(members);
+  s.nodes.assign(nodes.begin(), nodes.end());
+  return std::optional<ConvSummary>(std::move(s));
+}
+
 Result<std::vector<ConvSummary>> ConvStore::list() {
   PARLEY_ASSIGN_OR_RETURN(st, db_.prepare("SELECT conv_id FROM conv_events UNION SELECT conv_id "
                                           "FROM conv_pending ORDER BY 1"));
@@ -182,25 +199,8 @@ Result<std::vector<ConvSummary>> ConvStore::list() {
   }
   std::vector<ConvSummary> out;
   for (const auto& id : ids) {
-    PARLEY_ASSIGN_OR_RETURN(r, find(id));
-    if (!r) continue;
-    const auto members = r->members();
-    std::size_t equivocations = 0;
-    {
-      PARLEY_ASSIGN_OR_RETURN(
-          st, db_.prepare("SELECT count(*) FROM conv_equivocations WHERE conv_id = ?"));
-      st.bind(1, id);
-      PARLEY_TRY(st.step().status());
-      equivocations = static_cast<std::size_t>(st.column_int64(0));
-    }
-    ConvSummary s{id, r->log().size(), r->buffered(), equivocations, {}, {}, r->clock()};
-    std::set<std::string> nodes;
-    for (const auto& [who, m] : members) {
-      s.members[who] = m.role;
-      nodes.insert(who.substr(who.rfind('@') + 1));
-    }
-    s.nodes.assign(nodes.begin(), nodes.end());
-    out.push_back(std::move(s));
+    PARLEY_ASSIGN_OR_RETURN(s, summary(id));
+    if (s) out.push_back(std::move(*s));
   }
   return out;
 }

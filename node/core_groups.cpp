@@ -26,46 +26,7 @@ constexpr std::size_t kPullPageBytes = 1 << 20;
 constexpr std::int64_t kRepullMs = 10'000;
 constexpr std::size_t kMaxSignedEvent = 128 * 1024;
 
-std::string node_of(const std::string& address) {
-  const auto at = address.rfind('@');
-  return at == std::string::npos ? std::string() : address.substr(at + 1);
-}
-
 bool is_group(const std::string& conv) { return conv.rfind("g:", 0) == 0; }
-
-std::set<std::string> nodes_of(const std::map<std::string, conv::Member>& members) {
-  std::set<std::string> out;
-  for (const auto& [who, m] : members) out.insert(node_of(who));
-  return out;
-}
-
-std::vector<std::string> lines(const std::string& body) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  while (start <= body.size()) {
-    auto end = body.find('\n', start);
-    if (end == std::string::npos) end = body.size();
-    if (end > start) out.push_back(body.substr(start, end - start));
-    start = end + 1;
-  }
-  return out;
-}
-
-wire::MapWriter event_map(const conv::Event& e, bool valid) {
-  wire::MapWriter w;
-  w.add("id", e.id())
-      .add("kind", conv::to_string(e.kind))
-      .add("origin", e.origin)
-      .add("epoch", e.epoch)
-      .add("seq", e.seq)
-      .add("author", e.author)
-      .add("target", e.target)
-      .add("role", e.role)
-      .add_bin("body", e.body)
-      .add("wall_ms", e.wall_ms)
-      .add("valid", valid);
-  return w;
-}
 
 // The name a group's creator gave it (the `target` of its `create`).
 std::string group_name(const conv::Replica& r) {
@@ -76,6 +37,21 @@ std::string group_name(const conv::Replica& r) {
 }
 
 }  // namespace
+
+wire::MapWriter conv_event_fields(const conv::Event& e) {
+  wire::MapWriter w;
+  w.add("id", e.id())
+      .add("kind", conv::to_string(e.kind))
+      .add("origin", e.origin)
+      .add("epoch", e.epoch)
+      .add("seq", e.seq)
+      .add("author", e.author)
+      .add("target", e.target)
+      .add("role", e.role)
+      .add_bin("body", e.body)
+      .add("wall_ms", e.wall_ms);
+  return w;
+}
 
 Result<conv::Replica*> Core::group_for(Conn& c, const std::string& conv, bool former) {
   PARLEY_ASSIGN_OR_RETURN(r, convs_->find(conv));
@@ -165,7 +141,7 @@ Status Core::do_group_members(Conn& c, wire::View req, wire::MapWriter& out) {
     list.push(w);
   }
   wire::ArrayWriter nodes;
-  for (const auto& n : nodes_of(members)) nodes.push(n);
+  for (const auto& n : conv::nodes_of(members)) nodes.push(n);
   out.add("conv", conv).add("name", group_name(*r)).add("members", list).add("nodes", nodes);
   return ok_status();
 }
@@ -179,7 +155,9 @@ Status Core::do_group_history(Conn& c, wire::View req, wire::MapWriter& out) {
   const auto ordered = r->ordered();
   wire::ArrayWriter events;
   for (std::size_t i = from; i < ordered.size() && events.size() < limit; ++i) {
-    events.push(event_map(*ordered[i], r->valid(ordered[i]->id())));
+    auto w = conv_event_fields(*ordered[i]);
+    w.add("valid", r->valid(ordered[i]->id()));
+    events.push(w);
   }
   out.add("conv", conv).add("total", std::uint64_t{ordered.size()}).add("events", events);
   return ok_status();
@@ -228,8 +206,8 @@ Result<std::string> Core::conv_local(Conn& c, const std::string& conv, conv::Kin
   PARLEY_TRY(conv_settle(conv));
   // Once to every other node that hosts a member, and to a removed member's node.
   PARLEY_ASSIGN_OR_RETURN(r, convs_->find(conv));
-  auto nodes = nodes_of(r->members());
-  if (kind == conv::Kind::kRemove) nodes.insert(node_of(target));
+  auto nodes = conv::nodes_of(r->members());
+  if (kind == conv::Kind::kRemove) nodes.insert(conv::node_of(target));
   nodes.erase(config_.name);
   if (!nodes.empty()) {
     wire::MapWriter p;
@@ -269,11 +247,11 @@ Status Core::conv_settle(const std::string& conv) {
     const conv::Event& e = r->log()[pos];
     std::set<std::string> to;
     for (const auto& [who, m] : members) {
-      if (node_of(who) == config_.name) to.insert(who);
+      if (conv::node_of(who) == config_.name) to.insert(who);
     }
     if (e.kind == conv::Kind::kRemove || e.kind == conv::Kind::kLeave) {
       const std::string& out = e.kind == conv::Kind::kRemove ? e.target : e.author;
-      if (node_of(out) == config_.name) to.insert(out);
+      if (conv::node_of(out) == config_.name) to.insert(out);
     }
     for (const auto& who : to) {
       PARLEY_ASSIGN_OR_RETURN(row, user(who));
@@ -297,7 +275,7 @@ Status Core::apply_conv(const std::string& from, const std::string& signed_bytes
     return ok_status();  // acknowledged and dropped: resending would not change the verdict
   };
   if (!is_group(e.conv)) return refuse("not a group conversation");
-  if (node_of(e.author) != e.origin) return refuse("the author is not a user of the origin");
+  if (conv::node_of(e.author) != e.origin) return refuse("the author is not a user of the origin");
   // The origin's signature: its pinned key (ours: any of our keys). An event its origin delivered
   // itself came in a transaction it signed, which is enough after a key rotation too.
   bool signed_ok = false;
@@ -323,9 +301,10 @@ Status Core::apply_conv(const std::string& from, const std::string& signed_bytes
     // opens it (the rest comes by pulling).
     bool ours = false;
     if (e.kind == conv::Kind::kCreate) {
-      for (const auto& m : lines(e.body)) ours = ours || node_of(m) == config_.name;
+      for (const auto& m : conv::create_members(e.body))
+        ours = ours || conv::node_of(m) == config_.name;
     } else if (e.kind == conv::Kind::kAdd) {
-      ours = node_of(e.target) == config_.name;
+      ours = conv::node_of(e.target) == config_.name;
     }
     if (!ours) {
       spdlog::debug("event=conv_event_ignored conv={} id={} from={} reason=\"unknown group\"",
@@ -372,7 +351,7 @@ void Core::conv_after_commit() {
       ++it;
       continue;
     }
-    for (const auto& n : nodes_of((*r)->members())) {
+    for (const auto& n : conv::nodes_of((*r)->members())) {
       if (n != config_.name) wanted.emplace(*it, n);
     }
     it = joining_.erase(it);
@@ -456,12 +435,13 @@ Result<std::string> Core::conv_pull_answer(const std::string& asker, wire::View 
   if (!r) return make_error("not_found", "no conversation " + conv + " here");
   // A node that hosts a member gets everything; a node whose members were all removed gets the
   // history up to their removal (so it learns of it) and nothing after.
-  const bool current = nodes_of(r->members()).count(asker) > 0;
+  const bool current = conv::nodes_of(r->members()).count(asker) > 0;
   std::vector<const conv::Event*> removals;
   if (!current) {
     for (const auto& e : r->log()) {
-      const bool about_asker = (e.kind == conv::Kind::kRemove && node_of(e.target) == asker) ||
-                               (e.kind == conv::Kind::kLeave && node_of(e.author) == asker);
+      const bool about_asker =
+          (e.kind == conv::Kind::kRemove && conv::node_of(e.target) == asker) ||
+          (e.kind == conv::Kind::kLeave && conv::node_of(e.author) == asker);
       if (about_asker && r->valid(e.id())) removals.push_back(&e);
     }
     if (removals.empty()) {
@@ -512,7 +492,7 @@ void Core::conv_tick() {
     if (now - last_pull_ms_[conv] < kRepullMs) continue;
     auto r = convs_->find(conv);
     if (!r.ok() || !*r) continue;
-    auto nodes = nodes_of((*r)->members());
+    auto nodes = conv::nodes_of((*r)->members());
     nodes.erase(config_.name);
     if (nodes.empty()) {
       // Nothing applied yet (we only hold events that wait): ask the nodes they came from.
@@ -521,6 +501,10 @@ void Core::conv_tick() {
     }
     for (const auto& n : nodes) conv_pull(conv, n);
   }
+}
+
+Result<std::optional<ConvSummary>> Core::conv_summary(const std::string& conv) {
+  return convs_->summary(conv);
 }
 
 Result<std::vector<ConvSummary>> Core::conv_list() { return convs_->list(); }

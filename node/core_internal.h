@@ -30,6 +30,9 @@ struct Core::UserRow {
   std::int64_t stream_seq = 0;
 };
 
+// A group event's fields as clients see them (stream `gev` events, group_history).
+wire::MapWriter conv_event_fields(const conv::Event& e);
+
 // Lookups of users that do not exist, per asker and minute: enough for typos, too few to
 // enumerate an organization.
 inline constexpr std::uint32_t kDirectoryMissesPerWindow = 30;

@@ -258,18 +258,7 @@ Result<int> Core::load_events(std::int64_t user_id, std::int64_t after, int limi
                                      : conv::Event::decode(st.column_text(14));
       w.add("conv", st.column_text(12)).add("pos", st.column_int64(13) - 1);
       if (e.ok()) {
-        wire::MapWriter ev;
-        ev.add("id", e->id())
-            .add("kind", conv::to_string(e->kind))
-            .add("origin", e->origin)
-            .add("epoch", e->epoch)
-            .add("seq", e->seq)
-            .add("author", e->author)
-            .add("target", e->target)
-            .add("role", e->role)
-            .add_bin("body", e->body)
-            .add("wall_ms", e->wall_ms);
-        w.add("event", ev);
+        w.add("event", conv_event_fields(*e));
       } else {
         w.add("gone", true);
       }

@@ -87,6 +87,13 @@ struct Member {
   auto operator<=>(const Member&) const = default;
 };
 
+// The node of a user address (what follows the last '@'; "" without one).
+std::string node_of(const std::string& address);
+// The nodes hosting these members: where a conversation's events go.
+std::set<std::string> nodes_of(const std::map<std::string, Member>& members);
+// The initial members a `create` event's body lists (one address per line).
+std::vector<std::string> create_members(const std::string& body);
+
 struct MessageView {
   std::string id, author, body;
   bool edited = false, recalled = false;

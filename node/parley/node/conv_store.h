@@ -69,6 +69,8 @@ class ConvStore {
   // Conversations loaded here with events waiting for their causal past.
   std::vector<std::string> waiting() const;
   Result<std::vector<ConvSummary>> list();
+  // One conversation's summary; nullopt when this node holds no event of it.
+  Result<std::optional<ConvSummary>> summary(const std::string& conv);
 
  private:
   Result<conv::Replica*> load(const std::string& conv, bool create);

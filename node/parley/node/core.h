@@ -168,6 +168,7 @@ class Core {
   void conv_tick();
   // What an admin may see of the conversations: no content.
   Result<std::vector<ConvSummary>> conv_list();
+  Result<std::optional<ConvSummary>> conv_summary(const std::string& conv);
 
   const NodeConfig& config() const { return config_; }
   // For components that run on the core thread and own tables of their own (federation peers).

@@ -12,6 +12,7 @@
 //   parley-bench catch-up   [--quick] [--clients CONVERSATIONS] [--per N]
 //   parley-bench start-up   [--quick] [--per N]   (N stored messages, default 1,000,000)
 //   parley-bench soak       [--quick] [--clients PAIRS] [--seconds S] [--rate R]
+//   parley-bench disk-faults [--quick] [--clients PAIRS] [--seconds S] [--rate R]
 //   parley-bench idle       [--quick] [--clients N] [--seconds S]
 #include <signal.h>
 #include <sys/wait.h>
@@ -104,6 +105,25 @@ class NodeProc {
   ~NodeProc() { stop(); }
 
   std::string data() const { return (dir_ / "data").string(); }
+
+  // disk-faults: the node's database goes through the fault-injection VFS (storage.md); write
+  // "full" or "readonly" with fault(), clear it with fault("").
+  void enable_faults() {
+    fault_file_ = (dir_ / "fault").string();
+    std::string cfg = slurp(data() + "/config.toml");
+    const std::string at_key = "max_database_mb = 0";
+    const auto at = cfg.find(at_key);
+    if (at == std::string::npos) die("config.toml has no storage.max_database_mb line");
+    cfg.insert(at + at_key.size(), "\ntest_fault_file = \"" + fault_file_ + "\"");
+    std::ofstream(data() + "/config.toml") << cfg;
+  }
+  void fault(const std::string& word) {
+    if (word.empty()) {
+      fs::remove(fault_file_);
+    } else {
+      std::ofstream(fault_file_) << word;
+    }
+  }
   int client_port() const { return client_port_; }
 
   void start() {
@@ -218,12 +238,17 @@ class NodeProc {
   std::string name_;
   int client_port_ = 0, admin_port_ = 0, fed_port_ = 0;
   pid_t pid_ = -1;
+  std::string fault_file_;
 };
 
 struct Stats {
   std::vector<double> ack_ms, deliver_ms;
   std::int64_t sent = 0, acked = 0, delivered = 0, errors = 0;
   bool measuring = false;
+  // disk-faults: answers refusing a write (disk_full, read_only, io_error) are expected; counted
+  // here by code (sends and acknowledgements) instead of as errors.
+  bool refusals_expected = false;
+  std::map<std::string, std::int64_t> refused;
 };
 
 // One authenticated client connection speaking the client protocol.
@@ -262,9 +287,12 @@ class Conn : public std::enable_shared_from_this<Conn> {
   bool tolerate_drops = false;  // soak: a lost connection is expected, not an error
   bool dead() const { return failed_; }
   // soak: every message event this device received, deduplicated by stream seq as a client
-  // does: (msg_id) in arrival order.
+  // does: "msg_id#cseq" in arrival order (on_acked gets the same form).
   std::shared_ptr<std::pair<std::set<std::int64_t>, std::vector<std::string>>> received;
   std::function<void(const std::string& msg_id)> on_acked;
+  // disk-faults: a send the node refused (its code), to be sent again later with the same msg_id.
+  std::function<void(const std::string& code, const std::string& msg_id, const std::string& body)>
+      on_refused;
 
   std::string group;  // when set, send_one() sends a message to this group instead
   std::function<void(const std::string& conv)> on_created;
@@ -365,14 +393,27 @@ class Conn : public std::enable_shared_from_this<Conn> {
     if (t == "re") {
       const auto id = v.uint_or("id", 0).value();
       if (!v.boolean_or("ok", false).value()) {
-        ++stats_.errors;
-        std::fprintf(stderr, "parley-bench: %s: %s\n", user_.c_str(),
-                     v.str_or("msg", "error").value().c_str());
+        const std::string code = v.str_or("code", "").value();
+        const bool expected = stats_.refusals_expected &&
+                              (code == "disk_full" || code == "read_only" || code == "io_error");
+        if (expected) {
+          ++stats_.refused[code];
+          auto sent = msg_ids_.find(id);
+          if (on_refused && sent != msg_ids_.end()) {
+            on_refused(code, sent->second.first, sent->second.second);
+          }
+        } else {
+          ++stats_.errors;
+          std::fprintf(stderr, "parley-bench: %s: %s\n", user_.c_str(),
+                       v.str_or("msg", "error").value().c_str());
+        }
       }
       if (id == create_id_ && on_created) on_created(v.str_or("conv", "").value());
       if (v.has("token")) token = v.str_or("token", "", 256).value();
       if (auto it = msg_ids_.find(id); it != msg_ids_.end()) {
-        if (v.boolean_or("ok", false).value() && on_acked) on_acked(it->second.first);
+        if (v.boolean_or("ok", false).value() && on_acked) {
+          on_acked(it->second.first + "#" + std::to_string(v.uint_or("cseq", 0).value()));
+        }
         msg_ids_.erase(it);
       }
       if (auto it = sends_.find(id); it != sends_.end()) {
@@ -388,7 +429,8 @@ class Conn : public std::enable_shared_from_this<Conn> {
       highest_ = std::max<std::int64_t>(highest_, v.uint_or("seq", 0).value());
       if (received && v.str_or("kind", "").value() == "msg" &&
           received->first.insert(static_cast<std::int64_t>(v.uint_or("seq", 0).value())).second) {
-        received->second.push_back(v.str_or("msg_id", "", 64).value());
+        received->second.push_back(v.str_or("msg_id", "", 64).value() + "#" +
+                                   std::to_string(v.uint_or("cseq", 0).value()));
       }
       if (v.str_or("kind", "").value() == "gev") {
         ++group_events;
@@ -813,36 +855,38 @@ int start_up(const Options& o, NodeProc& node) {
 // SIGKILL and restarted, and frozen (SIGSTOP) and resumed, in turns. Receivers reconnect (resume
 // their session). At the end every acknowledged message must be on its receiver exactly once and
 // in send order.
-int soak(const Options& o, NodeProc& node, NodeProc& far) {
-  const int pairs_n = o.clients;
-  senders_and_receivers(node, far, pairs_n);
-  asio::io_context io;
-  Stats stats;
-  auto senders = connect_all(io, stats, node, "s", pairs_n, "bench-password");
-  auto receivers = connect_all(io, stats, far, "r", pairs_n, "bench-password");
-  std::vector<std::set<std::string>> acked(static_cast<std::size_t>(pairs_n));
-  std::vector<std::shared_ptr<std::pair<std::set<std::int64_t>, std::vector<std::string>>>> got;
-  std::string body = crypto::random_bytes(static_cast<std::size_t>(std::max(o.size, 8)));
-  for (int i = 0; i < pairs_n; ++i) {
-    auto& s = senders[static_cast<std::size_t>(i)];
-    s->peer = "r" + std::to_string(i) + "@" + far.name();
-    s->body = body;
-    s->on_acked = [&acked, i](const std::string& id) {
-      acked[static_cast<std::size_t>(i)].insert(id);
-    };
-    s->tolerate_drops = true;
-    s->counter = std::make_shared<std::int64_t>(0);
-    auto& r = receivers[static_cast<std::size_t>(i)];
-    r->tolerate_drops = true;
-    got.push_back(std::make_shared<std::pair<std::set<std::int64_t>, std::vector<std::string>>>());
-    r->received = got.back();
+using Received = std::shared_ptr<std::pair<std::set<std::int64_t>, std::vector<std::string>>>;
+
+// Senders s<i> on `node` sending to receivers r<i> on `far`, with what each acknowledged and
+// each received, and reconnection (a session resume) of whoever lost its connection.
+struct Fleet {
+  Fleet(asio::io_context& io, Stats& stats, NodeProc& node, NodeProc& far, int n, int size)
+      : io(io), stats(stats), node(node), far(far), n(n), acked(static_cast<std::size_t>(n)) {
+    senders = connect_all(io, stats, node, "s", n, "bench-password");
+    receivers = connect_all(io, stats, far, "r", n, "bench-password");
+    const std::string body = crypto::random_bytes(static_cast<std::size_t>(std::max(size, 8)));
+    for (int i = 0; i < n; ++i) {
+      auto& s = senders[static_cast<std::size_t>(i)];
+      s->peer = "r" + std::to_string(i) + "@" + far.name();
+      s->body = body;
+      s->on_acked = [this, i](const std::string& id) {
+        acked[static_cast<std::size_t>(i)].insert(id);
+      };
+      s->tolerate_drops = true;
+      s->counter = std::make_shared<std::int64_t>(0);
+      auto& r = receivers[static_cast<std::size_t>(i)];
+      r->tolerate_drops = true;
+      got.push_back(std::make_shared<Received::element_type>());
+      r->received = got.back();
+    }
   }
-  const tcp::endpoint far_ep(asio::ip::make_address("127.0.0.1"),
-                             static_cast<unsigned short>(far.client_port()));
-  const tcp::endpoint near_ep(asio::ip::make_address("127.0.0.1"),
-                              static_cast<unsigned short>(node.client_port()));
-  auto reconnect = [&] {
-    for (int i = 0; i < pairs_n; ++i) {
+
+  void reconnect() {
+    const tcp::endpoint far_ep(asio::ip::make_address("127.0.0.1"),
+                               static_cast<unsigned short>(far.client_port()));
+    const tcp::endpoint near_ep(asio::ip::make_address("127.0.0.1"),
+                                static_cast<unsigned short>(node.client_port()));
+    for (int i = 0; i < n; ++i) {
       auto& s = senders[static_cast<std::size_t>(i)];
       if (!s->dead()) continue;
       auto again = std::make_shared<Conn>(io, stats, "s" + std::to_string(i) + "@" + node.name(),
@@ -852,6 +896,7 @@ int soak(const Options& o, NodeProc& node, NodeProc& far) {
       again->peer = s->peer;
       again->body = s->body;
       again->on_acked = s->on_acked;
+      again->on_refused = s->on_refused;
       again->counter = s->counter;
       // Once resumed: what was not answered goes again first, with the same msg_ids.
       again->carry = s->ready ? std::vector<std::pair<std::string, std::string>>{} : s->carry;
@@ -865,7 +910,7 @@ int soak(const Options& o, NodeProc& node, NodeProc& far) {
       s = again;
       again->start(near_ep);
     }
-    for (int i = 0; i < pairs_n; ++i) {
+    for (int i = 0; i < n; ++i) {
       auto& r = receivers[static_cast<std::size_t>(i)];
       if (!r->dead()) continue;
       auto again = std::make_shared<Conn>(io, stats, "r" + std::to_string(i) + "@" + far.name(),
@@ -876,10 +921,80 @@ int soak(const Options& o, NodeProc& node, NodeProc& far) {
       receivers[static_cast<std::size_t>(i)] = again;
       again->start(far_ep);
     }
-  };
+  }
+
+  // Runs until every acknowledged message has reached its receiver (or 120 s); returns the time
+  // that took, -1 if it never did.
+  double converge() {
+    const auto t_stop = Steady::now();
+    while (Steady::now() - t_stop < std::chrono::seconds(120)) {
+      io.run_for(std::chrono::milliseconds(200));
+      reconnect();
+      count();
+      if (lost == 0) return std::chrono::duration<double>(Steady::now() - t_stop).count();
+    }
+    return -1;
+  }
+
+  // Acknowledged, delivered (distinct), lost, duplicated and out-of-order messages. A message is
+  // "msg_id#cseq" on both sides, so one stored at another position than its sender was told
+  // counts as lost; out of order: a receiver saw the conversation's sequence go backwards.
+  void count() {
+    acked_total = delivered = lost = duplicated = out_of_order = not_in_send_order = 0;
+    for (int i = 0; i < n; ++i) {
+      const auto& ids = got[static_cast<std::size_t>(i)]->second;
+      std::map<std::string, int> seen;
+      std::int64_t last_cseq = -1, last_sent = -1;
+      for (const auto& id : ids) {  // "s<i>-<n>#<cseq>"
+        if (++seen[id] > 1) ++duplicated;
+        const std::int64_t cseq = std::stoll(id.substr(id.rfind('#') + 1));
+        if (cseq < last_cseq) ++out_of_order;
+        last_cseq = std::max(last_cseq, cseq);
+        const std::int64_t k = std::stoll(id.substr(id.rfind('-') + 1));
+        if (k < last_sent) ++not_in_send_order;
+        last_sent = std::max(last_sent, k);
+      }
+      delivered += static_cast<std::int64_t>(seen.size());
+      for (const auto& id : acked[static_cast<std::size_t>(i)]) lost += seen.count(id) ? 0 : 1;
+      acked_total += static_cast<std::int64_t>(acked[static_cast<std::size_t>(i)].size());
+    }
+  }
+
+  std::string counts_json() const {
+    return "\"acked\":" + std::to_string(acked_total) +
+           ",\"delivered\":" + std::to_string(delivered) + ",\"lost\":" + std::to_string(lost) +
+           ",\"duplicated\":" + std::to_string(duplicated) +
+           ",\"out_of_order\":" + std::to_string(out_of_order) +
+           ",\"not_in_send_order\":" + std::to_string(not_in_send_order);
+  }
+  bool exactly_once() const { return lost == 0 && duplicated == 0 && out_of_order == 0; }
+
+  asio::io_context& io;
+  Stats& stats;
+  NodeProc &node, &far;
+  int n;
+  std::vector<std::shared_ptr<Conn>> senders, receivers;
+  std::vector<std::set<std::string>> acked;
+  std::vector<Received> got;
+  std::int64_t acked_total = 0, delivered = 0, lost = 0, duplicated = 0, out_of_order = 0;
+  // Delivered in another order than their sender made them: a send refused and made again
+  // later lands after the ones made meanwhile (the same order everywhere, but not send order).
+  std::int64_t not_in_send_order = 0;
+};
+
+// Steady cross-node traffic (senders on `node`, receivers on `far`) while `far` is killed with
+// SIGKILL and restarted, and frozen (SIGSTOP) and resumed, in turns. Receivers reconnect (resume
+// their session). At the end every acknowledged message must be on its receiver exactly once and
+// in send order.
+int soak(const Options& o, NodeProc& node, NodeProc& far) {
+  senders_and_receivers(node, far, o.clients);
+  asio::io_context io;
+  Stats stats;
+  Fleet fleet(io, stats, node, far, o.clients, o.size);
   // Senders at `rate` messages/s in total, spread evenly.
   const double rate = o.rate > 0 ? o.rate : (o.quick ? 200 : 1000);
-  Pacer pacer(io, pairs_n, rate, [&](int i) { senders[static_cast<std::size_t>(i)]->send_one(); });
+  Pacer pacer(io, o.clients, rate,
+              [&](int i) { fleet.senders[static_cast<std::size_t>(i)]->send_one(); });
   int kills = 0, freezes = 0, sender_kills = 0;
   const auto t_end =
       Steady::now() + std::chrono::milliseconds(static_cast<std::int64_t>(o.seconds * 1000));
@@ -901,51 +1016,96 @@ int soak(const Options& o, NodeProc& node, NodeProc& far) {
       io.run_for(std::chrono::seconds(1));
       far.freeze(false);
     }
-    reconnect();
+    fleet.reconnect();
   }
   pacer.stop();
-  std::int64_t acked_total = 0;
-  const auto t_stop = Steady::now();
-  double converge_s = -1;
-  std::int64_t delivered = 0, lost = 0, duplicated = 0, out_of_order = 0;
-  while (Steady::now() - t_stop < std::chrono::seconds(120)) {
-    io.run_for(std::chrono::milliseconds(200));
-    reconnect();
-    lost = 0;
-    delivered = 0;
-    for (int i = 0; i < pairs_n; ++i) {
-      const auto& ids = got[static_cast<std::size_t>(i)]->second;
-      const std::set<std::string> have(ids.begin(), ids.end());
-      delivered += static_cast<std::int64_t>(have.size());
-      for (const auto& id : acked[static_cast<std::size_t>(i)]) lost += have.count(id) ? 0 : 1;
-    }
-    if (lost == 0) {
-      converge_s = std::chrono::duration<double>(Steady::now() - t_stop).count();
-      break;
-    }
-  }
-  for (int i = 0; i < pairs_n; ++i) {
-    const auto& ids = got[static_cast<std::size_t>(i)]->second;
-    std::map<std::string, int> seen;
-    std::int64_t last = -1;
-    for (const auto& id : ids) {
-      if (++seen[id] > 1) ++duplicated;
-      const std::int64_t n = std::stoll(id.substr(id.rfind('-') + 1));
-      if (n < last) ++out_of_order;
-      last = std::max(last, n);
-    }
-    acked_total += static_cast<std::int64_t>(acked[static_cast<std::size_t>(i)].size());
-  }
+  const double converge_s = fleet.converge();
+  fleet.count();
   std::printf(
       "{\"scenario\":\"soak\",\"pairs\":%d,\"seconds\":%.0f,\"rate\":%.0f,\"kills\":%d,"
-      "\"sender_node_kills\":%d,\"freezes\":%d,\"acked\":%lld,\"delivered\":%lld,\"lost\":%lld,"
-      "\"duplicated\":%lld,"
-      "\"out_of_order\":%lld,\"converge_s\":%.2f,\"errors\":%lld}\n",
-      pairs_n, o.seconds, rate, kills, sender_kills, freezes, static_cast<long long>(acked_total),
-      static_cast<long long>(delivered), static_cast<long long>(lost),
-      static_cast<long long>(duplicated), static_cast<long long>(out_of_order), converge_s,
+      "\"sender_node_kills\":%d,\"freezes\":%d,%s,\"converge_s\":%.2f,\"errors\":%lld}\n",
+      o.clients, o.seconds, rate, kills, sender_kills, freezes, fleet.counts_json().c_str(),
+      converge_s, static_cast<long long>(stats.errors));
+  return stats.errors == 0 && fleet.exactly_once() && fleet.not_in_send_order == 0 ? 0 : 1;
+}
+
+// Steady cross-node traffic while, in turns, the senders' or the receivers' node finds its disk
+// read-only or full for `fault_ms`. Refused sends are sent again (same msg_id) 100 ms later, as a
+// client does. At the end every acknowledged message must be on its receiver exactly once and in
+// order; reports the refusals by code and how long after each fault the first send was acked.
+int disk_faults(const Options& o, NodeProc& node, NodeProc& far) {
+  senders_and_receivers(node, far, o.clients);
+  asio::io_context io;
+  Stats stats;
+  stats.refusals_expected = true;
+  Fleet fleet(io, stats, node, far, o.clients, o.size);
+  std::int64_t last_ack_ns = 0;
+  for (auto& s : fleet.senders) {
+    auto acked = s->on_acked;
+    s->on_acked = [acked, &last_ack_ns](const std::string& id) {
+      last_ack_ns = now_ns();
+      acked(id);
+    };
+  }
+  // A refused send goes again after 100 ms through whichever connection its sender has then.
+  for (int i = 0; i < o.clients; ++i) {
+    fleet.senders[static_cast<std::size_t>(i)]->on_refused =
+        [&, i](const std::string&, const std::string& msg_id, const std::string& body) {
+          auto timer = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(100));
+          timer->async_wait([&, i, timer, msg_id, body](const boost::system::error_code&) {
+            auto& s = fleet.senders[static_cast<std::size_t>(i)];
+            if (s->ready && !s->dead()) {
+              s->resend(msg_id, body);
+            } else {
+              s->carry.emplace_back(msg_id, body);
+            }
+          });
+        };
+  }
+  const double rate = o.rate > 0 ? o.rate : (o.quick ? 200 : 1000);
+  Pacer pacer(io, o.clients, rate,
+              [&](int i) { fleet.senders[static_cast<std::size_t>(i)]->send_one(); });
+  const auto fault_ms = std::chrono::milliseconds(1500);
+  int faults = 0;
+  std::vector<double> recovery_ms;  // senders' node: fault cleared → next acknowledged send
+  const auto t_end =
+      Steady::now() + std::chrono::milliseconds(static_cast<std::int64_t>(o.seconds * 1000));
+  for (int round = 0; Steady::now() < t_end; ++round) {
+    io.run_for(std::chrono::seconds(2));
+    NodeProc& target = round % 2 == 0 ? node : far;
+    target.fault(round % 4 < 2 ? "readonly" : "full");
+    ++faults;
+    io.run_for(fault_ms);
+    target.fault("");
+    const std::int64_t cleared = now_ns();
+    if (&target == &node) {
+      while (last_ack_ns < cleared && now_ns() - cleared < 10'000'000'000) {
+        io.run_for(std::chrono::milliseconds(5));
+      }
+      recovery_ms.push_back(static_cast<double>(last_ack_ns - cleared) / 1e6);
+    }
+    fleet.reconnect();
+  }
+  pacer.stop();
+  const double converge_s = fleet.converge();
+  fleet.count();
+  std::string by_code;
+  for (const auto& [code, count] : stats.refused) {
+    by_code += (by_code.empty() ? "\"" : ",\"") + code + "\":" + std::to_string(count);
+  }
+  const double worst_recovery =
+      recovery_ms.empty() ? 0 : *std::max_element(recovery_ms.begin(), recovery_ms.end());
+  std::printf(
+      "{\"scenario\":\"disk-faults\",\"pairs\":%d,\"seconds\":%.0f,\"rate\":%.0f,"
+      "\"faults\":%d,\"fault_ms\":%lld,\"refused\":{%s},%s,\"recovery_ms\":{\"p50\":%.0f,"
+      "\"max\":%.0f},\"converge_s\":%.2f,\"errors\":%lld}\n",
+      o.clients, o.seconds, rate, faults, static_cast<long long>(fault_ms.count()), by_code.c_str(),
+      fleet.counts_json().c_str(), pct(recovery_ms, 0.5), worst_recovery, converge_s,
       static_cast<long long>(stats.errors));
-  return stats.errors == 0 && lost == 0 && duplicated == 0 && out_of_order == 0 ? 0 : 1;
+  const bool refusals_seen =
+      stats.refused.count("read_only") > 0 && stats.refused.count("disk_full") > 0;
+  if (!refusals_seen) std::fprintf(stderr, "parley-bench: no read_only and disk_full refusals\n");
+  return stats.errors == 0 && fleet.exactly_once() && refusals_seen && converge_s >= 0 ? 0 : 1;
 }
 
 int idle(const Options& o, NodeProc& node) {
@@ -986,7 +1146,9 @@ int main(int argc, char** argv) {
   CLI::App app{"parley-bench — load scenarios against real parleyd processes on loopback"};
   Options o;
   o.parleyd = (fs::path(argv[0]).parent_path() / ".." / "cli" / "parleyd").string();
-  app.add_option("SCENARIO", o.scenario, "local-1to1 | cross-node | group-fanout | catch-up | idle")
+  app.add_option("SCENARIO", o.scenario,
+                 "local-1to1 | cross-node | group-fanout | catch-up | start-up | soak | "
+                 "disk-faults | idle")
       ->required();
   app.add_option("--senders", o.senders, "group-fanout: members who send (10; --quick 3)");
   app.add_option("--per", o.per, "catch-up: messages per conversation (1000; --quick 100)");
@@ -1002,18 +1164,20 @@ int main(int argc, char** argv) {
   crypto::init();
   ::signal(SIGPIPE, SIG_IGN);
   if (o.seconds <= 0) {
-    o.seconds = o.scenario == "soak" ? (o.quick ? 20 : 60) : (o.quick ? 3 : 10);
+    o.seconds = o.scenario == "soak"          ? (o.quick ? 20 : 60)
+                : o.scenario == "disk-faults" ? (o.quick ? 14 : 42)
+                                              : (o.quick ? 3 : 10);
   }
   if (o.senders <= 0) o.senders = o.quick ? 3 : 10;
   if (o.per <= 0) {
     o.per = o.scenario == "start-up" ? (o.quick ? 100000 : 1000000) : (o.quick ? 100 : 1000);
   }
   if (o.clients <= 0) {
-    o.clients = o.scenario == "idle"           ? (o.quick ? 1000 : 10000)
-                : o.scenario == "group-fanout" ? (o.quick ? 150 : 1000)
-                : o.scenario == "catch-up"     ? 100
-                : o.scenario == "soak"         ? (o.quick ? 20 : 100)
-                                               : (o.quick ? 100 : 1000);
+    o.clients = o.scenario == "idle"                                  ? (o.quick ? 1000 : 10000)
+                : o.scenario == "group-fanout"                        ? (o.quick ? 150 : 1000)
+                : o.scenario == "catch-up"                            ? 100
+                : o.scenario == "soak" || o.scenario == "disk-faults" ? (o.quick ? 20 : 100)
+                                                                      : (o.quick ? 100 : 1000);
   }
   const fs::path root =
       fs::temp_directory_path() / ("parley-bench-" + crypto::hex_encode(crypto::random_bytes(4)));
@@ -1032,6 +1196,14 @@ int main(int argc, char** argv) {
       NodeProc far(o.parleyd, root, "far.example");
       far.start();
       rc = soak(o, node, far);
+    } else if (o.scenario == "disk-faults") {
+      NodeProc far(o.parleyd, root, "far.example");
+      node.stop();
+      node.enable_faults();
+      node.start();
+      far.enable_faults();
+      far.start();
+      rc = disk_faults(o, node, far);
     } else if (o.scenario == "start-up") {
       rc = start_up(o, node);
     } else if (o.scenario == "catch-up") {

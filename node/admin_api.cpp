@@ -29,6 +29,7 @@ http::status_code status_for(const std::string& code) {
   if (code == "not_found") return http::status_codes::NotFound;
   if (code == "conflict") return http::status_codes::Conflict;
   if (code == "disk_full") return 507;
+  if (code == "read_only" || code == "io_error") return http::status_codes::ServiceUnavailable;
   return http::status_codes::InternalError;
 }
 

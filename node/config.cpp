@@ -91,6 +91,7 @@ Status check_known_keys(const toml::table& root) {
       "security.login_failures_per_window",
       "security.login_window_seconds",
       "storage.max_database_mb",
+      "storage.test_fault_file",
   };
   for (const auto& [section, value] : root) {
     const auto* table = value.as_table();
@@ -207,6 +208,11 @@ Result<NodeConfig> load_config(const std::string& path) {
     c.federation_discovery_url = *v;
   }
   PARLEY_TRY(read_uint(root, "storage.max_database_mb", c.max_database_mb, 0, 1u << 30));
+  if (auto node = root.at_path("storage.test_fault_file")) {
+    const auto v = node.value<std::string>();
+    if (!v) return make_error("bad_config", "storage.test_fault_file must be a path");
+    c.test_fault_file = *v;
+  }
   PARLEY_TRY(read_uint(root, "federation.requests_per_second", c.federation_requests_per_second, 1,
                        1u << 20));
   PARLEY_TRY(read_uint(root, "federation.concurrent_per_origin", c.federation_concurrent_per_origin,

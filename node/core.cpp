@@ -98,7 +98,37 @@ void Core::out_drain(const std::shared_ptr<Outlet>& outlet) {
 
 void Core::begin_batch() {
   if (batching_) return;
+  if (storage_refusing_ && !storage_writable_again()) return;  // each request on its own
   batching_ = db_.begin_batch().ok();
+}
+
+void Core::note_write_refused(const Error& e) {
+  if (!store::write_refused(e)) return;
+  if (!storage_refusing_) {
+    spdlog::error("event=storage_refusing_writes code={} reason=\"{}\"", e.code, e.message);
+  }
+  storage_refusing_ = true;
+  last_storage_probe_ms_ = clock_.now_ms();
+}
+
+// While the database refuses writes, requests run one transaction each, so one refused write
+// does not turn the answers of reads batched with it into errors. Once a second a small write
+// probes whether the disk came back; then batching resumes.
+bool Core::storage_writable_again() {
+  const std::int64_t now = clock_.now_ms();
+  if (now - last_storage_probe_ms_ < 1000) return false;
+  last_storage_probe_ms_ = now;
+  auto probed = db_.exec(
+      "BEGIN IMMEDIATE; INSERT OR REPLACE INTO node_meta(key, value) VALUES('storage_probe_ms', "
+      "'" +
+      std::to_string(now) + "'); COMMIT");
+  if (!probed.ok()) {
+    (void)db_.exec("ROLLBACK");
+    return false;
+  }
+  storage_refusing_ = false;
+  spdlog::warn("event=storage_writable_again");
+  return true;
 }
 
 void Core::restart_broken_batch() {
@@ -131,6 +161,7 @@ void Core::end_batch() {
   // their connections closed so they resume from their acknowledged cursor.
   spdlog::error("event=batch_commit_failed code={} reason=\"{}\"", committed.error().code,
                 committed.error().message);
+  note_write_refused(committed.error());
   conv_rollback();
   touched_.clear();
   outbox_grew_ = false;
@@ -149,7 +180,8 @@ void Core::end_batch() {
         w.add("t", "re")
             .add("id", m->root().uint_or("id", 0).value())
             .add("ok", false)
-            .add("code", committed.error().code == "disk_full" ? "disk_full" : "storage")
+            .add("code", store::write_refused(committed.error()) ? committed.error().code
+                                                                 : std::string("storage"))
             .add("msg", "not stored: " + committed.error().message);
         d.outlet->send(w.finish());
       } else {
@@ -229,6 +261,7 @@ void Core::process(ConnId id, Conn& c, const wire::Message& frame) {
     touched_.clear();
     outbox_grew_ = false;
     conv_rollback();
+    note_write_refused(s.error());
     restart_broken_batch();
     reply_error(c, *req_id, s.error());
     if (s.error().code == "suspended" && !c.closed) {
@@ -405,9 +438,9 @@ Status Core::do_resume(ConnId id, Conn& c, wire::View req, wire::MapWriter& out)
   const std::string address = st.column_text(2) + "@" + config_.name;
   if (st.column_int64(3)) return make_error("suspended", "the account is suspended");
   PARLEY_ASSIGN_OR_RETURN(upd, db_.prepare("UPDATE devices SET last_seen_ms = ? WHERE id = ?"));
-  // Best effort: a full database still lets its users in to read.
+  // Best effort: a full or read-only database still lets its users in to read.
   if (auto seen = upd.bind(1, clock_.now_ms()).bind(2, device_id).run();
-      !seen.ok() && seen.error().code != "disk_full") {
+      !seen.ok() && !store::write_refused(seen.error())) {
     return seen;
   }
   out.add("user", address)

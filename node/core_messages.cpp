@@ -137,11 +137,11 @@ Status Core::do_ack(Conn& c, wire::View req, wire::MapWriter& out) {
     out.add("cursor", cursor);
     return ok_status();
   }
-  // A full database keeps serving reads: an acknowledgement it cannot store (with its
+  // A full or read-only database keeps serving reads: an acknowledgement it cannot store (with its
   // receipts) is answered with the cursor unchanged and `deferred`, and the events come again on
   // the next connection (clients drop them by seq).
   auto stored = ack_and_receipts(c, cursor, upto);
-  if (!stored.ok() && stored.error().code == "disk_full") {
+  if (!stored.ok() && store::write_refused(stored.error())) {
     restart_broken_batch();
     out.add("cursor", cursor).add("deferred", true);
     return ok_status();

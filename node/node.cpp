@@ -126,6 +126,12 @@ class DirLock {
  public:
   static Result<std::unique_ptr<DirLock>> take(const std::string& path, const std::string& dir) {
     const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0 && errno == EROFS) {
+      return make_error("read_only", dir +
+                                         " is on a read-only file system; parleyd stores its "
+                                         "database there (remount it read-write, then start "
+                                         "again). Nothing was changed.");
+    }
     if (fd < 0) return make_error("io", "cannot open " + path + ": " + std::strerror(errno));
     if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
       char buf[32] = {};
@@ -291,7 +297,13 @@ Status serve(const std::string& data_dir) {
   PARLEY_ASSIGN_OR_RETURN(lock, DirLock::take(paths.lock(), data_dir));
   PARLEY_ASSIGN_OR_RETURN(config, load_config(paths.config()));
   setup_logging(config.log_level);
-  PARLEY_ASSIGN_OR_RETURN(db, store::Database::open(paths.database()));
+  store::Database::Options db_options;
+  db_options.fault_file = config.test_fault_file;
+  if (!config.test_fault_file.empty()) {
+    spdlog::warn("event=fault_injection file={} (storage.test_fault_file: tests only)",
+                 config.test_fault_file);
+  }
+  PARLEY_ASSIGN_OR_RETURN(db, store::Database::open(paths.database(), db_options));
   PARLEY_TRY(db->migrate(store::node_migrations()));
   if (config.max_database_mb > 0) {
     // SQLite refuses to grow the file past this many pages: writes fail with "disk_full".

@@ -3,18 +3,31 @@
 #include <fcntl.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+
+#include "parley/store/fault_vfs.h"
 
 namespace parley::store {
 
 namespace {
 
-Error sqlite_error(int rc, const std::string& message) {
+Error sqlite_error(int rc, const std::string& message, int os_errno = 0) {
+  const std::string os = os_errno ? std::string(" (") + std::strerror(os_errno) + ")" : "";
   switch (rc & 0xff) {
     case SQLITE_FULL:
-      return make_error("disk_full", "disk full: " + message);
+      return make_error("disk_full", "disk full: " + message + os);
+    case SQLITE_READONLY:
+      return make_error("read_only", "storage is read-only: " + message + os);
+    case SQLITE_IOERR:
+      if (os_errno == EROFS) {
+        return make_error("read_only", "storage is read-only: " + message + os);
+      }
+      return make_error("io_error", "storage I/O error: " + message + os);
     case SQLITE_CONSTRAINT:
       return make_error("conflict", message);
     case SQLITE_BUSY:
@@ -28,12 +41,31 @@ Error sqlite_error(int rc, const std::string& message) {
   }
 }
 
+// The OS error behind a failed write: what SQLite recorded, else what the fault-injection VFS
+// injected, else EROFS if the database's file system is mounted read-only (SQLite does not
+// record the OS error of a failed commit).
+int os_error_of(int rc, sqlite3* db, const std::string& path) {
+  const int primary = rc & 0xff;
+  if (primary != SQLITE_IOERR && primary != SQLITE_FULL && primary != SQLITE_READONLY) return 0;
+  if (const int e = sqlite3_system_errno(db); e != 0) return e;
+  if (const int e = fault_vfs_errno(); e != 0) return e;
+  const auto slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash + 1);
+  struct statvfs fs {};
+  if (::statvfs(dir.c_str(), &fs) == 0 && (fs.f_flag & ST_RDONLY)) return EROFS;
+  return 0;
+}
+
 std::int64_t file_size(const std::string& path) {
   struct stat st {};
   return ::stat(path.c_str(), &st) == 0 ? static_cast<std::int64_t>(st.st_size) : 0;
 }
 
 }  // namespace
+
+bool write_refused(const Error& e) {
+  return e.code == "disk_full" || e.code == "read_only" || e.code == "io_error";
+}
 
 Statement::Statement(Database* db, sqlite3_stmt* stmt, std::string sql)
     : db_(db), stmt_(stmt), sql_(std::move(sql)) {}
@@ -113,7 +145,12 @@ Result<std::unique_ptr<Database>> Database::open(const std::string& path, const 
   int flags = SQLITE_OPEN_NOMUTEX;
   flags |= o.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
   if (o.create && !o.read_only) flags |= SQLITE_OPEN_CREATE;
-  const int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
+  const char* vfs = nullptr;
+  if (!o.fault_file.empty()) {
+    PARLEY_ASSIGN_OR_RETURN(name, fault_vfs(o.fault_file));
+    vfs = name;
+  }
+  const int rc = sqlite3_open_v2(path.c_str(), &raw, flags, vfs);
   if (rc != SQLITE_OK) {
     std::string msg = "cannot open " + path + ": " + (raw ? sqlite3_errmsg(raw) : "out of memory");
     sqlite3_close_v2(raw);
@@ -133,7 +170,9 @@ Result<std::unique_ptr<Database>> Database::open(const std::string& path, const 
   return db;
 }
 
-Error Database::error_from(int rc) const { return sqlite_error(rc, sqlite3_errmsg(db_)); }
+Error Database::error_from(int rc) const {
+  return sqlite_error(rc, sqlite3_errmsg(db_), os_error_of(rc, db_, path_));
+}
 
 Status Database::exec(std::string_view sql) {
   const std::string s(sql);
@@ -142,7 +181,7 @@ Status Database::exec(std::string_view sql) {
   if (rc != SQLITE_OK) {
     std::string msg = err ? err : sqlite3_errmsg(db_);
     sqlite3_free(err);
-    return sqlite_error(rc, msg);
+    return sqlite_error(rc, msg, os_error_of(rc, db_, path_));
   }
   return ok_status();
 }

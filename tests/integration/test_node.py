@@ -2,6 +2,7 @@
 import json
 import re
 import os
+import tempfile
 import signal
 import struct
 import sys
@@ -271,6 +272,50 @@ class StorageLimit(unittest.TestCase):
             node.start()
             alice.ok("send", bob.address, "after the limit")
             self.assertIn("after the limit", bob.ok("sync"))
+        finally:
+            node.cleanup()
+
+    def test_read_only_or_full_storage_refuses_writes_serves_reads_and_recovers(self):
+        # The database runs through the fault-injection VFS (storage.test_fault_file): writing
+        # "readonly" to the control file makes every write fail as on a file system remounted
+        # read-only (EIO/EROFS), "full" as on ENOSPC; removing it is the disk coming back.
+        fault = os.path.join(tempfile.mkdtemp(prefix="parley-fault-"), "fault")
+        node = Node(policy="anyone",
+                    settings={"storage.test_fault_file": '"%s"' % fault}).start()
+        try:
+            node.add_user("alice")
+            node.add_user("bob")
+            alice, bob = User(node, "alice"), User(node, "bob")
+            for u in (alice, bob):
+                self.assertEqual(u.login().returncode, 0)
+            for i in range(3):
+                alice.ok("send", bob.address, "before %d" % i)
+            for word, expect in (("readonly", "read-only"), ("full", "full")):
+                with open(fault, "w") as f:
+                    f.write(word)
+                r = alice.run("send", bob.address, "refused while " + word)
+                self.assertNotEqual(r.returncode, 0, r.stdout)
+                self.assertIn(expect, r.stderr.lower())
+                # Reads and session resumes go on (a new device's login is a write and is
+                # refused with the same clear error).
+                r = bob.login()
+                self.assertNotEqual(r.returncode, 0)
+                self.assertIn(expect, r.stderr.lower())
+                bob.ok("sync")
+                hist = bob.ok("history", alice.address)
+                for i in range(3):
+                    self.assertIn("before %d" % i, hist)
+                self.assertIn("users", node.parleyd("status", check=True).stdout.lower())
+                os.remove(fault)
+                # The disk is back: the same node, without a restart, takes messages again.
+                alice.ok("send", bob.address, "after " + word)
+            node.stop()
+            node.start()
+            hist = alice.ok("history", bob.address)
+            for text in ("before 0", "before 1", "before 2", "after readonly", "after full"):
+                self.assertEqual(hist.count(text), 1, hist)
+            self.assertNotIn("refused while", hist)
+            self.assertIn("fault_injection", node.logs())
         finally:
             node.cleanup()
 

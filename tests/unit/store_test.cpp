@@ -147,3 +147,48 @@ TEST_CASE("online backup is consistent while another connection writes") {
   REQUIRE(st->column_int64(0) == 100);  // the snapshot excludes the write in flight
   REQUIRE_FALSE(std::filesystem::exists(d.file("copy.db.tmp")));
 }
+
+TEST_CASE("a read-only or full disk refuses writes with its own code; reads go on; writes resume") {
+  TempDir d;
+  const std::string control = d.file("fault");
+  Database::Options o;
+  o.fault_file = control;
+  auto db = Database::open(d.file("f.db"), o);
+  REQUIRE(db.ok());
+  REQUIRE((*db)->migrate(kTwo).ok());
+  REQUIRE((*db)->exec("INSERT INTO t VALUES('a', 1)").ok());
+  const auto write_fault = [&](const char* word) {
+    std::FILE* f = std::fopen(control.c_str(), "w");
+    REQUIRE(f != nullptr);
+    std::fputs(word, f);
+    std::fclose(f);
+  };
+  const auto count = [&] {
+    auto st = (*db)->prepare("SELECT COUNT(*) FROM t");
+    REQUIRE(st.ok());
+    REQUIRE(*st->step());
+    return st->column_int64(0);
+  };
+  for (const auto& [word, code] : {std::pair{"readonly", "read_only"}, {"full", "disk_full"}}) {
+    const auto before = count();
+    write_fault(word);
+    // A batch: the write fails at commit (WAL frames are written then), and nothing is kept.
+    REQUIRE((*db)->begin_batch().ok());
+    REQUIRE((*db)->exec("INSERT INTO t VALUES('refused', 2)").ok());
+    const Status committed = (*db)->end_batch(true);
+    REQUIRE_FALSE(committed.ok());
+    CHECK(committed.error().code == code);
+    CHECK(store::write_refused(committed.error()));
+    CHECK(count() == before);
+    std::filesystem::remove(control);
+    REQUIRE((*db)->exec("INSERT OR REPLACE INTO t VALUES('after', 3)").ok());
+    CHECK(count() == 2);
+  }
+  db->reset();
+  auto again = Database::open(d.file("f.db"));
+  REQUIRE(again.ok());
+  auto st = (*again)->prepare("SELECT group_concat(k) FROM (SELECT k FROM t ORDER BY k)");
+  REQUIRE(st.ok());
+  REQUIRE(*st->step());
+  CHECK(st->column_text(0) == "a,after");
+}

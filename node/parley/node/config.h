@@ -33,6 +33,9 @@ struct NodeConfig {
   std::uint32_t max_outbound_frames = 1024;
   std::uint32_t max_connections = 10000;
   std::uint32_t max_database_mb = 0;  // storage.max_database_mb; 0: no limit of our own
+  // storage.test_fault_file (tests and benchmarks only): the database is opened through the
+  // fault-injection VFS that this file controls (store/fault_vfs.h); empty: off.
+  std::string test_fault_file;
   // The client port speaks plain TCP; a non-loopback listener needs this set explicitly (a TLS
   // terminator in front of the node). Until then only loopback addresses are accepted.
   bool allow_plaintext_remote = false;

@@ -116,7 +116,8 @@ class Core {
   // commit; their responses and pushes leave only after it (a durable acknowledgement is never
   // sent before its commit). If the commit fails, every request of the batch is answered with
   // the error and connections whose pushes were lost are closed (they resume from their
-  // cursor). Without a batch each request commits on its own.
+  // cursor). Without a batch each request commits on its own; so does every request while the
+  // database refuses writes (full, read-only), until a probe write succeeds again.
   void begin_batch();
   void end_batch();
 
@@ -182,6 +183,8 @@ class Core {
   void send_frame(Conn& c, std::string payload);
   // After a failure: if the database rolled the current batch back, end it and open another.
   void restart_broken_batch();
+  void note_write_refused(const Error& e);
+  bool storage_writable_again();
   // What goes to an outlet: at once, or after the batch's commit.
   void out_close(const std::shared_ptr<Outlet>& outlet, const std::string& code,
                  const std::string& message);
@@ -318,6 +321,8 @@ class Core {
     std::string a, b;
   };
   bool batching_ = false;
+  bool storage_refusing_ = false;  // the last write failed: disk full, read-only, I/O error
+  std::int64_t last_storage_probe_ms_ = 0;
   std::vector<Deferred> deferred_;
 
   const crypto::SigningKey* node_key_ = nullptr;

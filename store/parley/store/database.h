@@ -4,8 +4,10 @@
 // Database::open sets WAL mode, synchronous=FULL (a committed transaction survives power loss:
 // the node acknowledges a message only after commit), foreign_keys=ON and a busy timeout.
 // A Database and its Statements belong to one thread at a time. Errors map SQLite codes to stable
-// codes: "disk_full" (SQLITE_FULL), "conflict" (constraint violations), "busy", "corrupt",
-// "storage" (anything else); the message carries sqlite3_errmsg.
+// codes: "disk_full" (SQLITE_FULL), "read_only" (SQLITE_READONLY, or an I/O error with errno
+// EROFS), "io_error" (other I/O errors), "conflict" (constraint violations), "busy", "corrupt",
+// "storage" (anything else); the message carries sqlite3_errmsg and the OS error. The first three
+// are write refusals (write_refused()): the database still serves reads.
 #pragma once
 
 #include <cstdint>
@@ -23,6 +25,10 @@ struct sqlite3_stmt;
 namespace parley::store {
 
 class Database;
+
+// True for the errors of a database that can still be read but not written now: "disk_full",
+// "read_only", "io_error". A node keeps serving reads and logins through them.
+bool write_refused(const Error& e);
 
 // A prepared statement. Bind indexes start at 1, column indexes at 0. Destruction resets the
 // statement and returns it to its Database's cache for the same SQL text.
@@ -72,6 +78,8 @@ class Database {
     bool create = true;  // create the file if missing
     bool read_only = false;
     int busy_timeout_ms = 5000;
+    // Tests only: open through the fault-injection VFS controlled by this file (fault_vfs.h).
+    std::string fault_file;
   };
 
   static Result<std::unique_ptr<Database>> open(const std::string& path, const Options& options);

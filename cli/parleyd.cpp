@@ -15,6 +15,7 @@
 #include "parley/crypto/secret.h"
 #include "parley/crypto/sign.h"
 #include "parley/node/node.h"
+#include "parleyd_config.h"
 
 namespace {
 
@@ -212,6 +213,8 @@ int main(int argc, char** argv) {
   conv_show->add_flag("--json", json_out, "JSON object output");
   auto* status = app.add_subcommand("status", "Uptime, users, connections, queues, database size");
   status->add_flag("--json", json_out, "JSON output");
+  parley::cli::ConfigCommand config_cmd;
+  parley::cli::add_config_commands(app, config_cmd);
   auto* backup = app.add_subcommand("backup", "Consistent online backup of the database");
   std::string backup_to;
   backup->add_option("--to", backup_to, "Destination file")->required();
@@ -262,6 +265,7 @@ int main(int argc, char** argv) {
               << "Next: parleyd serve --data " << data_dir << "\n";
     return kOk;
   }
+  if (config_cmd.check->parsed()) return parley::cli::run_config_check(config_cmd, data_dir);
   if (*serve) {
     auto s = node::serve(data_dir);
     if (!s.ok()) return fail(s.error());

@@ -4,13 +4,14 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
 import unittest
 
 from fakenode import FakeNode
-from harness import Node, User, befriend_across, two_nodes, wait_for
+from harness import Node, User, befriend_across, free_port, two_nodes, wait_for
 
 
 def dm_id(a, b):
@@ -450,6 +451,107 @@ class Https(unittest.TestCase):
                           what="certificate error")
             self.assertEqual(st["queued"], 1)
             self.assertRegex(st["last_error"].lower(), "certificate|verify|handshake|ssl")
+        finally:
+            for n in nodes:
+                n.cleanup()
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def config_check(node, *args):
+    r = node.parleyd("config", "check", "--json", "--timeout", "3", *args)
+    doc = json.loads(r.stdout)
+    return r.returncode, doc, {(c["check"], c["status"]) for c in doc["checks"]}
+
+
+class ConfigCheck(unittest.TestCase):
+    def test_local_checks_find_loose_modes_busy_ports_and_bad_keys(self):
+        n = Node(name="cc.example")
+        try:
+            rc, doc, seen = config_check(n, "--offline")
+            self.assertEqual(rc, 0, doc)
+            self.assertTrue(doc["ok"])
+            for check in ("data-dir", "config", "files", "database", "node-key", "listeners"):
+                self.assertIn((check, "ok"), seen)
+            self.assertIn(("tls", "warning"), seen)  # no certificate: federation is off
+            # A node key others can read.
+            key = os.path.join(n.data, "node.key")
+            os.chmod(key, 0o644)
+            rc, doc, seen = config_check(n, "--offline")
+            self.assertEqual(rc, 1)
+            self.assertFalse(doc["ok"])
+            hints = [c["hint"] for c in doc["checks"] if c["check"] == "files"]
+            self.assertIn("chmod 600 " + key, hints)
+            os.chmod(key, 0o600)
+            # A port another process holds.
+            with socket.socket() as s:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                s.bind(("127.0.0.1", n.client_port))
+                s.listen(1)
+                rc, doc, seen = config_check(n, "--offline")
+                self.assertEqual(rc, 1)
+                busy = [c for c in doc["checks"] if c["check"] == "listeners"
+                        and c["status"] == "problem"]
+                self.assertEqual(len(busy), 1, doc)
+                self.assertIn("in use", busy[0]["detail"])
+                self.assertIn(str(n.client_port), busy[0]["hint"])
+            # A running node: its listeners answer, so they are not "in use".
+            n.start()
+            rc, doc, seen = config_check(n, "--offline")
+            self.assertEqual(rc, 0, doc)
+            self.assertTrue(any("running node answers" in c["detail"] for c in doc["checks"]))
+            n.stop()
+            # A key the config format does not define: named, exit 1; human output has hints.
+            cfg = os.path.join(n.data, "config.toml")
+            with open(cfg, "a") as f:
+                f.write("\n[client]\nbogus_key = 1\n")
+            r = n.parleyd("config", "check", "--offline")
+            self.assertEqual(r.returncode, 1)
+            self.assertRegex(r.stdout, r"problem\s+config")
+            self.assertIn("hint:", r.stdout)
+        finally:
+            n.cleanup()
+
+    def test_tls_peers_and_well_known_against_running_nodes(self):
+        tmp = tempfile.mkdtemp(prefix="parley-cc-")
+        ca, issue = make_ca(tmp)
+        nodes = []
+        try:
+            def tls_node(name, cert_for=None):
+                crt, key = issue(cert_for or name)
+                port = free_port()
+                s = {"federation.tls_cert": '"%s"' % crt, "federation.tls_key": '"%s"' % key,
+                     "federation.tls_ca": '"%s"' % ca,
+                     "federation.public_url": '"https://127.0.0.1:%d"' % port,
+                     "federation.discovery_url":
+                         '"https://127.0.0.1:%d/.well-known/parley?node={name}"' % port,
+                     "federation.listen": '"127.0.0.1:%d"' % port}
+                n = Node(name=name, settings=s)
+                n.fed_port = port
+                nodes.append(n)
+                return n
+            a, b = tls_node("a.example"), tls_node("b.example")
+            a.start()
+            b.start()
+            a.parleyd("peer", "add", "b.example", "https://127.0.0.1:%d" % b.fed_port, check=True)
+            a.parleyd("peer", "add", "dead.example", "https://127.0.0.1:%d" % free_port(),
+                      check=True)
+            rc, doc, seen = config_check(a)
+            self.assertEqual(rc, 1, doc)  # the dead peer
+            self.assertIn(("well-known", "ok"), seen)
+            self.assertIn(("tls", "warning"), seen)  # the test certificate expires in 2 days
+            peers = {c["detail"].split()[0]: c for c in doc["checks"] if c["check"] == "peers"}
+            self.assertEqual(peers["b.example"]["status"], "ok")
+            self.assertEqual(peers["dead.example"]["status"], "problem")
+            self.assertIn("peer status dead.example", peers["dead.example"]["hint"])
+            a.parleyd("peer", "remove", "dead.example", check=True)
+            rc, doc, seen = config_check(a)
+            self.assertEqual(rc, 0, doc)
+            # A certificate for another name: refused before the node is even started.
+            c = tls_node("c.example", cert_for="other.example")
+            rc, doc, seen = config_check(c, "--offline")
+            self.assertEqual(rc, 1)
+            self.assertTrue(any(x["check"] == "tls" and "does not name c.example" in x["detail"]
+                                for x in doc["checks"]), doc)
         finally:
             for n in nodes:
                 n.cleanup()

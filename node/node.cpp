@@ -27,6 +27,7 @@
 #include "parley/node/federation_api.h"
 #include "parley/node/federation_sender.h"
 #include "parley/node/gateway.h"
+#include "parley/store/checkpointer.h"
 #include "parley/store/database.h"
 #include "parley/store/node_schema.h"
 
@@ -303,8 +304,11 @@ Status serve(const std::string& data_dir) {
     spdlog::warn("event=fault_injection file={} (storage.test_fault_file: tests only)",
                  config.test_fault_file);
   }
+  db_options.auto_checkpoint = false;  // the checkpointer's thread does it (below)
   PARLEY_ASSIGN_OR_RETURN(db, store::Database::open(paths.database(), db_options));
   PARLEY_TRY(db->migrate(store::node_migrations()));
+  PARLEY_ASSIGN_OR_RETURN(checkpointer, store::Checkpointer::start(paths.database(), db_options,
+                                                                   std::chrono::milliseconds(100)));
   if (config.max_database_mb > 0) {
     // SQLite refuses to grow the file past this many pages: writes fail with "disk_full".
     PARLEY_ASSIGN_OR_RETURN(page, db->prepare("PRAGMA page_size"));
@@ -421,7 +425,8 @@ Status serve(const std::string& data_dir) {
   asio::post(core_ctx, [&conv_timer] { conv_timer.cancel(); });
   core_guard.reset();
   core_thread.join();  // finishes queued core work
-  db.reset();          // checkpoints and closes the database
+  checkpointer->stop();
+  db.reset();  // checkpoints and closes the database
   spdlog::info("event=stopped");
   return ok_status();
 }

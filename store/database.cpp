@@ -161,6 +161,7 @@ Result<std::unique_ptr<Database>> Database::open(const std::string& path, const 
   sqlite3_extended_result_codes(raw, 1);
   if (!o.read_only) {
     PARLEY_TRY(db->exec("PRAGMA journal_mode=WAL"));
+    if (!o.auto_checkpoint) PARLEY_TRY(db->exec("PRAGMA wal_autocheckpoint=0"));
   }
   // Savepoints (group commit, Transaction inside a batch) journal into temporary storage: keep it
   // in memory, and give the page cache room for a batch's pages (16 MiB).
@@ -269,6 +270,15 @@ Status Database::backup_to(const std::string& dest_path) {
     std::remove(tmp.c_str());
     return make_error("io", "cannot rename the backup to " + dest_path);
   }
+  return ok_status();
+}
+
+Status Database::checkpoint(Checkpoint mode) {
+  const int rc = sqlite3_wal_checkpoint_v2(
+      db_, nullptr,
+      mode == Checkpoint::kTruncate ? SQLITE_CHECKPOINT_TRUNCATE : SQLITE_CHECKPOINT_PASSIVE,
+      nullptr, nullptr);
+  if (rc != SQLITE_OK) return error_from(rc);
   return ok_status();
 }
 

@@ -1,7 +1,9 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <thread>
 
 #include "parley/crypto/secret.h"
+#include "parley/store/checkpointer.h"
 #include "parley/store/database.h"
 #include "parley/store/node_schema.h"
 
@@ -191,4 +193,43 @@ TEST_CASE("a read-only or full disk refuses writes with its own code; reads go o
   REQUIRE(st.ok());
   REQUIRE(*st->step());
   CHECK(st->column_text(0) == "a,after");
+}
+
+TEST_CASE("without autocheckpoint the WAL grows; the checkpointer's thread empties it") {
+  TempDir d;
+  Database::Options o;
+  o.auto_checkpoint = false;
+  auto db = Database::open(d.file("c.db"), o);
+  REQUIRE(db.ok());
+  REQUIRE((*db)->migrate(kTwo).ok());
+  const auto wal_size = [&] {
+    std::error_code ec;
+    const auto n = std::filesystem::file_size(d.file("c.db") + "-wal", ec);
+    return ec ? std::uintmax_t{0} : n;
+  };
+  const auto fill = [&](int from) {
+    for (int i = from; i < from + 3000; ++i) {
+      auto st = (*db)->prepare("INSERT INTO t VALUES(?, ?)");
+      REQUIRE(st.ok());
+      REQUIRE(
+          st->bind(1, "key-" + std::to_string(i) + std::string(200, 'x')).bind(2, i).run().ok());
+    }
+  };
+  fill(0);
+  // 3000 autocommits of ~200 bytes: far past the 1000 pages autocheckpoint would allow.
+  REQUIRE(wal_size() > 4096 * 1000);
+  auto cp = store::Checkpointer::start(d.file("c.db"), o, std::chrono::milliseconds(10));
+  REQUIRE(cp.ok());
+  for (int i = 0; i < 200 && (*cp)->checkpoints() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  CHECK((*cp)->checkpoints() > 0);
+  fill(3000);  // the writer goes on while checkpoints run
+  (*cp)->stop();
+  CHECK((*cp)->failures() == 0);
+  CHECK(wal_size() == 0);  // the final TRUNCATE checkpoint
+  auto st = (*db)->prepare("SELECT COUNT(*) FROM t");
+  REQUIRE(st.ok());
+  REQUIRE(*st->step());
+  CHECK(st->column_int64(0) == 6000);
 }

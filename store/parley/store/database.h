@@ -80,6 +80,9 @@ class Database {
     int busy_timeout_ms = 5000;
     // Tests only: open through the fault-injection VFS controlled by this file (fault_vfs.h).
     std::string fault_file;
+    // false: no automatic WAL checkpoints by this connection's commits (a Checkpointer runs
+    // them on its own thread).
+    bool auto_checkpoint = true;
   };
 
   static Result<std::unique_ptr<Database>> open(const std::string& path, const Options& options);
@@ -108,6 +111,10 @@ class Database {
   // Online backup to `dest_path` (written to dest_path + ".tmp", fsynced, then renamed), giving a
   // consistent snapshot while other connections keep writing.
   Status backup_to(const std::string& dest_path);
+  // Copies WAL content into the database file. kPassive never waits for other connections;
+  // kTruncate waits for them (busy timeout) and empties the WAL file.
+  enum class Checkpoint { kPassive, kTruncate };
+  Status checkpoint(Checkpoint mode);
   // Database file plus WAL file size in bytes.
   std::int64_t size_bytes() const;
   const std::string& path() const { return path_; }

@@ -82,10 +82,12 @@ class NodeProc {
     client_port_ = free_port();
     admin_port_ = free_port();
     fed_port_ = free_port();
+    const int metrics_port = free_port();
     const std::string cmd = parleyd_ + " --data " + data() + " init --name " + name_ +
                             " --client-listen 127.0.0.1:" + std::to_string(client_port_) +
                             " --admin-listen 127.0.0.1:" + std::to_string(admin_port_) +
                             " --federation-listen 127.0.0.1:" + std::to_string(fed_port_) +
+                            " --metrics-listen 127.0.0.1:" + std::to_string(metrics_port) +
                             " --dm-policy anyone > /dev/null";
     fs::create_directories(dir_);
     if (std::system(cmd.c_str()) != 0) die("parleyd init failed: " + cmd);

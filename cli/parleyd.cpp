@@ -1,8 +1,9 @@
 // parleyd: the Parley node. `init` and `serve` run locally; every other command talks to the
 // running node through its admin API on loopback, so changes take effect at once.
 //
-// Exit codes: 0 ok; 1 failure; 2 usage; 3 node not running / unreachable; 4 not found;
-// 5 refused (exists, conflict, bad input); 6 a node already serves this data directory.
+// Exit codes: 0 ok; 1 failure (or config check problems); 2 usage; 3 node not running /
+// unreachable; 4 not found; 5 refused (exists, conflict, bad input); 6 a node already serves
+// this data directory.
 #include <termios.h>
 #include <unistd.h>
 
@@ -118,8 +119,9 @@ std::string iso_time(std::int64_t ms) {
 int main(int argc, char** argv) {
   CLI::App app{"parleyd — the Parley chat node"};
   app.footer(
-      "Exit codes: 0 ok, 1 failure, 2 usage, 3 node not running or unreachable, 4 not found,\n"
-      "5 refused (exists, conflict, bad input), 6 another parleyd serves the data directory.");
+      "Exit codes: 0 ok; 1 failure (internal, or config check found a problem); 2 usage;\n"
+      "3 unreachable (node not running); 4 not found; 5 refused (exists, conflict, bad input);\n"
+      "6 another parleyd serves the data directory. Listings take --json.");
   app.require_subcommand(1);
   std::string data_dir;
   if (const char* env = std::getenv("PARLEYD_DATA")) data_dir = env;
@@ -128,7 +130,8 @@ int main(int argc, char** argv) {
 
   // init
   auto* init = app.add_subcommand("init", "Create a node: config, node key, database");
-  std::string name, client_listen, federation_listen, admin_listen, dm_policy, pw_strength;
+  std::string name, client_listen, federation_listen, admin_listen, metrics_listen, dm_policy,
+      pw_strength;
   init->add_option("--name", name, "The organization's domain (user@DOMAIN)")->required();
   init->add_option("--client-listen", client_listen,
                    "HOST:PORT for user devices (default 127.0.0.1:7420)");
@@ -136,6 +139,8 @@ int main(int argc, char** argv) {
                    "HOST:PORT for other nodes (default 127.0.0.1:7421)");
   init->add_option("--admin-listen", admin_listen,
                    "HOST:PORT of the admin API, loopback (default 127.0.0.1:7422)");
+  init->add_option("--metrics-listen", metrics_listen,
+                   "HOST:PORT of /metrics, /health and /ready, loopback (default 127.0.0.1:7423)");
   init->add_option("--dm-policy", dm_policy,
                    "Who may open 1:1 chats: friends | organization | anyone");
   init->add_option("--password-hash", pw_strength, "Argon2id cost: interactive | moderate");
@@ -164,6 +169,7 @@ int main(int argc, char** argv) {
                        "What lookups show (users can change it with parley profile)");
   auto* user_list = user->add_subcommand("list", "List users");
   user_list->add_flag("--json", json_out, "JSON array output");
+  key_show->add_flag("--json", json_out, "JSON output: {\"public_key\": ...}");
   auto* user_suspend =
       user->add_subcommand("suspend", "Suspend a user; live sessions close at once");
   user_suspend->add_option("NAME", user_name)->required();
@@ -211,6 +217,14 @@ int main(int argc, char** argv) {
           [](const std::string& id) { return id.empty() ? std::string("empty id") : ""; },
           "NONEMPTY"));
   conv_show->add_flag("--json", json_out, "JSON object output");
+  auto* log = app.add_subcommand("log", "The running node's log");
+  log->require_subcommand(1);
+  auto* log_level = log->add_subcommand(
+      "level", "Show the log level, or change it at once (until the next restart or reload)");
+  std::string level;
+  log_level->add_option("LEVEL", level, "trace | debug | info | warn | error | off")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+  log_level->add_flag("--json", json_out, "JSON output");
   auto* status = app.add_subcommand("status", "Uptime, users, connections, queues, database size");
   status->add_flag("--json", json_out, "JSON output");
   parley::cli::ConfigCommand config_cmd;
@@ -244,7 +258,8 @@ int main(int argc, char** argv) {
     };
     for (auto [text, out] : {std::pair{&client_listen, &o.client_listen},
                              std::pair{&federation_listen, &o.federation_listen},
-                             std::pair{&admin_listen, &o.admin_listen}}) {
+                             std::pair{&admin_listen, &o.admin_listen},
+                             std::pair{&metrics_listen, &o.metrics_listen}}) {
       if (auto s = hp(*text, *out); !s.ok()) return fail(s.error());
     }
     if (!dm_policy.empty()) {
@@ -275,6 +290,12 @@ int main(int argc, char** argv) {
     parley::crypto::init();
     auto k = parley::crypto::load_signing_key(node::DataPaths{data_dir}.node_key());
     if (!k.ok()) return fail(k.error());
+    if (json_out) {
+      json::value v;
+      v["public_key"] = json::value::string(parley::crypto::format_public_key(k->public_key()));
+      std::cout << v.serialize() << "\n";
+      return kOk;
+    }
     std::cout << "Node key of " << data_dir << " (pin this on peers):\n"
               << parley::crypto::format_public_key(k->public_key()) << "\n";
     return kOk;
@@ -448,6 +469,20 @@ int main(int argc, char** argv) {
     std::printf("clock\n");
     for (const auto& [actor, seq] : r->at("clock").as_object()) {
       std::printf("  %s %lld\n", actor.c_str(), static_cast<long long>(seq.as_number().to_int64()));
+    }
+    return kOk;
+  }
+  if (*log_level) {
+    json::value body;
+    if (!level.empty()) body["level"] = json::value::string(level);
+    auto r = admin_call(data_dir, level.empty() ? http::methods::GET : http::methods::PUT,
+                        "/log-level", body);
+    if (!r.ok()) return fail(r.error());
+    if (json_out) {
+      std::cout << r->serialize() << "\n";
+    } else {
+      std::cout << (level.empty() ? "log level: " : "log level now: ") << r->at("level").as_string()
+                << "\n";
     }
     return kOk;
   }

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cpprest/json.h>
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 
@@ -113,6 +114,7 @@ class AdminApi::Impl {
     for (auto& part : parts) part = http::uri::decode(part);
     const auto& m = req.method();
     if (parts.size() == 1 && parts[0] == "status" && m == http::methods::GET) return status(req);
+    if (parts.size() == 1 && parts[0] == "log-level") return log_level(req);
     if (parts.size() == 1 && parts[0] == "backup" && m == http::methods::POST) return backup(req);
     if (!parts.empty() && parts[0] == "peers") return peers(req, parts);
     if (!parts.empty() && parts[0] == "convs" && parts.size() <= 2 && m == http::methods::GET) {
@@ -137,6 +139,34 @@ class AdminApi::Impl {
     }
     reply_error(req, make_error("not_found", "no admin route " + std::string(m) + " " +
                                                  req.relative_uri().path()));
+  }
+
+  // GET: the current level; PUT {"level": L}: a new one, at once, until the next restart or
+  // reload (config.toml's node.log_level stays as written).
+  void log_level(const http::http_request& req) {
+    static const char* const kLevels[] = {"trace", "debug", "info", "warn", "error", "off"};
+    if (req.method() == http::methods::PUT) {
+      const json::value body = req.extract_json(true).get();
+      auto level = field(body, "level");
+      if (!level.ok()) return reply_error(req, level.error());
+      const bool known = std::any_of(std::begin(kLevels), std::end(kLevels),
+                                     [&](const char* l) { return *level == l; });
+      if (!known) {
+        return reply_error(req, make_error("bad_request",
+                                           "level must be one of trace, debug, "
+                                           "info, warn, error, off"));
+      }
+      const auto before = spdlog::level::to_string_view(spdlog::get_level());
+      spdlog::set_level(spdlog::level::from_str(*level));
+      spdlog::warn("event=log_level_changed from={} to={}",
+                   std::string(before.data(), before.size()), *level);
+    } else if (req.method() != http::methods::GET) {
+      return reply_error(req, make_error("not_found", "log-level takes GET or PUT"));
+    }
+    const auto now = spdlog::level::to_string_view(spdlog::get_level());
+    json::value out;
+    out["level"] = json::value::string(std::string(now.data(), now.size()));
+    req.reply(http::status_codes::OK, out).wait();
   }
 
   void reply_status(const http::http_request& req, const Status& s) {

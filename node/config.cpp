@@ -86,6 +86,8 @@ Status check_known_keys(const toml::table& root) {
       "federation.requests_per_second",
       "federation.concurrent_per_origin",
       "admin.listen",
+      "metrics.listen",
+      "metrics.allow_remote",
       "policy.direct_messages",
       "security.password_hash",
       "security.login_failures_per_window",
@@ -154,6 +156,20 @@ Result<NodeConfig> load_config(const std::string& path) {
   PARLEY_TRY(read_listen(root, "client.listen", c.client_listen));
   PARLEY_TRY(read_listen(root, "federation.listen", c.federation_listen));
   PARLEY_TRY(read_listen(root, "admin.listen", c.admin_listen));
+  if (auto node = root.at_path("metrics.listen")) {
+    const auto v = node.value<std::string>();
+    if (!v)
+      return make_error("bad_config", "metrics.listen must be a \"HOST:PORT\" string or \"\"");
+    if (!v->empty()) {
+      PARLEY_ASSIGN_OR_RETURN(hp, parse_host_port(*v));
+      c.metrics_listen = hp;
+    }
+  }
+  if (auto node = root.at_path("metrics.allow_remote")) {
+    const auto v = node.value<bool>();
+    if (!v) return make_error("bad_config", "metrics.allow_remote must be true or false");
+    c.metrics_allow_remote = *v;
+  }
   PARLEY_TRY(read_uint(root, "client.max_frame_bytes", c.max_frame_bytes, 1024, 16u << 20));
   PARLEY_TRY(read_uint(root, "client.max_body_bytes", c.max_body_bytes, 1, 16u << 20));
   PARLEY_TRY(
@@ -234,6 +250,47 @@ Result<NodeConfig> load_config(const std::string& path) {
   return c;
 }
 
+void take_reloadable(NodeConfig& live, const NodeConfig& fresh) {
+  live.log_level = fresh.log_level;
+  live.direct_messages = fresh.direct_messages;
+  live.federation_policy = fresh.federation_policy;
+  live.federation_requests_per_second = fresh.federation_requests_per_second;
+  live.federation_concurrent_per_origin = fresh.federation_concurrent_per_origin;
+  live.max_frame_bytes = fresh.max_frame_bytes;
+  live.max_body_bytes = fresh.max_body_bytes;
+  live.heartbeat_timeout_seconds = fresh.heartbeat_timeout_seconds;
+  live.max_outbound_frames = fresh.max_outbound_frames;
+  live.max_connections = fresh.max_connections;
+  live.login_failures_per_window = fresh.login_failures_per_window;
+  live.login_window_seconds = fresh.login_window_seconds;
+}
+
+std::vector<std::string> restart_only_changes(const NodeConfig& a, const NodeConfig& b) {
+  std::vector<std::string> keys;
+  const auto differs = [&](const char* key, bool changed) {
+    if (changed) keys.emplace_back(key);
+  };
+  const auto hp = [](const std::optional<HostPort>& h) { return h ? h->str() : std::string(); };
+  differs("node.name", a.name != b.name);
+  differs("client.listen", a.client_listen.str() != b.client_listen.str());
+  differs("client.allow_plaintext_remote", a.allow_plaintext_remote != b.allow_plaintext_remote);
+  differs("federation.listen", a.federation_listen.str() != b.federation_listen.str());
+  differs("federation.tls_cert", a.federation_tls_cert != b.federation_tls_cert);
+  differs("federation.tls_key", a.federation_tls_key != b.federation_tls_key);
+  differs("federation.tls_ca", a.federation_tls_ca != b.federation_tls_ca);
+  differs("federation.public_url", a.federation_public_url != b.federation_public_url);
+  differs("federation.discovery_url", a.federation_discovery_url != b.federation_discovery_url);
+  differs("federation.allow_plaintext_http",
+          a.federation_allow_plaintext != b.federation_allow_plaintext);
+  differs("admin.listen", a.admin_listen.str() != b.admin_listen.str());
+  differs("metrics.listen", hp(a.metrics_listen) != hp(b.metrics_listen));
+  differs("metrics.allow_remote", a.metrics_allow_remote != b.metrics_allow_remote);
+  differs("security.password_hash", a.password_strength != b.password_strength);
+  differs("storage.max_database_mb", a.max_database_mb != b.max_database_mb);
+  differs("storage.test_fault_file", a.test_fault_file != b.test_fault_file);
+  return keys;
+}
+
 std::string federation_scheme(const NodeConfig& c) {
   return c.federation_tls_cert.empty() ? "http" : "https";
 }
@@ -248,6 +305,12 @@ bool is_loopback(const std::string& host) {
 }
 
 Status check_exposure(const NodeConfig& c) {
+  if (c.metrics_listen && !is_loopback(c.metrics_listen->host) && !c.metrics_allow_remote) {
+    return make_error("bad_config", "metrics.listen " + c.metrics_listen->str() +
+                                        " is not loopback; the metrics endpoint has no "
+                                        "authentication: keep it on loopback or set "
+                                        "metrics.allow_remote = true behind a firewall");
+  }
   if (!is_loopback(c.admin_listen.host)) {
     return make_error("bad_config", "admin.listen " + c.admin_listen.str() +
                                         " must be a loopback address (127.0.0.1 or ::1)");
@@ -265,7 +328,8 @@ Status check_exposure(const NodeConfig& c) {
 std::string render_config(const NodeConfig& c) {
   std::ostringstream o;
   o << "# Parley node configuration. Every key is optional except node.name.\n"
-    << "# Changes take effect when parleyd serve restarts.\n\n"
+    << "# `systemctl reload parleyd` (SIGHUP) applies the log level, policies and limits at once;\n"
+    << "# listen addresses, TLS files and storage settings take effect at the next restart.\n\n"
     << "[node]\n"
     << "# The organization's domain: user addresses are user@" << c.name << ".\n"
     << "name = \"" << c.name << "\"\n"
@@ -310,6 +374,10 @@ std::string render_config(const NodeConfig& c) {
     << "# The admin API used by `parleyd user ...`; keep it on loopback. Requests must carry\n"
     << "# the token in admin.token (mode 0600) beside this file.\n"
     << "listen = \"" << c.admin_listen.str() << "\"\n\n"
+    << "[metrics]\n"
+    << "# Prometheus metrics (/metrics) and /health, /ready on plain HTTP without\n"
+    << "# authentication: keep it on loopback (allow_remote = true lifts that). \"\": off.\n"
+    << "listen = \"" << (c.metrics_listen ? c.metrics_listen->str() : "") << "\"\n\n"
     << "[policy]\n"
     << "# Who may open a 1:1 conversation: friends, organization (same node) or anyone.\n"
     << "direct_messages = \"" << to_string(c.direct_messages) << "\"\n\n"

@@ -96,6 +96,17 @@ void Core::out_drain(const std::shared_ptr<Outlet>& outlet) {
   }
 }
 
+void Core::reload(const NodeConfig& fresh) {
+  config_.direct_messages = fresh.direct_messages;
+  config_.max_body_bytes = fresh.max_body_bytes;
+  config_.heartbeat_timeout_seconds = fresh.heartbeat_timeout_seconds;
+  config_.login_failures_per_window = fresh.login_failures_per_window;
+  config_.login_window_seconds = fresh.login_window_seconds;
+  const std::int64_t window_ms = std::int64_t{fresh.login_window_seconds} * 1000;
+  failures_by_address_.set_limits(fresh.login_failures_per_window, window_ms);
+  failures_by_source_.set_limits(fresh.login_failures_per_window, window_ms);
+}
+
 void Core::begin_batch() {
   if (batching_) return;
   if (storage_refusing_ && !storage_writable_again()) return;  // each request on its own
@@ -201,6 +212,7 @@ void Core::end_batch() {
 }
 
 void Core::reply_error(Conn& c, std::uint64_t id, const Error& e) {
+  if (metrics_) metrics_->count_error(e.code);
   wire::MapWriter w;
   w.add("t", "re").add("id", id).add("ok", false).add("code", e.code).add("msg", e.message);
   send_frame(c, w.finish());
@@ -338,6 +350,8 @@ void Core::start_login(ConnId id, Conn& c, const wire::Message& frame, std::uint
         .add("code", "rate_limited")
         .add("msg", "too many failed logins; try again later")
         .add("retry_after_ms", wait);
+    if (metrics_) metrics_->count_error("rate_limited");
+    bump(&Metrics::logins_failed);
     send_frame(c, w.finish());
     return;
   }
@@ -371,6 +385,7 @@ void Core::finish_login(ConnId id, std::uint64_t req, std::string address, std::
     user = *row;
   }
   if (!user) {
+    bump(&Metrics::logins_failed);
     failures_by_address_.record_failure(address, now);
     failures_by_source_.record_failure(c.source, now);
     reply_error(c, req, make_error("bad_credentials", "wrong address or password"));
@@ -432,7 +447,10 @@ Status Core::do_resume(ConnId id, Conn& c, wire::View req, wire::MapWriter& out)
                       "u.id = d.user_id WHERE d.token_hash = ?"));
   st.bind(1, crypto::hash_token(token));
   PARLEY_ASSIGN_OR_RETURN(row, st.step());
-  if (!row) return make_error("bad_credentials", "unknown or revoked session token");
+  if (!row) {
+    bump(&Metrics::logins_failed);
+    return make_error("bad_credentials", "unknown or revoked session token");
+  }
   const std::int64_t device_id = st.column_int64(0);
   const std::int64_t user_id = st.column_int64(1);
   const std::string address = st.column_text(2) + "@" + config_.name;
@@ -452,6 +470,7 @@ Status Core::do_resume(ConnId id, Conn& c, wire::View req, wire::MapWriter& out)
 
 void Core::authenticated(ConnId id, Conn& c, std::int64_t user_id, std::string address,
                          std::int64_t device_id) {
+  bump(&Metrics::logins_ok);
   c.user_id = user_id;
   c.address = std::move(address);
   c.device_id = device_id;

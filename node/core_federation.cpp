@@ -9,7 +9,7 @@ Result<std::int64_t> Core::apply_federation(const std::string& origin,
                                             const std::vector<InboundEvent>& events) {
   auto result = [&]() -> Result<std::int64_t> {
     PARLEY_ASSIGN_OR_RETURN(tx, store::Transaction::begin(db_));
-    std::int64_t applied = 0;
+    std::int64_t applied = 0, fresh = 0;
     {
       PARLEY_ASSIGN_OR_RETURN(st,
                               db_.prepare("SELECT applied_upto FROM fed_inbound WHERE origin = ?"));
@@ -25,6 +25,7 @@ Result<std::int64_t> Core::apply_federation(const std::string& origin,
                           "event " + std::to_string(e.id) + ": " + msg.error().message);
       PARLEY_TRY(apply_remote(origin, msg->root()));
       applied = e.id;
+      ++fresh;
     }
     {
       PARLEY_ASSIGN_OR_RETURN(
@@ -35,6 +36,7 @@ Result<std::int64_t> Core::apply_federation(const std::string& origin,
       PARLEY_TRY(st.bind(1, origin).bind(2, applied).bind(3, clock_.now_ms()).run());
     }
     PARLEY_TRY(tx.commit());
+    if (metrics_) metrics_->federation_events_in.fetch_add(fresh, std::memory_order_relaxed);
     return applied;
   }();
   if (!result.ok()) {

@@ -84,6 +84,7 @@ Status Core::do_group_create(Conn& c, wire::View req, wire::MapWriter& out) {
   PARLEY_TRY(convs_->open(conv).status());
   PARLEY_ASSIGN_OR_RETURN(id, conv_local(c, conv, conv::Kind::kCreate, name, "", body));
   PARLEY_TRY(tx.commit());
+  bump(&Metrics::messages_in);
   out.add("conv", conv).add("event_id", id);
   return ok_status();
 }

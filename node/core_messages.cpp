@@ -107,6 +107,7 @@ Status Core::do_send(Conn& c, wire::View req, wire::MapWriter& out) {
     PARLEY_TRY(append_event(recipient.id, "msg", conv, cseq, ""));
   }
   PARLEY_TRY(tx.commit());
+  bump(&Metrics::messages_in);
   out.add("conv", conv)
       .add("cseq", cseq)
       .add("sent_ms", now)

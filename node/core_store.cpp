@@ -265,6 +265,7 @@ Result<int> Core::load_events(std::int64_t user_id, std::int64_t after, int limi
     } else if (!st.column_is_null(3)) {
       w.merge_map(st.column_text(3));
     }
+    if (kind == "msg" || kind == "gev") bump(&Metrics::deliveries);
     send_frame(c, w.finish());
     c.pushed_upto = seq;
     ++n;

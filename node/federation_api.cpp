@@ -1,5 +1,7 @@
 #include "parley/node/federation_api.h"
 
+#include <atomic>
+
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/ssl.hpp>
@@ -69,6 +71,11 @@ class Admission {
     rate_.record_failure(origin, now);  // counts requests, not only failures
     return 0;
   }
+  void set_limits(std::uint32_t per_second, std::uint32_t concurrent) {
+    std::lock_guard<std::mutex> lock(mu_);
+    rate_.set_limits(per_second, 1000);
+    concurrent_ = concurrent;
+  }
   void release(const std::string& origin) {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = in_flight_.find(origin);
@@ -89,7 +96,14 @@ class FederationApi::Impl {
   explicit Impl(FederationContext c)
       : ctx_(std::move(c)),
         admission_(ctx_.config.federation_requests_per_second,
-                   ctx_.config.federation_concurrent_per_origin) {}
+                   ctx_.config.federation_concurrent_per_origin),
+        allowlist_only_(ctx_.config.federation_policy == "allowlist") {}
+
+  void reload(const NodeConfig& fresh) {
+    admission_.set_limits(fresh.federation_requests_per_second,
+                          fresh.federation_concurrent_per_origin);
+    allowlist_only_.store(fresh.federation_policy == "allowlist");
+  }
 
   Status start() {
     http::experimental::listener::http_listener_config lc;
@@ -295,7 +309,7 @@ class FederationApi::Impl {
     });
     PARLEY_TRY(looked);
     if (peer && peer->state == "denied") return make_error("denied", origin + " is denied");
-    if (!peer && ctx_.config.federation_policy == "allowlist") {
+    if (!peer && allowlist_only_.load()) {
       return make_error("denied", origin + " is not on this node's allowlist");
     }
     if (peer && peer->public_key == public_key) return ok_status();
@@ -391,6 +405,7 @@ class FederationApi::Impl {
   HttpEndpoint endpoint_;
   federation::ReplayGuard replay_{300'000};
   Admission admission_;
+  std::atomic<bool> allowlist_only_;  // federation.policy, reloadable
   std::mutex refusals_mu_;
   RateLimiter refusals_{kRefusalsPerWindow, kRefusalWindowMs};
   std::mutex docs_mu_;
@@ -402,5 +417,6 @@ FederationApi::FederationApi(FederationContext context)
 FederationApi::~FederationApi() { impl_->stop(); }
 Status FederationApi::start() { return impl_->start(); }
 void FederationApi::stop() { impl_->stop(); }
+void FederationApi::reload(const NodeConfig& fresh) { impl_->reload(fresh); }
 
 }  // namespace parley::node

@@ -194,7 +194,21 @@ FederationSender::Outcome FederationSender::deliver_one(const std::string& dest)
   const std::string path = "/federation/v1/send/" + txn;
   std::string error;
   std::int64_t retry_after_ms = 0;
+  const auto sent_at = std::chrono::steady_clock::now();
   auto resp = client_.request(dest, "PUT", path, body);
+  if (metrics_) {
+    const bool answered_ok = resp.ok() && resp->status == 200;
+    (answered_ok ? metrics_->federation_txn_ok : metrics_->federation_txn_failed)
+        .fetch_add(1, std::memory_order_relaxed);
+    if (answered_ok) {
+      metrics_->federation_events_out.fetch_add(static_cast<std::int64_t>(b.events.size()),
+                                                std::memory_order_relaxed);
+    }
+    if (resp.ok()) {
+      metrics_->federation_latency.observe(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - sent_at).count());
+    }
+  }
   if (!resp.ok()) {
     error = resp.error().message;
   } else if (resp->status != 200) {

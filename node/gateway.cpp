@@ -153,6 +153,7 @@ void Session::start() {
   std::string source = ec ? "unknown" : remote.address().to_string();
   auto outlet = std::make_shared<SessionOutlet>(weak_from_this());
   asio::post(core_ctx_, [self = shared_from_this(), outlet, source]() mutable {
+    spdlog::debug("event=client_connected source={}", source);
     const ConnId id = self->core_.on_connect(outlet, std::move(source));
     asio::post(self->strand_, [self, id] { self->on_registered(id); });
   });
@@ -304,6 +305,7 @@ void Session::close_with(std::string code, std::string message) {
 void Session::teardown() {
   if (closed_) return;
   closed_ = true;
+  spdlog::debug("event=client_disconnected conn={}", id_);
   boost::system::error_code ignored;
   socket_.shutdown(tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);

@@ -27,6 +27,8 @@
 #include "parley/node/federation_api.h"
 #include "parley/node/federation_sender.h"
 #include "parley/node/gateway.h"
+#include "parley/node/metrics_endpoint.h"
+#include "parley/node/sd_notify.h"
 #include "parley/store/checkpointer.h"
 #include "parley/store/database.h"
 #include "parley/store/node_schema.h"
@@ -156,6 +158,36 @@ class DirLock {
   int fd_;
 };
 
+// Measures how late a once-a-second timer fires on an io_context's thread (its event-loop lag).
+class LagProbe {
+ public:
+  LagProbe(asio::io_context& ctx, std::atomic<std::int64_t>& last, std::atomic<std::int64_t>* max)
+      : timer_(ctx), last_(last), max_(max) {}
+  void start() { arm(); }
+  void stop() { timer_.cancel(); }
+
+ private:
+  void arm() {
+    due_ = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    timer_.expires_at(due_);
+    timer_.async_wait([this](const boost::system::error_code& e) {
+      if (e) return;
+      const auto lag = std::chrono::duration_cast<std::chrono::microseconds>(
+                           std::chrono::steady_clock::now() - due_)
+                           .count();
+      last_.store(lag, std::memory_order_relaxed);
+      if (max_ && lag > max_->load(std::memory_order_relaxed)) {
+        max_->store(lag, std::memory_order_relaxed);
+      }
+      arm();
+    });
+  }
+  asio::steady_timer timer_;
+  std::chrono::steady_clock::time_point due_;
+  std::atomic<std::int64_t>& last_;
+  std::atomic<std::int64_t>* max_;
+};
+
 void setup_logging(const std::string& level) {
   auto logger = spdlog::stderr_logger_mt("parleyd");
   spdlog::set_default_logger(logger);
@@ -261,6 +293,7 @@ Result<InitResult> init_node(const InitOptions& o) {
   if (o.client_listen) c.client_listen = *o.client_listen;
   if (o.federation_listen) c.federation_listen = *o.federation_listen;
   if (o.admin_listen) c.admin_listen = *o.admin_listen;
+  c.metrics_listen = o.metrics_listen ? *o.metrics_listen : HostPort{"127.0.0.1", 7423};
   if (o.direct_messages) c.direct_messages = *o.direct_messages;
   if (o.password_strength) c.password_strength = *o.password_strength;
   c.allow_plaintext_remote = o.allow_plaintext_remote;
@@ -331,6 +364,7 @@ Status serve(const std::string& data_dir) {
   Core core(config, *db, clock, passwords, dummy);
   Gateway gateway(net_ctx, core_ctx, core, config);
   PARLEY_TRY(gateway.listen(config.client_listen));
+  Metrics metrics;
 
   auto run_on_core = [&core_ctx, &core](std::function<void(Core&)> f) {
     std::promise<void> done;
@@ -345,6 +379,23 @@ Status serve(const std::string& data_dir) {
                          clock.now_ms()};
   AdminApi admin(admin_ctx);
   PARLEY_TRY(admin.start());
+
+  const std::int64_t started_ms = clock.now_ms();
+  MetricsEndpoint metrics_endpoint(metrics, [&] {
+    Snapshot s;
+    s.connections = gateway.open_connections();
+    s.queued_frames = gateway.queued_frames();
+    s.database_bytes =
+        store::file_bytes(paths.database()) + store::file_bytes(paths.database() + "-wal");
+    s.uptime_seconds = (SystemClock().now_ms() - started_ms) / 1000;
+    run_on_core([&s](Core& c) {
+      auto peers = federation::PeerStore(c.database()).list();
+      if (!peers.ok()) return;
+      for (const auto& p : *peers) s.peers.push_back({p.name, p.queued, p.failures});
+    });
+    return s;
+  });
+  if (config.metrics_listen) PARLEY_TRY(metrics_endpoint.start(config.metrics_listen->str()));
 
   PARLEY_TRY(reconcile_node_keys(*db, key.public_key(), SystemClock().now_ms()));
   PARLEY_ASSIGN_OR_RETURN(doc, load_key_document(*db, config.name));
@@ -364,7 +415,9 @@ Status serve(const std::string& data_dir) {
       if (!e) conv_tick();
     });
   };
-  asio::post(core_ctx, [&core, &sender, &remote_queries, &key, &conv_tick] {
+  sender.set_metrics(&metrics);
+  asio::post(core_ctx, [&core, &sender, &remote_queries, &key, &conv_tick, &metrics] {
+    core.set_metrics(&metrics);
     core.set_outbox_listener([&sender] { sender.wake(); });
     core.set_remote_queries(&remote_queries);
     core.set_node_key(&key);
@@ -397,19 +450,79 @@ Status serve(const std::string& data_dir) {
   });
   std::thread net_thread([&] { net_ctx.run(); });
 
+  // Event-loop lag: a once-a-second tick on each thread measures how late it runs.
+  LagProbe core_lag(core_ctx, metrics.core_lag_micros, &metrics.core_lag_max_micros);
+  LagProbe net_lag(net_ctx, metrics.net_lag_micros, nullptr);
+  asio::post(core_ctx, [&core_lag] { core_lag.start(); });
+  asio::post(net_ctx, [&net_lag] { net_lag.start(); });
+  // systemd's watchdog: the network thread asks the core thread to ping, so a stuck core
+  // (not only a stuck process) gets the node restarted.
+  asio::steady_timer watchdog(net_ctx);
+  std::function<void()> watchdog_tick;
+  if (const auto every = sd_watchdog_interval()) {
+    watchdog_tick = [&, half = *every / 2] {
+      asio::post(core_ctx, [] { sd_notify("WATCHDOG=1"); });
+      watchdog.expires_after(half);
+      watchdog.async_wait([&](const boost::system::error_code& e) {
+        if (!e) watchdog_tick();
+      });
+    };
+    asio::post(net_ctx, [&] { watchdog_tick(); });
+  }
+
+  // SIGHUP re-reads config.toml and applies what can change while serving (config.h); on the
+  // network thread, which owns the gateway's view of the configuration.
+  const auto reload = [&] {
+    sd_notify(sd_reloading_state());
+    auto fresh = load_config(paths.config());
+    Status usable = fresh.ok() ? check_exposure(*fresh) : Status(fresh.error());
+    if (!usable.ok()) {
+      spdlog::error("event=reload_refused reason=\"{}\" (the running configuration stays)",
+                    usable.error().message);
+      sd_notify("READY=1\nSTATUS=serving; reload refused: " + usable.error().message);
+      return;
+    }
+    for (const auto& k : restart_only_changes(config, *fresh)) {
+      spdlog::warn("event=reload_needs_restart key={} (kept until the next start)", k);
+    }
+    take_reloadable(config, *fresh);
+    spdlog::set_level(spdlog::level::from_str(config.log_level));
+    asio::post(core_ctx, [&core, f = config] { core.reload(f); });
+    federation_api.reload(config);
+    spdlog::info("event=reloaded log_level={} dm_policy={} federation_policy={}", config.log_level,
+                 to_string(config.direct_messages), config.federation_policy);
+    sd_notify("READY=1\nSTATUS=serving (configuration reloaded)");
+  };
   std::promise<int> stop;
-  asio::signal_set signals(net_ctx, SIGINT, SIGTERM);
-  signals.async_wait([&](const boost::system::error_code& e, int sig) {
-    if (!e) stop.set_value(sig);
-  });
-  spdlog::info("event=serving node={} version={} client={} admin={} key={} pid={}", config.name,
-               PARLEY_VERSION, config.client_listen.str(), config.admin_listen.str(),
+  asio::signal_set signals(net_ctx, SIGINT, SIGTERM, SIGHUP);
+  std::function<void()> wait_signal = [&] {
+    signals.async_wait([&](const boost::system::error_code& e, int sig) {
+      if (e) return;
+      if (sig == SIGHUP) {
+        reload();
+        return wait_signal();
+      }
+      stop.set_value(sig);
+    });
+  };
+  wait_signal();
+  spdlog::info("event=serving node={} version={} client={} admin={} metrics={} key={} pid={}",
+               config.name, PARLEY_VERSION, config.client_listen.str(), config.admin_listen.str(),
+               config.metrics_listen ? config.metrics_listen->str() : "off",
                crypto::format_public_key(key.public_key()), ::getpid());
+  metrics_endpoint.set_ready(true, "");
+  sd_notify("READY=1\nSTATUS=serving " + config.name + " on " + config.client_listen.str());
 
   const int sig = stop.get_future().get();
   spdlog::info("event=stopping signal={}", sig);
-  asio::post(net_ctx, [&gateway] { gateway.stop_accepting(); });
+  sd_notify("STOPPING=1");
+  metrics_endpoint.set_ready(false, "stopping");
+  asio::post(net_ctx, [&gateway, &watchdog] {
+    gateway.stop_accepting();
+    watchdog.cancel();
+  });
   admin.stop();
+  metrics_endpoint.stop();
   federation_api.stop();
   sender.stop();
   asio::post(core_ctx, [&core] { core.close_all("shutdown", "the node is shutting down"); });
@@ -422,7 +535,10 @@ Status serve(const std::string& data_dir) {
   net_thread.join();
   passwords.stop();
   remote_queries.stop();  // its answers are posted to the core thread, still running here
-  asio::post(core_ctx, [&conv_timer] { conv_timer.cancel(); });
+  asio::post(core_ctx, [&conv_timer, &core_lag] {
+    conv_timer.cancel();
+    core_lag.stop();
+  });
   core_guard.reset();
   core_thread.join();  // finishes queued core work
   checkpointer->stop();

@@ -56,12 +56,12 @@ int os_error_of(int rc, sqlite3* db, const std::string& path) {
   return 0;
 }
 
-std::int64_t file_size(const std::string& path) {
+}  // namespace
+
+std::int64_t file_bytes(const std::string& path) {
   struct stat st {};
   return ::stat(path.c_str(), &st) == 0 ? static_cast<std::int64_t>(st.st_size) : 0;
 }
-
-}  // namespace
 
 bool write_refused(const Error& e) {
   return e.code == "disk_full" || e.code == "read_only" || e.code == "io_error";
@@ -282,7 +282,7 @@ Status Database::checkpoint(Checkpoint mode) {
   return ok_status();
 }
 
-std::int64_t Database::size_bytes() const { return file_size(path_) + file_size(path_ + "-wal"); }
+std::int64_t Database::size_bytes() const { return file_bytes(path_) + file_bytes(path_ + "-wal"); }
 
 Status Database::begin_batch() {
   if (in_batch_) return make_error("internal", "a batch is already open");

@@ -188,11 +188,13 @@ class Node:
         self.client_port = free_port()
         self.admin_port = free_port()
         self.fed_port = free_port()
+        self.metrics_port = free_port()
         self.proc = None
         self.log_path = os.path.join(self.dir, "parleyd.log")
         r = self.parleyd("init", "--name", name, "--client-listen", "127.0.0.1:%d" % self.client_port,
                          "--federation-listen", "127.0.0.1:%d" % self.fed_port,
                          "--admin-listen", "127.0.0.1:%d" % self.admin_port,
+                         "--metrics-listen", "127.0.0.1:%d" % self.metrics_port,
                          "--dm-policy", policy, check=True)
         cfg_path = os.path.join(self.data, "config.toml")
         with open(cfg_path) as f:
@@ -236,10 +238,10 @@ class Node:
             raise AssertionError("parleyd %s failed (%d): %s" % (args, r.returncode, r.stderr))
         return r
 
-    def start(self):
+    def start(self, env=None):
         self.log = open(self.log_path, "a")  # closed by stop()
         self.proc = subprocess.Popen([PARLEYD, "--data", self.data, "serve"], stdout=self.log,
-                                     stderr=subprocess.STDOUT)
+                                     stderr=subprocess.STDOUT, env=env)
         deadline = time.time() + 20
         while time.time() < deadline:
             if self.proc.poll() is not None:

@@ -3,7 +3,9 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "parley/crypto/password.h"
 #include "parley/result.h"
@@ -26,6 +28,10 @@ struct NodeConfig {
   HostPort client_listen{"127.0.0.1", 7420};
   HostPort federation_listen{"127.0.0.1", 7421};
   HostPort admin_listen{"127.0.0.1", 7422};
+  // metrics.listen: /metrics, /health, /ready (plain HTTP, no authentication); unset: off.
+  // `parleyd init` writes 127.0.0.1:7423.
+  std::optional<HostPort> metrics_listen;
+  bool metrics_allow_remote = false;
 
   std::uint32_t max_frame_bytes = 256 * 1024;
   std::uint32_t max_body_bytes = 64 * 1024;
@@ -81,6 +87,15 @@ struct DataPaths {
 Result<NodeConfig> load_config(const std::string& path);
 // The URL scheme the federation listener serves: "https" with a certificate, else "http".
 std::string federation_scheme(const NodeConfig& config);
+// A reload (SIGHUP) applies what can change while serving: node.log_level, policy.*,
+// federation.policy and its admission limits, the client limits (max_frame_bytes,
+// max_body_bytes, heartbeat_timeout_seconds, max_outbound_frames, max_connections) and the
+// login limits. take_reloadable copies those from `fresh` into `live`; restart_only_changes
+// names the keys that differ but take effect only at the next start (listen addresses, TLS
+// files, URLs, storage, password hashing).
+void take_reloadable(NodeConfig& live, const NodeConfig& fresh);
+std::vector<std::string> restart_only_changes(const NodeConfig& running, const NodeConfig& fresh);
+
 // What /.well-known/parley names as this node's federation base URL.
 std::string federation_public_url(const NodeConfig& config);
 // Refuses exposures that are unsafe by default: a non-loopback admin API, or a non-loopback

@@ -21,6 +21,7 @@
 
 #include "parley/message.h"
 #include "parley/node/config.h"
+#include "parley/node/metrics.h"
 #include "parley/node/rate_limiter.h"
 #include "parley/result.h"
 
@@ -162,6 +163,13 @@ class Core {
   // Replicated conversations (spec/ordering.md). `key` (the node key) signs the events this node
   // makes; without one, group requests fail "unavailable".
   void set_node_key(const crypto::SigningKey* key) { node_key_ = key; }
+  // A configuration reload (SIGHUP): takes the settings that can change while serving — the
+  // log-independent policies and limits: direct_messages, max_body_bytes,
+  // heartbeat_timeout_seconds, login_failures_per_window, login_window_seconds.
+  // Everything else keeps its start-up value. Core thread.
+  void reload(const NodeConfig& fresh);
+  // Counters for /metrics (metrics.h); none when unset.
+  void set_metrics(Metrics* metrics) { metrics_ = metrics; }
   // Answers a conversation pull from node `asker` (federation query "conv_pull", spec/federation.md
   // section 6): the signed events its clock lacks, one page.
   Result<std::string> conv_pull_answer(const std::string& asker, wire::View req);
@@ -321,6 +329,10 @@ class Core {
     std::string a, b;
   };
   bool batching_ = false;
+  Metrics* metrics_ = nullptr;
+  void bump(std::atomic<std::int64_t> Metrics::*counter) {
+    if (metrics_) (metrics_->*counter).fetch_add(1, std::memory_order_relaxed);
+  }
   bool storage_refusing_ = false;  // the last write failed: disk full, read-only, I/O error
   std::int64_t last_storage_probe_ms_ = 0;
   std::vector<Deferred> deferred_;

@@ -30,6 +30,9 @@ class FederationApi {
   ~FederationApi();
   Status start();
   void stop();
+  // A configuration reload: federation.policy and the admission limits
+  // (requests_per_second, concurrent_per_origin). Any thread.
+  void reload(const NodeConfig& fresh);
 
  private:
   class Impl;

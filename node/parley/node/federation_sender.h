@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "parley/node/config.h"
+#include "parley/node/metrics.h"
 
 namespace boost::asio {
 class thread_pool;
@@ -34,6 +35,8 @@ class FederationSender {
   ~FederationSender();
   void start();
   void wake();
+  // Transaction counts and latency for /metrics; set before start().
+  void set_metrics(Metrics* metrics) { metrics_ = metrics; }
   // `peer` proved it is up (a verified request from it): retry towards it now.
   void heard_from(const std::string& peer);
   void stop();
@@ -45,6 +48,7 @@ class FederationSender {
   Outcome deliver_one(const std::string& dest);
 
   NodeConfig config_;
+  Metrics* metrics_ = nullptr;
   FederationClient& client_;
   RunOnCore run_on_core_;
   std::mutex mu_;

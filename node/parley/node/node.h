@@ -17,7 +17,7 @@ namespace parley::node {
 struct InitOptions {
   std::string data_dir;
   std::string name;
-  std::optional<HostPort> client_listen, federation_listen, admin_listen;
+  std::optional<HostPort> client_listen, federation_listen, admin_listen, metrics_listen;
   std::optional<DirectMessagePolicy> direct_messages;
   std::optional<crypto::PasswordStrength> password_strength;
   bool allow_plaintext_remote = false;

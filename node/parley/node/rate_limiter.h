@@ -32,6 +32,12 @@ class RateLimiter {
 
   std::size_t size() const { return windows_.size(); }
 
+  // New limits (a configuration reload); counts so far are kept.
+  void set_limits(std::uint32_t limit, std::int64_t window_ms) {
+    limit_ = limit;
+    window_ms_ = window_ms;
+  }
+
  private:
   struct Window {
     std::int64_t start = 0;

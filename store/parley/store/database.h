@@ -26,6 +26,9 @@ namespace parley::store {
 
 class Database;
 
+// The size of a file in bytes, 0 if it does not exist.
+std::int64_t file_bytes(const std::string& path);
+
 // True for the errors of a database that can still be read but not written now: "disk_full",
 // "read_only", "io_error". A node keeps serving reads and logins through them.
 bool write_refused(const Error& e);

@@ -16,7 +16,9 @@
 #include "parley/crypto/secret.h"
 #include "parley/crypto/sign.h"
 #include "parley/node/node.h"
+#include "parleyd_admin.h"
 #include "parleyd_config.h"
+#include "parleyd_retention.h"
 
 namespace {
 
@@ -24,23 +26,7 @@ using parley::Error;
 namespace node = parley::node;
 namespace http = web::http;
 namespace json = web::json;
-
-constexpr int kOk = 0, kFail = 1, kUsage = 2, kUnreachable = 3, kNotFound = 4, kRefused = 5,
-              kLocked = 6;
-
-int exit_code_for(const std::string& code) {
-  if (code == "not_found") return kNotFound;
-  if (code == "conflict" || code == "exists" || code == "bad_request" || code == "bad_config")
-    return kRefused;
-  if (code == "unreachable") return kUnreachable;
-  if (code == "locked") return kLocked;
-  return kFail;
-}
-
-int fail(const Error& e) {
-  std::cerr << "parleyd: " << e.message << "\n";
-  return exit_code_for(e.code);
-}
+using namespace parley::cli;  // NOLINT: exit codes, admin_call
 
 // Reads a password from stdin (one line) or, on a terminal, prompts twice without echo.
 parley::Result<std::string> read_password(bool from_stdin, const std::string& prompt) {
@@ -71,47 +57,6 @@ parley::Result<std::string> read_password(bool from_stdin, const std::string& pr
   parley::crypto::SecretBytes(std::move(again)).wipe();
   if (!same) return parley::make_error("bad_request", "the passwords differ");
   return pw;
-}
-
-// A request to the running node's admin API. Returns the JSON body or an error with the node's
-// code and message.
-parley::Result<json::value> admin_call(const std::string& data_dir, const http::method& method,
-                                       const std::string& path, const json::value& body) {
-  auto config = node::load_config(node::DataPaths{data_dir}.config());
-  if (!config.ok()) {
-    return parley::make_error("unreachable", config.error().message);
-  }
-  auto token = node::read_admin_token(data_dir);
-  if (!token.ok()) return parley::make_error("unreachable", token.error().message);
-  const std::string base = "http://" + config->admin_listen.str();
-  try {
-    http::client::http_client_config cc;
-    cc.set_timeout(std::chrono::seconds(30));
-    http::client::http_client client(base, cc);
-    http::http_request req(method);
-    req.set_request_uri("/admin/v1" + path);
-    req.headers().add("Authorization", "Bearer " + *token);
-    if (!body.is_null()) req.set_body(body);
-    const auto resp = client.request(req).get();
-    const auto v = resp.extract_json(true).get();
-    if (resp.status_code() >= 300) {
-      const std::string code = v.has_field("code") ? v.at("code").as_string() : "internal";
-      const std::string msg = v.has_field("message") ? v.at("message").as_string() : "error";
-      return parley::make_error(code, msg);
-    }
-    return v;
-  } catch (const std::exception& e) {
-    return parley::make_error(
-        "unreachable", "cannot reach the node's admin API at " + config->admin_listen.str() +
-                           " (is `parleyd serve` running on " + data_dir + "?): " + e.what());
-  }
-}
-
-std::string iso_time(std::int64_t ms) {
-  const std::time_t t = static_cast<std::time_t>(ms / 1000);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buf;
 }
 
 }  // namespace
@@ -229,6 +174,8 @@ int main(int argc, char** argv) {
   status->add_flag("--json", json_out, "JSON output");
   parley::cli::ConfigCommand config_cmd;
   parley::cli::add_config_commands(app, config_cmd);
+  parley::cli::RetentionCommand retention_cmd;
+  parley::cli::add_retention_commands(app, retention_cmd);
   auto* backup = app.add_subcommand("backup", "Consistent online backup of the database");
   std::string backup_to;
   backup->add_option("--to", backup_to, "Destination file")->required();
@@ -281,6 +228,9 @@ int main(int argc, char** argv) {
     return kOk;
   }
   if (config_cmd.check->parsed()) return parley::cli::run_config_check(config_cmd, data_dir);
+  if (const int rc = parley::cli::run_retention_command(retention_cmd, data_dir); rc >= 0) {
+    return rc;
+  }
   if (*serve) {
     auto s = node::serve(data_dir);
     if (!s.ok()) return fail(s.error());

@@ -15,6 +15,8 @@
 #include "parley/federation/peers.h"
 #include "parley/node/conv_store.h"
 #include "parley/node/core.h"
+#include "parley/node/metrics.h"
+#include "parley/node/retention.h"
 #include "parley/store/database.h"
 
 namespace parley::node {
@@ -116,6 +118,7 @@ class AdminApi::Impl {
     if (parts.size() == 1 && parts[0] == "status" && m == http::methods::GET) return status(req);
     if (parts.size() == 1 && parts[0] == "log-level") return log_level(req);
     if (parts.size() == 1 && parts[0] == "backup" && m == http::methods::POST) return backup(req);
+    if (!parts.empty() && parts[0] == "retention") return retention(req, parts);
     if (!parts.empty() && parts[0] == "peers") return peers(req, parts);
     if (!parts.empty() && parts[0] == "convs" && parts.size() <= 2 && m == http::methods::GET) {
       return convs(req, parts);
@@ -167,6 +170,121 @@ class AdminApi::Impl {
     json::value out;
     out["level"] = json::value::string(std::string(now.data(), now.size()));
     req.reply(http::status_codes::OK, out).wait();
+  }
+
+  static json::value purge_json(const PurgeCounts& c) {
+    json::value v;
+    v["messages"] = json::value::number(static_cast<int64_t>(c.messages));
+    v["stream_entries"] = json::value::number(static_cast<int64_t>(c.stream_entries));
+    v["pages_freed"] = json::value::number(static_cast<int64_t>(c.pages_freed));
+    return v;
+  }
+
+  static json::value progress_json(const PurgeProgress& p) {
+    json::value v = purge_json(p.counts);
+    v["phase"] = json::value::string(p.phase);
+    v["done"] = json::value::boolean(p.done);
+    v["started_ms"] = json::value::number(static_cast<int64_t>(p.started_ms));
+    v["finished_ms"] = json::value::number(static_cast<int64_t>(p.finished_ms));
+    return v;
+  }
+
+  // Retention policy and purges (spec/admin-api.md, "Retention"). The Retention object lives on
+  // the core thread.
+  void retention(const http::http_request& req, const std::vector<std::string>& parts) {
+    const auto& m = req.method();
+    Retention& r = *ctx_.retention;
+    if (parts.size() == 1 && m == http::methods::GET) {
+      json::value v;
+      auto ok = on_core<Status>([&](Core&) -> Status {
+        PARLEY_ASSIGN_OR_RETURN(p, r.policy());
+        v["default_seconds"] = json::value::number(static_cast<int64_t>(p.default_seconds));
+        v["default"] = json::value::string(format_lifetime(p.default_seconds));
+        json::value list = json::value::array(p.overrides.size());
+        for (std::size_t i = 0; i < p.overrides.size(); ++i) {
+          const auto& o = p.overrides[i];
+          json::value e;
+          e["conv"] = json::value::string(o.conv);
+          e["lifetime_seconds"] = json::value::number(static_cast<int64_t>(o.lifetime_seconds));
+          e["lifetime"] = json::value::string(format_lifetime(o.lifetime_seconds));
+          e["set_ms"] = json::value::number(static_cast<int64_t>(o.set_ms));
+          list[i] = e;
+        }
+        v["overrides"] = list;
+        v["running"] = json::value::boolean(r.running());
+        v["last_purge"] = r.last_run() ? progress_json(*r.last_run()) : json::value::null();
+        return ok_status();
+      });
+      if (!ok.ok()) return reply_error(req, ok.error());
+      v["purge_interval_seconds"] =
+          json::value::number(static_cast<int64_t>(ctx_.config.purge_interval_seconds));
+      req.reply(http::status_codes::OK, v).wait();
+      return;
+    }
+    auto lifetime = [](const json::value& body) -> Result<std::int64_t> {
+      if (!body.is_object() || !body.has_field("lifetime_seconds") ||
+          !body.at("lifetime_seconds").is_integer() ||
+          body.at("lifetime_seconds").as_number().to_int64() < 0) {
+        return make_error("bad_request", "lifetime_seconds (an integer, 0: forever) is required");
+      }
+      return body.at("lifetime_seconds").as_number().to_int64();
+    };
+    if (parts.size() == 2 && parts[1] == "default" && m == http::methods::PUT) {
+      auto seconds = lifetime(req.extract_json(true).get());
+      if (!seconds.ok()) return reply_error(req, seconds.error());
+      auto s = on_core<Status>([&](Core&) { return r.set_default(*seconds, now_ms()); });
+      if (s.ok()) {
+        spdlog::warn("event=retention_default_set lifetime={}", format_lifetime(*seconds));
+      }
+      return reply_status(req, s);
+    }
+    if (parts.size() == 3 && parts[1] == "convs" &&
+        (m == http::methods::PUT || m == http::methods::DEL)) {
+      std::optional<std::int64_t> seconds;
+      if (m == http::methods::PUT) {
+        auto l = lifetime(req.extract_json(true).get());
+        if (!l.ok()) return reply_error(req, l.error());
+        seconds = *l;
+      }
+      auto s = on_core<Status>([&](Core&) { return r.set_override(parts[2], seconds, now_ms()); });
+      if (s.ok()) {
+        spdlog::warn("event=retention_set conv={} lifetime={}", parts[2],
+                     seconds ? format_lifetime(*seconds) : std::string("default"));
+      }
+      return reply_status(req, s);
+    }
+    if (parts.size() == 2 && parts[1] == "purge" && m == http::methods::POST) {
+      const json::value body = req.extract_json(true).get();
+      const bool dry = body.is_object() && body.has_field("dry_run") &&
+                       body.at("dry_run").is_boolean() && body.at("dry_run").as_bool();
+      if (dry) {
+        auto c = on_core<Result<PurgeCounts>>([&](Core&) { return r.eligible(now_ms()); });
+        if (!c.ok()) return reply_error(req, c.error());
+        req.reply(http::status_codes::OK, purge_json(*c)).wait();
+        return;
+      }
+      std::int64_t limit = 1000;
+      if (body.is_object() && body.has_field("limit") && body.at("limit").is_integer()) {
+        limit = std::clamp<std::int64_t>(body.at("limit").as_number().to_int64(), 1, 100000);
+      }
+      auto p = on_core<Result<PurgeProgress>>(
+          [&](Core&) { return r.step(now_ms(), static_cast<int>(limit)); });
+      if (!p.ok()) return reply_error(req, p.error());
+      if (p->done) {
+        if (ctx_.metrics) {
+          ctx_.metrics->purged_messages.fetch_add(p->counts.messages);
+          ctx_.metrics->purged_stream_entries.fetch_add(p->counts.stream_entries);
+        }
+        spdlog::info(
+            "event=retention_purged by=admin messages={} stream_entries={} "
+            "pages_freed={} millis={}",
+            p->counts.messages, p->counts.stream_entries, p->counts.pages_freed,
+            p->finished_ms - p->started_ms);
+      }
+      req.reply(http::status_codes::OK, progress_json(*p)).wait();
+      return;
+    }
+    reply_error(req, make_error("not_found", "no admin route for that retention request"));
   }
 
   void reply_status(const http::http_request& req, const Status& s) {

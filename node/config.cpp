@@ -94,6 +94,8 @@ Status check_known_keys(const toml::table& root) {
       "security.login_window_seconds",
       "storage.max_database_mb",
       "storage.test_fault_file",
+      "retention.purge_interval_seconds",
+      "retention.purge_batch",
   };
   for (const auto& [section, value] : root) {
     const auto* table = value.as_table();
@@ -224,6 +226,9 @@ Result<NodeConfig> load_config(const std::string& path) {
     c.federation_discovery_url = *v;
   }
   PARLEY_TRY(read_uint(root, "storage.max_database_mb", c.max_database_mb, 0, 1u << 30));
+  PARLEY_TRY(
+      read_uint(root, "retention.purge_interval_seconds", c.purge_interval_seconds, 0, 7 * 86400));
+  PARLEY_TRY(read_uint(root, "retention.purge_batch", c.purge_batch, 1, 100000));
   if (auto node = root.at_path("storage.test_fault_file")) {
     const auto v = node.value<std::string>();
     if (!v) return make_error("bad_config", "storage.test_fault_file must be a path");
@@ -263,6 +268,8 @@ void take_reloadable(NodeConfig& live, const NodeConfig& fresh) {
   live.max_connections = fresh.max_connections;
   live.login_failures_per_window = fresh.login_failures_per_window;
   live.login_window_seconds = fresh.login_window_seconds;
+  live.purge_interval_seconds = fresh.purge_interval_seconds;
+  live.purge_batch = fresh.purge_batch;
 }
 
 std::vector<std::string> restart_only_changes(const NodeConfig& a, const NodeConfig& b) {
@@ -391,7 +398,13 @@ std::string render_config(const NodeConfig& c) {
     << "[storage]\n"
     << "# Largest the database may grow, in MiB (0: until the disk is full). At the limit the\n"
     << "# node refuses new writes with \"disk_full\" and keeps serving what it has.\n"
-    << "max_database_mb = " << c.max_database_mb << "\n";
+    << "max_database_mb = " << c.max_database_mb << "\n\n"
+    << "[retention]\n"
+    << "# How long messages are kept is set with `parleyd retention set` (default: forever).\n"
+    << "# The purge of what is past its lifetime runs every purge_interval_seconds (0: only by\n"
+    << "# hand, `parleyd retention purge`), purge_batch rows per short transaction.\n"
+    << "purge_interval_seconds = " << c.purge_interval_seconds << "\n"
+    << "purge_batch = " << c.purge_batch << "\n";
   return o.str();
 }
 

@@ -95,6 +95,10 @@ std::string render_metrics(const Metrics& m, const Snapshot& s) {
            "Messages and group events stored for this node's senders.", load(m.messages_in));
   w.simple("parley_deliveries_total", "counter",
            "Message and group events pushed to connected devices.", load(m.deliveries));
+  w.family("parley_retention_purged_total", "counter",
+           "Rows removed by retention purges: 1:1 messages and delivered stream entries.");
+  w.sample("parley_retention_purged_total", load(m.purged_messages), "kind=\"message\"");
+  w.sample("parley_retention_purged_total", load(m.purged_stream_entries), "kind=\"stream\"");
   w.family("parley_federation_events_total", "counter",
            "Federation events, by direction (in: applied from peers; out: sent to peers).");
   w.sample("parley_federation_events_total", load(m.federation_events_in), "direction=\"in\"");

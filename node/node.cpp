@@ -14,6 +14,7 @@
 #include <future>
 #include <thread>
 
+#include "dir_lock.h"
 #include "federation_client.h"
 #include "parley/address.h"
 #include "parley/crypto/password.h"
@@ -28,6 +29,7 @@
 #include "parley/node/federation_sender.h"
 #include "parley/node/gateway.h"
 #include "parley/node/metrics_endpoint.h"
+#include "parley/node/retention.h"
 #include "parley/node/sd_notify.h"
 #include "parley/store/checkpointer.h"
 #include "parley/store/database.h"
@@ -124,40 +126,6 @@ class PoolRemoteQueries : public RemoteQueries {
   asio::thread_pool pool_;
 };
 
-// Holds DATA/parleyd.lock with flock for the lifetime of the node.
-class DirLock {
- public:
-  static Result<std::unique_ptr<DirLock>> take(const std::string& path, const std::string& dir) {
-    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0 && errno == EROFS) {
-      return make_error("read_only", dir +
-                                         " is on a read-only file system; parleyd stores its "
-                                         "database there (remount it read-write, then start "
-                                         "again). Nothing was changed.");
-    }
-    if (fd < 0) return make_error("io", "cannot open " + path + ": " + std::strerror(errno));
-    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-      char buf[32] = {};
-      const auto n = ::pread(fd, buf, sizeof buf - 1, 0);
-      ::close(fd);
-      std::string pid = n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : "?";
-      while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
-      return make_error("locked", "another parleyd (pid " + pid + ") is already serving " + dir);
-    }
-    const std::string pid = std::to_string(::getpid()) + "\n";
-    if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0) {
-      ::close(fd);
-      return make_error("io", "cannot write " + path);
-    }
-    return std::unique_ptr<DirLock>(new DirLock(fd));
-  }
-  ~DirLock() { ::close(fd_); }
-
- private:
-  explicit DirLock(int fd) : fd_(fd) {}
-  int fd_;
-};
-
 // Measures how late a once-a-second timer fires on an io_context's thread (its event-loop lag).
 class LagProbe {
  public:
@@ -242,7 +210,7 @@ Result<std::string> rotate_node_key(const std::string& data_dir) {
   const DataPaths paths{data_dir};
   PARLEY_ASSIGN_OR_RETURN(lock, DirLock::take(paths.lock(), data_dir));
   PARLEY_ASSIGN_OR_RETURN(db, store::Database::open(paths.database()));
-  PARLEY_TRY(db->migrate(store::node_migrations()));
+  PARLEY_TRY(store::migrate_node_database(*db));
   PARLEY_ASSIGN_OR_RETURN(config, load_config(paths.config()));
   PARLEY_ASSIGN_OR_RETURN(old_key, crypto::load_signing_key(paths.node_key()));
   PARLEY_TRY(reconcile_node_keys(*db, old_key.public_key(), SystemClock().now_ms()));
@@ -309,7 +277,7 @@ Result<InitResult> init_node(const InitOptions& o) {
                                 crypto::base64_encode(crypto::random_bytes(32)) + "\n"));
   {
     PARLEY_ASSIGN_OR_RETURN(db, store::Database::open(paths.database()));
-    PARLEY_TRY(db->migrate(store::node_migrations()));
+    PARLEY_TRY(store::migrate_node_database(*db));
     PARLEY_ASSIGN_OR_RETURN(
         st, db->prepare("INSERT INTO node_meta(key, value) VALUES('name', ?), ('created_ms', ?)"));
     PARLEY_TRY(st.bind(1, c.name).bind(2, std::to_string(SystemClock().now_ms())).run());
@@ -339,7 +307,11 @@ Status serve(const std::string& data_dir) {
   }
   db_options.auto_checkpoint = false;  // the checkpointer's thread does it (below)
   PARLEY_ASSIGN_OR_RETURN(db, store::Database::open(paths.database(), db_options));
-  PARLEY_TRY(db->migrate(store::node_migrations()));
+  PARLEY_TRY(store::migrate_node_database(*db, [] {
+    spdlog::warn(
+        "event=database_converting to=auto_vacuum_incremental (once; the database is "
+        "rewritten, which takes a while on a large one)");
+  }));
   PARLEY_ASSIGN_OR_RETURN(checkpointer, store::Checkpointer::start(paths.database(), db_options,
                                                                    std::chrono::milliseconds(100)));
   if (config.max_database_mb > 0) {
@@ -374,9 +346,11 @@ Status serve(const std::string& data_dir) {
     });
     done.get_future().wait();
   };
-  AdminContext admin_ctx{token,         data_dir,    paths.database(),
-                         config,        run_on_core, [&gateway] { return gateway.queued_frames(); },
-                         clock.now_ms()};
+  Retention retention(*db);
+  AdminContext admin_ctx{
+      token,          data_dir,    paths.database(),
+      config,         run_on_core, [&gateway] { return gateway.queued_frames(); },
+      clock.now_ms(), &retention,  &metrics};
   AdminApi admin(admin_ctx);
   PARLEY_TRY(admin.start());
 
@@ -415,6 +389,37 @@ Status serve(const std::string& data_dir) {
       if (!e) conv_tick();
     });
   };
+  // The retention purge: every retention.purge_interval_seconds a run starts and goes step by
+  // step (one short transaction each), leaving the core free for traffic between steps.
+  std::atomic<std::uint32_t> purge_interval{config.purge_interval_seconds};
+  std::atomic<std::uint32_t> purge_batch{config.purge_batch};
+  asio::steady_timer purge_timer(core_ctx);
+  std::function<void()> purge_tick = [&] {
+    std::chrono::milliseconds next = std::chrono::seconds(
+        std::max<std::uint32_t>(purge_interval.load() ? purge_interval.load() : 60, 1));
+    if (purge_interval.load() > 0 || retention.running()) {
+      auto p = retention.step(clock.now_ms(), static_cast<int>(purge_batch.load()));
+      if (!p.ok()) {
+        spdlog::warn("event=retention_purge_failed reason=\"{}\" (tried again next time)",
+                     p.error().message);
+      } else if (!p->done) {
+        next = std::chrono::milliseconds(20);
+      } else {
+        const auto& c = p->counts;
+        metrics.purged_messages.fetch_add(c.messages, std::memory_order_relaxed);
+        metrics.purged_stream_entries.fetch_add(c.stream_entries, std::memory_order_relaxed);
+        spdlog::log(c.messages || c.stream_entries || c.pages_freed ? spdlog::level::info
+                                                                    : spdlog::level::debug,
+                    "event=retention_purged messages={} stream_entries={} pages_freed={} "
+                    "millis={}",
+                    c.messages, c.stream_entries, c.pages_freed, p->finished_ms - p->started_ms);
+      }
+    }
+    purge_timer.expires_after(next);
+    purge_timer.async_wait([&](const boost::system::error_code& e) {
+      if (!e) purge_tick();
+    });
+  };
   sender.set_metrics(&metrics);
   asio::post(core_ctx, [&core, &sender, &remote_queries, &key, &conv_tick, &metrics] {
     core.set_metrics(&metrics);
@@ -422,6 +427,15 @@ Status serve(const std::string& data_dir) {
     core.set_remote_queries(&remote_queries);
     core.set_node_key(&key);
     conv_tick();
+  });
+  asio::post(core_ctx, [&] {
+    // The first run a minute after start (not while the node is busy catching up), or sooner
+    // with a shorter interval.
+    purge_timer.expires_after(
+        std::chrono::seconds(std::clamp<std::uint32_t>(purge_interval.load(), 1, 60)));
+    purge_timer.async_wait([&](const boost::system::error_code& e) {
+      if (!e) purge_tick();
+    });
   });
   if (!config.federation_tls_cert.empty() || config.federation_allow_plaintext) {
     PARLEY_TRY(federation_api.start());
@@ -488,6 +502,8 @@ Status serve(const std::string& data_dir) {
     take_reloadable(config, *fresh);
     spdlog::set_level(spdlog::level::from_str(config.log_level));
     asio::post(core_ctx, [&core, f = config] { core.reload(f); });
+    purge_interval = config.purge_interval_seconds;
+    purge_batch = config.purge_batch;
     federation_api.reload(config);
     spdlog::info("event=reloaded log_level={} dm_policy={} federation_policy={}", config.log_level,
                  to_string(config.direct_messages), config.federation_policy);
@@ -535,8 +551,9 @@ Status serve(const std::string& data_dir) {
   net_thread.join();
   passwords.stop();
   remote_queries.stop();  // its answers are posted to the core thread, still running here
-  asio::post(core_ctx, [&conv_timer, &core_lag] {
+  asio::post(core_ctx, [&conv_timer, &core_lag, &purge_timer] {
     conv_timer.cancel();
+    purge_timer.cancel();
     core_lag.stop();
   });
   core_guard.reset();

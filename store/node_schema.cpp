@@ -188,8 +188,34 @@ CREATE TABLE conv_equivocations(
   UNIQUE(conv_id, event_id)
 );
 )sql"},
+      {10, "retention, federation epochs", R"sql(
+CREATE TABLE retention(
+  conv_id          TEXT PRIMARY KEY,
+  lifetime_seconds INTEGER NOT NULL,
+  set_ms           INTEGER NOT NULL
+) WITHOUT ROWID;
+ALTER TABLE fed_inbound ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
+)sql"},
   };
   return kMigrations;
+}
+
+Status migrate_node_database(Database& db, const std::function<void()>& converting) {
+  PARLEY_ASSIGN_OR_RETURN(version, db.schema_version());
+  std::int64_t mode = 0;
+  {
+    PARLEY_ASSIGN_OR_RETURN(st, db.prepare("PRAGMA auto_vacuum"));
+    PARLEY_TRY(st.step().status());
+    mode = st.column_int64(0);
+  }
+  if (mode != 2) {
+    // Once the file has a first page (in WAL mode: as soon as it is opened) only a VACUUM
+    // applies the pragma; on a new, empty file that costs nothing.
+    PARLEY_TRY(db.exec("PRAGMA auto_vacuum = INCREMENTAL"));
+    if (version > 0 && converting) converting();
+    PARLEY_TRY(db.exec("VACUUM"));
+  }
+  return db.migrate(node_migrations());
 }
 
 }  // namespace parley::store

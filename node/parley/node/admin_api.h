@@ -14,6 +14,8 @@
 namespace parley::node {
 
 class Core;
+class Retention;
+struct Metrics;
 
 struct AdminContext {
   std::string token;
@@ -23,6 +25,8 @@ struct AdminContext {
   std::function<void(std::function<void(Core&)>)> run_on_core;  // blocks until done
   std::function<std::int64_t()> queued_frames;
   std::int64_t started_ms = 0;
+  Retention* retention = nullptr;  // used on the core thread only (through run_on_core)
+  Metrics* metrics = nullptr;
 };
 
 class AdminApi {

@@ -71,6 +71,12 @@ struct NodeConfig {
   std::uint32_t login_window_seconds = 60;
 
   std::string log_level = "info";
+
+  // retention.*: how often the scheduled purge runs (0: only `parleyd retention purge`) and how
+  // many rows or pages one step of it touches (one short transaction each). The lifetimes
+  // themselves are kept in the database (`parleyd retention set`).
+  std::uint32_t purge_interval_seconds = 3600;
+  std::uint32_t purge_batch = 1000;
 };
 
 // Paths inside a data directory.
@@ -89,10 +95,10 @@ Result<NodeConfig> load_config(const std::string& path);
 std::string federation_scheme(const NodeConfig& config);
 // A reload (SIGHUP) applies what can change while serving: node.log_level, policy.*,
 // federation.policy and its admission limits, the client limits (max_frame_bytes,
-// max_body_bytes, heartbeat_timeout_seconds, max_outbound_frames, max_connections) and the
-// login limits. take_reloadable copies those from `fresh` into `live`; restart_only_changes
-// names the keys that differ but take effect only at the next start (listen addresses, TLS
-// files, URLs, storage, password hashing).
+// max_body_bytes, heartbeat_timeout_seconds, max_outbound_frames, max_connections), the
+// login limits and the purge schedule (retention.*). take_reloadable copies those from `fresh` into
+// `live`; restart_only_changes names the keys that differ but take effect only at the next start
+// (listen addresses, TLS files, URLs, storage, password hashing).
 void take_reloadable(NodeConfig& live, const NodeConfig& fresh);
 std::vector<std::string> restart_only_changes(const NodeConfig& running, const NodeConfig& fresh);
 

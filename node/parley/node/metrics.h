@@ -46,6 +46,8 @@ struct Metrics {
   std::atomic<std::int64_t> core_lag_micros{0};  // how late the last core tick ran
   std::atomic<std::int64_t> net_lag_micros{0};   // the same on the network thread
   std::atomic<std::int64_t> core_lag_max_micros{0};
+  // Removed by retention purges (scheduled or by hand).
+  std::atomic<std::int64_t> purged_messages{0}, purged_stream_entries{0};
 
   void count_error(const std::string& code);
   std::map<std::string, std::int64_t> errors() const;

@@ -1,0 +1,52 @@
+// The data directory's lock: DATA/parleyd.lock held with flock by whoever changes the node's
+// files (serve, key rotation, restore), so two of them never work on one directory at once.
+#pragma once
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "parley/result.h"
+
+namespace parley::node {
+
+// Holds DATA/parleyd.lock with flock for the lifetime of the node.
+class DirLock {
+ public:
+  static Result<std::unique_ptr<DirLock>> take(const std::string& path, const std::string& dir) {
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0 && errno == EROFS) {
+      return make_error("read_only", dir +
+                                         " is on a read-only file system; parleyd stores its "
+                                         "database there (remount it read-write, then start "
+                                         "again). Nothing was changed.");
+    }
+    if (fd < 0) return make_error("io", "cannot open " + path + ": " + std::strerror(errno));
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      char buf[32] = {};
+      const auto n = ::pread(fd, buf, sizeof buf - 1, 0);
+      ::close(fd);
+      std::string pid = n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : "?";
+      while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
+      return make_error("locked", "another parleyd (pid " + pid + ") is already serving " + dir);
+    }
+    const std::string pid = std::to_string(::getpid()) + "\n";
+    if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0) {
+      ::close(fd);
+      return make_error("io", "cannot write " + path);
+    }
+    return std::unique_ptr<DirLock>(new DirLock(fd));
+  }
+  ~DirLock() { ::close(fd_); }
+
+ private:
+  explicit DirLock(int fd) : fd_(fd) {}
+  int fd_;
+};
+
+}  // namespace parley::node

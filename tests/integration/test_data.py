@@ -1,0 +1,180 @@
+"""Integration tests of the data lifetime: retention (policy, dry run, purge by hand and on a
+schedule, space given back) and backups (create, verify, restore with a raised epoch), against
+real parleyd processes."""
+import json
+import os
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import Node, RawClient, User, wait_for  # noqa: E402
+
+PW = "correct horse battery"
+
+
+def login_raw(node, name, device="raw"):
+    raw = RawClient(node.client_port, timeout=30)
+    re = raw.request("login", user="%s@%s" % (name, node.name), password=PW, device=device)
+    assert re["ok"], re
+    return raw
+
+
+def bulk_send(raw, to, count, size, tag):
+    """Pipelines `count` sends of `size`-byte bodies and waits for every server ack."""
+    first = raw.next_id
+    for i in range(count):
+        raw.send({"t": "send", "id": raw.next_id, "to": to, "msg_id": "%s-%d" % (tag, i),
+                  "body": os.urandom(size)})
+        raw.next_id += 1
+    acked = set()
+    while len(acked) < count:
+        f = raw.recv_frame()
+        assert f is not None, "closed during bulk send"
+        if f.get("t") == "re" and first <= f.get("id", 0) < first + count:
+            assert f["ok"], f
+            acked.add(f["id"])
+    return count
+
+
+def drain_and_ack(raw):
+    """Reads the stream until `synced` (a fresh connection's backlog) and acknowledges it all."""
+    last = 0
+    while True:
+        f = raw.recv_frame()
+        assert f is not None
+        if f.get("t") == "ev":
+            last = max(last, f["seq"])
+        if f.get("t") == "synced":
+            last = max(last, f["seq"])
+            break
+    if last:
+        assert raw.request("ack", upto=last)["ok"]
+    return last
+
+
+def db_bytes(node):
+    path = os.path.join(node.data, "parley.db")
+    return sum(os.path.getsize(p) for p in (path, path + "-wal") if os.path.exists(p))
+
+
+def retention_json(node):
+    return json.loads(node.parleyd("retention", "show", "--json", check=True).stdout)
+
+
+def status(node):
+    return json.loads(node.parleyd("status", "--json", check=True).stdout)
+
+
+class Retention(unittest.TestCase):
+    def setUp(self):
+        self.node = Node(policy="organization",
+                         settings={"retention.purge_interval_seconds": "0"}).start()
+        for n in ("alice", "bob", "carol"):
+            self.node.add_user(n)
+
+    def tearDown(self):
+        self.node.cleanup()
+
+    def test_policy_commands_and_errors(self):
+        n = self.node
+        self.assertEqual(retention_json(n)["default"], "forever")
+        self.assertIn("default lifetime  forever", n.parleyd("retention", "show").stdout)
+        n.parleyd("retention", "set", "default", "30d", check=True)
+        self.assertEqual(retention_json(n)["default_seconds"], 30 * 86400)
+        r = n.parleyd("retention", "set", "default", "soon")
+        self.assertEqual(r.returncode, 5, r.stderr)
+        self.assertIn("30d, 12h", r.stderr)
+        r = n.parleyd("retention", "set", "dm:00000000000000000000000000000000", "1d")
+        self.assertEqual(r.returncode, 4, r.stderr)
+        self.assertIn("no conversation", r.stderr)
+        raw = login_raw(n, "alice")
+        conv = raw.request("send", to="bob@example.org", msg_id="m1", body=b"x")["conv"]
+        n.parleyd("retention", "set", conv, "12h", check=True)
+        got = retention_json(n)
+        self.assertEqual([(o["conv"], o["lifetime"]) for o in got["overrides"]], [(conv, "12h")])
+        self.assertIn(conv, n.parleyd("retention", "show").stdout)
+        n.parleyd("retention", "set", conv, "default", check=True)
+        self.assertEqual(retention_json(n)["overrides"], [])
+        self.assertEqual(n.parleyd("retention", "purge", "--help").returncode, 0)
+        raw.close()
+
+    def test_purge_removes_expired_messages_and_delivered_entries_and_gives_space_back(self):
+        n = self.node
+        sender = login_raw(n, "alice", device="bulk")
+        bulk_send(sender, "bob@example.org", 600, 8000, "old")
+        bulk_send(sender, "carol@example.org", 200, 8000, "kept")
+        self.assertTrue(sender.request("logout")["ok"])  # a signed-out device holds nothing back
+        sender.close()
+        phone = login_raw(n, "bob", device="phone")
+        self.assertGreaterEqual(drain_and_ack(phone), 600)
+        phone.close()
+        fresh = login_raw(n, "alice", device="later")
+        drain_and_ack(fresh)
+        time.sleep(2.2)
+        conv_bob = fresh.request("send", to="bob@example.org", msg_id="new-1", body=b"n")["conv"]
+        conv_carol = fresh.request("send", to="carol@example.org", msg_id="new-2",
+                                   body=b"n")["conv"]
+        n.parleyd("retention", "set", "default", "2s", check=True)
+        n.parleyd("retention", "set", conv_carol, "forever", check=True)
+
+        dry = json.loads(n.parleyd("retention", "purge", "--dry-run", "--json",
+                                   check=True).stdout)
+        self.assertEqual(dry["messages"], 600)
+        # alice's 600 own messages to bob, bob's 600, and the receipts of bob's conversation.
+        self.assertGreaterEqual(dry["stream_entries"], 1200)
+        self.assertEqual(status(n)["messages"], 802)
+        before = db_bytes(n)
+        r = n.parleyd("retention", "purge")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("Purged 600 messages and %d stream entries" % dry["stream_entries"],
+                      r.stdout)
+        self.assertIn("done", r.stderr)  # progress lines, phase by phase
+        self.assertEqual(status(n)["messages"], 202)
+        again = json.loads(n.parleyd("retention", "purge", "--dry-run", "--json",
+                                     check=True).stdout)
+        self.assertEqual((again["messages"], again["stream_entries"]), (0, 0))
+        last = retention_json(n)["last_purge"]
+        self.assertEqual(last["messages"], 600)
+        self.assertGreater(last["pages_freed"], 1000)  # 600 x 8 KB of ciphertext
+        wait_for(lambda: db_bytes(n) < before - 3 * 1024 * 1024,
+                 what="the database file to shrink (was %d)" % before)
+        # What is left: the new message and carol's conversation, with its history intact.
+        hist = fresh.request("history", conv=conv_bob, limit=50)
+        self.assertTrue(hist["ok"], hist)
+        self.assertEqual([m["msg_id"] for m in hist["messages"]], ["new-1"])
+        hist = fresh.request("history", conv=conv_carol, limit=200)
+        self.assertEqual((len(hist["messages"]), hist["more"]), (200, True))
+        fresh.close()
+        # A restart keeps it that way, and the conversation's numbering goes on (never reused).
+        n.stop()
+        n.start()
+        self.assertEqual(status(n)["messages"], 202)
+        raw = login_raw(n, "alice", device="after")
+        re = raw.request("send", to="bob@example.org", msg_id="new-3", body=b"n")
+        self.assertEqual(re["cseq"], 602)
+        raw.close()
+        self.assertIsNone(retention_json(n)["last_purge"], "a restarted node has not purged yet")
+
+
+class ScheduledPurge(unittest.TestCase):
+    def test_the_schedule_purges_without_an_admin(self):
+        n = Node(policy="organization",
+                 settings={"retention.purge_interval_seconds": "1"}).start()
+        try:
+            n.add_user("alice")
+            n.add_user("bob")
+            n.parleyd("retention", "set", "default", "1s", check=True)
+            raw = login_raw(n, "alice")
+            bulk_send(raw, "bob@example.org", 20, 100, "s")
+            raw.close()
+            wait_for(lambda: status(n)["messages"] == 0, timeout=15, what="scheduled purge")
+            last = wait_for(lambda: retention_json(n)["last_purge"], what="last purge")
+            self.assertGreaterEqual(last["messages"], 0)
+            self.assertIn("event=retention_purged", n.logs())
+        finally:
+            n.cleanup()
+
+
+if __name__ == "__main__":
+    unittest.main()

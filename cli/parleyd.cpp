@@ -17,6 +17,7 @@
 #include "parley/crypto/sign.h"
 #include "parley/node/node.h"
 #include "parleyd_admin.h"
+#include "parleyd_backup.h"
 #include "parleyd_config.h"
 #include "parleyd_retention.h"
 
@@ -176,15 +177,17 @@ int main(int argc, char** argv) {
   parley::cli::add_config_commands(app, config_cmd);
   parley::cli::RetentionCommand retention_cmd;
   parley::cli::add_retention_commands(app, retention_cmd);
-  auto* backup = app.add_subcommand("backup", "Consistent online backup of the database");
-  std::string backup_to;
-  backup->add_option("--to", backup_to, "Destination file")->required();
+  parley::cli::BackupCommand backup_cmd;
+  parley::cli::add_backup_commands(app, backup_cmd);
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const int rc = app.exit(e);
     return rc == 0 ? kOk : kUsage;
+  }
+  if (parley::cli::backup_needs_no_data(backup_cmd)) {
+    return parley::cli::run_backup_command(backup_cmd, data_dir);
   }
   if (data_dir.empty()) {
     std::cerr << "parleyd: --data DIR (or PARLEYD_DATA) is required\n";
@@ -231,6 +234,7 @@ int main(int argc, char** argv) {
   if (const int rc = parley::cli::run_retention_command(retention_cmd, data_dir); rc >= 0) {
     return rc;
   }
+  if (const int rc = parley::cli::run_backup_command(backup_cmd, data_dir); rc >= 0) return rc;
   if (*serve) {
     auto s = node::serve(data_dir);
     if (!s.ok()) return fail(s.error());
@@ -446,18 +450,6 @@ int main(int argc, char** argv) {
     for (const auto& [k, v] : r->as_object()) {
       std::cout << k << ": " << (v.is_string() ? v.as_string() : v.serialize()) << "\n";
     }
-    return kOk;
-  }
-  if (*backup) {
-    std::error_code ec;
-    const auto abs = std::filesystem::absolute(backup_to, ec).string();
-    std::cerr << "Backing up to " << abs << " ...\n";
-    json::value body;
-    body["path"] = json::value::string(abs);
-    auto r = admin_call(data_dir, http::methods::POST, "/backup", body);
-    if (!r.ok()) return fail(r.error());
-    std::cout << "Backup written: " << abs << " (" << r->at("bytes").as_number().to_int64()
-              << " bytes in " << r->at("millis").as_number().to_int64() << " ms)\n";
     return kOk;
   }
   return kUsage;

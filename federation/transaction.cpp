@@ -12,7 +12,7 @@ std::string encode_transaction(const Transaction& txn) {
     events.push(m);
   }
   wire::MapWriter body;
-  body.add("origin", txn.origin).add("events", events);
+  body.add("origin", txn.origin).add("epoch", txn.epoch).add("events", events);
   return body.finish();
 }
 
@@ -33,6 +33,9 @@ Result<Transaction> parse_transaction(std::string_view body) {
   auto origin = root.str("origin", 253);
   if (!origin.ok()) return make_error("bad_request", origin.error().message);
   txn.origin = std::move(origin).value();
+  auto epoch = root.uint_or("epoch", 0);
+  if (!epoch.ok()) return make_error("bad_request", epoch.error().message);
+  txn.epoch = *epoch;
   auto list = root.array("events");
   if (!list.ok()) return make_error("bad_request", list.error().message);
   if (list->size() > kMaxTransactionEvents) {

@@ -13,6 +13,7 @@
 #include "parley/crypto/secret.h"
 #include "parley/crypto/sign.h"
 #include "parley/federation/peers.h"
+#include "parley/node/backup.h"
 #include "parley/node/conv_store.h"
 #include "parley/node/core.h"
 #include "parley/node/metrics.h"
@@ -30,7 +31,7 @@ http::status_code status_for(const std::string& code) {
   if (code == "bad_request") return http::status_codes::BadRequest;
   if (code == "unauthorized") return http::status_codes::Unauthorized;
   if (code == "not_found") return http::status_codes::NotFound;
-  if (code == "conflict") return http::status_codes::Conflict;
+  if (code == "conflict" || code == "exists") return http::status_codes::Conflict;
   if (code == "disk_full") return 507;
   if (code == "read_only" || code == "io_error") return http::status_codes::ServiceUnavailable;
   return http::status_codes::InternalError;
@@ -490,21 +491,28 @@ class AdminApi::Impl {
     reply_status(req, s);
   }
 
+  // A backup directory (backup.h): snapshot, node key, config, manifest.
   void backup(const http::http_request& req) {
     const json::value body = req.extract_json(true).get();
-    auto path = field(body, "path");
-    if (!path.ok()) return reply_error(req, path.error());
-    auto db = store::Database::open(ctx_.database_path);
-    if (!db.ok()) return reply_error(req, db.error());
+    auto dir = field(body, "dir");
+    if (!dir.ok()) return reply_error(req, dir.error());
+    if (dir->empty() || dir->front() != '/') {
+      return reply_error(req, make_error("bad_request", "dir must be an absolute path"));
+    }
     const auto started = now_ms();
-    if (auto s = (*db)->backup_to(*path); !s.ok()) return reply_error(req, s.error());
-    std::error_code ec;
-    const auto bytes = std::filesystem::file_size(*path, ec);
+    auto m = create_backup(ctx_.data_dir, *dir, PARLEY_VERSION, started);
+    if (!m.ok()) return reply_error(req, m.error());
     json::value v;
-    v["path"] = json::value::string(*path);
-    v["bytes"] = json::value::number(static_cast<int64_t>(ec ? 0 : bytes));
+    v["dir"] = json::value::string(*dir);
+    v["node"] = json::value::string(m->node);
+    v["created_ms"] = json::value::number(static_cast<int64_t>(m->created_ms));
+    v["schema_version"] = json::value::number(m->schema_version);
+    v["epoch"] = json::value::number(static_cast<uint64_t>(m->epoch));
+    std::int64_t bytes = 0;
+    for (const auto& f : m->files) bytes += f.bytes;
+    v["bytes"] = json::value::number(static_cast<int64_t>(bytes));
     v["millis"] = json::value::number(static_cast<int64_t>(now_ms() - started));
-    spdlog::info("event=backup path=\"{}\"", *path);
+    spdlog::info("event=backup dir=\"{}\" bytes={}", *dir, bytes);
     req.reply(http::status_codes::OK, v).wait();
   }
 

@@ -107,14 +107,13 @@ Status Core::set_password_hash(const std::string& name, const std::string& passw
 Result<CoreStats> Core::stats() {
   CoreStats s;
   PARLEY_ASSIGN_OR_RETURN(
-      st,
-      db_.prepare(
-          "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM devices WHERE "
-          "token_hash IS NOT NULL), (SELECT count(*) FROM messages), (SELECT "
-          "coalesce(sum(u.stream_seq - d.cursor), 0) FROM devices d JOIN users u ON "
-          "u.id = d.user_id WHERE d.token_hash IS NOT NULL), (SELECT count(*) FROM fed_outbox), "
-          "(SELECT coalesce(min(created_ms), 0) FROM fed_outbox), (SELECT count(*) FROM peers "
-          "WHERE state = 'allowed'), (SELECT count(*) FROM peers WHERE failures > 0)"));
+      st, db_.prepare(
+              "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM devices WHERE "
+              "token_hash IS NOT NULL), (SELECT count(*) FROM messages), (SELECT count(*) FROM "
+              "devices d JOIN stream s ON s.user_id = d.user_id AND s.seq > d.cursor WHERE "
+              "d.token_hash IS NOT NULL), (SELECT count(*) FROM fed_outbox), "
+              "(SELECT coalesce(min(created_ms), 0) FROM fed_outbox), (SELECT count(*) FROM peers "
+              "WHERE state = 'allowed'), (SELECT count(*) FROM peers WHERE failures > 0)"));
   PARLEY_ASSIGN_OR_RETURN(row, st.step());
   if (row) {
     s.users = st.column_int64(0);

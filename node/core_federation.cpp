@@ -2,20 +2,41 @@
 // order, with this node's rules (policy, blocks, relationship states) for its own users.
 #include "core_internal.h"
 #include "parley/address.h"
+#include "parley/node/conv_store.h"
+
+#include <spdlog/spdlog.h>
 
 namespace parley::node {
 
-Result<std::int64_t> Core::apply_federation(const std::string& origin,
+Result<std::uint64_t> Core::node_epoch() { return convs_->epoch(); }
+
+Result<std::int64_t> Core::apply_federation(const std::string& origin, std::uint64_t epoch,
                                             const std::vector<InboundEvent>& events) {
   auto result = [&]() -> Result<std::int64_t> {
     PARLEY_ASSIGN_OR_RETURN(tx, store::Transaction::begin(db_));
     std::int64_t applied = 0, fresh = 0;
     {
-      PARLEY_ASSIGN_OR_RETURN(st,
-                              db_.prepare("SELECT applied_upto FROM fed_inbound WHERE origin = ?"));
+      PARLEY_ASSIGN_OR_RETURN(
+          st, db_.prepare("SELECT applied_upto, epoch FROM fed_inbound WHERE origin = ?"));
       st.bind(1, origin);
       PARLEY_ASSIGN_OR_RETURN(row, st.step());
-      if (row) applied = st.column_int64(0);
+      if (row) {
+        applied = st.column_int64(0);
+        const auto known = static_cast<std::uint64_t>(st.column_int64(1));
+        if (epoch < known) {
+          return make_error("stale_epoch",
+                            origin + " already sent under epoch " + std::to_string(known) +
+                                "; this transaction is from " + std::to_string(epoch) +
+                                " (a copy of that node from before a restore?)");
+        }
+        if (epoch > known) {
+          // The origin was restored from a backup: its event ids start again below what was
+          // applied. Events it sends again are recognised by their own ids (msg_id, event id).
+          spdlog::warn("event=peer_epoch_raised peer={} from={} to={} applied_upto_was={}", origin,
+                       known, epoch, applied);
+          applied = 0;
+        }
+      }
     }
     for (const auto& e : events) {
       if (e.id <= applied) continue;  // already applied: a resent transaction
@@ -30,10 +51,15 @@ Result<std::int64_t> Core::apply_federation(const std::string& origin,
     {
       PARLEY_ASSIGN_OR_RETURN(
           st,
-          db_.prepare("INSERT INTO fed_inbound(origin, applied_upto, updated_ms) VALUES(?, ?, ?) "
-                      "ON CONFLICT(origin) DO UPDATE SET applied_upto = excluded.applied_upto, "
-                      "updated_ms = excluded.updated_ms"));
-      PARLEY_TRY(st.bind(1, origin).bind(2, applied).bind(3, clock_.now_ms()).run());
+          db_.prepare("INSERT INTO fed_inbound(origin, applied_upto, updated_ms, epoch) VALUES(?, "
+                      "?, ?, ?) ON CONFLICT(origin) DO UPDATE SET applied_upto = "
+                      "excluded.applied_upto, updated_ms = excluded.updated_ms, epoch = "
+                      "excluded.epoch"));
+      PARLEY_TRY(st.bind(1, origin)
+                     .bind(2, applied)
+                     .bind(3, clock_.now_ms())
+                     .bind(4, static_cast<std::int64_t>(epoch))
+                     .run());
     }
     PARLEY_TRY(tx.commit());
     if (metrics_) metrics_->federation_events_in.fetch_add(fresh, std::memory_order_relaxed);

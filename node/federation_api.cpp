@@ -43,7 +43,7 @@ std::int64_t now_ms() {
 http::status_code status_for(const std::string& code) {
   if (code == "denied" || code == "forbidden") return http::status_codes::Forbidden;
   if (code == "wrong_destination") return 421;
-  if (code == "replayed") return http::status_codes::Conflict;
+  if (code == "replayed" || code == "stale_epoch") return http::status_codes::Conflict;
   if (code == "payload_too_large") return 413;
   if (code == "too_many_requests" || code == "rate_limited") return 429;
   if (code == "not_found") return http::status_codes::NotFound;
@@ -393,7 +393,8 @@ class FederationApi::Impl {
     events.reserve(txn.events.size());
     for (auto& e : txn.events) events.push_back({e.id, std::move(e.payload)});
     Result<std::int64_t> applied = make_error("internal", "unset");
-    ctx_.run_on_core([&](Core& core) { applied = core.apply_federation(origin, events); });
+    ctx_.run_on_core(
+        [&](Core& core) { applied = core.apply_federation(origin, txn.epoch, events); });
     if (applied.ok()) {
       spdlog::info("event=federation_received peer={} events={} applied_upto={}", origin,
                    events.size(), *applied);

@@ -45,6 +45,7 @@ struct Batch {
   std::size_t bytes = 0;
   bool full = false;  // stopped at the byte bound
   bool due = false;
+  std::uint64_t epoch = 0;  // this node's, sent with the events
 };
 
 }  // namespace
@@ -170,6 +171,7 @@ FederationSender::Outcome FederationSender::deliver_one(const std::string& dest)
     b.state = p->column_text(1);
     b.due = p->column_int64(2) <= now;
     if (!b.due || b.state != "allowed") return;
+    if (auto epoch = core.node_epoch(); epoch.ok()) b.epoch = *epoch;
     auto st = db.prepare("SELECT id, payload FROM fed_outbox WHERE dest = ? ORDER BY id LIMIT ?");
     if (!st.ok()) return;
     st->bind(1, dest).bind(2, std::int64_t{kBatch});
@@ -186,7 +188,7 @@ FederationSender::Outcome FederationSender::deliver_one(const std::string& dest)
   });
   if (b.events.empty()) return Outcome::kNothing;
 
-  federation::Transaction txn_body{config_.name, {}};
+  federation::Transaction txn_body{config_.name, b.epoch, {}};
   for (const auto& [id, payload] : b.events) txn_body.events.push_back({id, payload});
   const std::string body = federation::encode_transaction(txn_body);
   const std::string txn =

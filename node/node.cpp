@@ -14,7 +14,7 @@
 #include <future>
 #include <thread>
 
-#include "dir_lock.h"
+#include "data_dir.h"
 #include "federation_client.h"
 #include "parley/address.h"
 #include "parley/crypto/password.h"
@@ -41,17 +41,6 @@ namespace asio = boost::asio;
 namespace fs = std::filesystem;
 
 namespace {
-
-Status write_private_file(const std::string& path, const std::string& content) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
-  if (fd < 0) return make_error("io", "cannot create " + path + ": " + std::strerror(errno));
-  const bool ok =
-      ::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size()) &&
-      ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok) return make_error("io", "cannot write " + path);
-  return ok_status();
-}
 
 class SystemClock : public Clock {
  public:

@@ -8,7 +8,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import Node, RawClient, User, wait_for  # noqa: E402
+from harness import Node, RawClient, User, two_nodes, wait_for  # noqa: E402
 
 PW = "correct horse battery"
 
@@ -174,6 +174,107 @@ class ScheduledPurge(unittest.TestCase):
             self.assertIn("event=retention_purged", n.logs())
         finally:
             n.cleanup()
+
+
+class Backup(unittest.TestCase):
+    def test_create_verify_and_refuse_a_damaged_backup(self):
+        n = Node(policy="organization").start()
+        try:
+            n.add_user("alice")
+            n.add_user("bob")
+            raw = login_raw(n, "alice")
+            bulk_send(raw, "bob@example.org", 50, 500, "b")
+            raw.close()
+            dest = os.path.join(n.dir, "backup-1")
+            r = n.parleyd("backup", "create", dest)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("private key", r.stdout)
+            self.assertEqual(sorted(os.listdir(dest)),
+                             ["config.toml", "manifest.json", "node.key", "parley.db"])
+            self.assertEqual(os.stat(dest).st_mode & 0o777, 0o700)
+            self.assertEqual(os.stat(os.path.join(dest, "node.key")).st_mode & 0o777, 0o600)
+            with open(os.path.join(dest, "manifest.json")) as f:
+                manifest = json.load(f)
+            self.assertEqual(manifest["node"], "example.org")
+            self.assertEqual(manifest["epoch"], 0)
+            key = json.loads(n.parleyd("key", "show", "--json", check=True).stdout)
+            self.assertEqual(manifest["public_key"], key["public_key"])
+            # verify needs no data directory and no running node
+            n.stop()
+            r = n.parleyd("backup", "verify", dest)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertIn("complete and intact", r.stdout)
+            v = json.loads(n.parleyd("backup", "verify", dest, "--json").stdout)
+            self.assertTrue(v["ok"])
+            self.assertEqual({c["check"] for c in v["checks"]},
+                             {"manifest", "parley.db", "node.key", "config.toml", "database",
+                              "node key"})
+            n.start()
+            r = n.parleyd("backup", "create", dest)
+            self.assertEqual(r.returncode, 5, r.stderr)
+            self.assertIn("not empty", r.stderr)
+            # One flipped byte is found, named, and a restore of it changes nothing.
+            db = os.path.join(dest, "parley.db")
+            with open(db, "r+b") as f:
+                f.seek(os.path.getsize(db) // 2)
+                b = f.read(1)
+                f.seek(-1, 1)
+                f.write(bytes([b[0] ^ 0xFF]))
+            r = n.parleyd("backup", "verify", dest)
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("problem  parley.db", r.stdout)
+            self.assertIn("do not restore", r.stdout)
+            n.stop()
+            r = n.parleyd("backup", "restore", dest, "--yes")
+            self.assertEqual(r.returncode, 5, r.stderr)
+            self.assertIn("nothing changed", r.stderr)
+            n.start()
+            self.assertEqual(status(n)["messages"], 50)
+            os.remove(os.path.join(dest, "manifest.json"))
+            self.assertEqual(n.parleyd("backup", "verify", dest).returncode, 1)
+        finally:
+            n.cleanup()
+
+    def test_restore_raises_the_epoch_and_peers_resync(self):
+        a, b, alice, bob = two_nodes(policy="anyone")
+        try:
+            alice.ok("send", bob.address, "before the backup")
+            wait_for(lambda: "before the backup" in bob.ok("sync"), what="first message")
+            dest = os.path.join(a.dir, "nightly")
+            a.parleyd("backup", "create", dest, check=True)
+            for i in range(3):
+                alice.ok("send", bob.address, "after the backup %d" % i)
+            wait_for(lambda: "after the backup 2" in bob.ok("sync"), what="later messages")
+            # Restoring needs the node stopped.
+            r = a.parleyd("backup", "restore", dest, "--yes")
+            self.assertEqual(r.returncode, 6, r.stderr)
+            a.stop()
+            r = a.parleyd("backup", "restore", dest)  # no terminal, no --yes
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertIn("--yes", r.stderr)
+            r = a.parleyd("backup", "restore", dest, "--yes", "--json")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            out = json.loads(r.stdout)
+            self.assertGreater(out["epoch"], 0)
+            self.assertGreater(out["prekeys_withdrawn"], 0)  # alice's device had published some
+            self.assertGreaterEqual(out["counters_advanced_by"], 1000000)
+            self.assertTrue(os.path.exists(os.path.join(out["moved_aside"], "parley.db")))
+            a.start()
+            # Her device's session is in the backup; what it sends now reaches bob although the
+            # restored node's federation ids start again below what b.example applied.
+            alice.ok("send", bob.address, "after the restore")
+            wait_for(lambda: "after the restore" in bob.ok("sync"), what="message after restore")
+            self.assertIn("event=peer_epoch_raised peer=a.example", b.logs())
+            bob.ok("send", alice.address, "welcome back")
+            wait_for(lambda: "welcome back" in alice.ok("sync"), what="reply after restore")
+            # A second restore of the same backup gets yet another epoch.
+            a.stop()
+            again = json.loads(a.parleyd("backup", "restore", dest, "--yes", "--json",
+                                         check=True).stdout)
+            self.assertGreater(again["epoch"], out["epoch"])
+        finally:
+            a.cleanup()
+            b.cleanup()
 
 
 if __name__ == "__main__":

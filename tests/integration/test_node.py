@@ -54,9 +54,9 @@ class NodeLifecycle(unittest.TestCase):
             self.assertEqual(status["users"], 1)
             self.assertGreater(status["database_bytes"], 0)
             self.assertEqual(node.parleyd("user", "suspend", "nobody").returncode, 4)
-            backup = os.path.join(node.dir, "backup.db")
-            node.parleyd("backup", "--to", backup, check=True)
-            self.assertGreater(os.path.getsize(backup), 0)
+            backup = os.path.join(node.dir, "backup")
+            node.parleyd("backup", "create", backup, check=True)
+            self.assertGreater(os.path.getsize(os.path.join(backup, "parley.db")), 0)
             self.assertEqual(node.stop(), 0)
             # Admin commands against a stopped node say so and exit 3.
             self.assertEqual(node.parleyd("user", "list").returncode, 3)

@@ -654,7 +654,7 @@ TEST_CASE("groups: events from other nodes are checked, waiting ones survive a r
   auto m2 = *b.create(conv::Kind::kMessage, "x@b.example", "", "", "two", 3);
   auto m3 = *b.create(conv::Kind::kMessage, "x@b.example", "", "", "three", 4);
   auto apply = [&](const std::string& from, std::int64_t id, const conv::SignedEvent& se) {
-    return h.core().apply_federation(from, {{id, conv_payload(se)}});
+    return h.core().apply_federation(from, 0, {{id, conv_payload(se)}});
   };
   // An event of a group we do not hold that does not bring one of our users in: ignored.
   REQUIRE(apply("b.example", 1, conv::sign_event(m1, b_key)).ok());

@@ -209,10 +209,11 @@ TEST_CASE("key documents: rotation chains are followed only through endorsements
 
 TEST_CASE("transactions: round trip, limits, order") {
   namespace fed = parley::federation;
-  fed::Transaction t{"a.example", {{1, "x"}, {7, std::string(1000, '\0')}}};
+  fed::Transaction t{"a.example", 3, {{1, "x"}, {7, std::string(1000, '\0')}}};
   auto back = fed::parse_transaction(fed::encode_transaction(t));
   REQUIRE(back.ok());
   CHECK(back->origin == "a.example");
+  CHECK(back->epoch == 3);
   REQUIRE(back->events.size() == 2);
   CHECK(back->events[1].id == 7);
   CHECK(back->events[1].payload == t.events[1].payload);
@@ -223,10 +224,19 @@ TEST_CASE("transactions: round trip, limits, order") {
   big.events.resize(1000);
   CHECK(fed::parse_transaction(fed::encode_transaction(big)).ok());
 
-  fed::Transaction order{"a.example", {{2, ""}, {2, ""}}};
+  fed::Transaction order{"a.example", 0, {{2, ""}, {2, ""}}};
   CHECK(fed::parse_transaction(fed::encode_transaction(order)).error().code == "bad_request");
   CHECK(fed::parse_transaction("\x81\xa6origin\xa1x").error().code == "bad_request");
+  // Without "epoch" (epoch 0); a non-integer epoch is refused.
+  CHECK(fed::parse_transaction("\x82\xa6origin\xa1x\xa6"
+                               "events\x90")
+            ->epoch == 0);
+  CHECK(fed::parse_transaction("\x83\xa6origin\xa1x\xa5"
+                               "epoch\xa1x\xa6"
+                               "events\x90")
+            .error()
+            .code == "bad_request");
   CHECK(fed::parse_transaction(std::string(5u << 20, 'x')).error().code == "payload_too_large");
-  fed::Transaction huge{"a.example", {{1, std::string(256 * 1024 + 1, 'p')}}};
+  fed::Transaction huge{"a.example", 0, {{1, std::string(256 * 1024 + 1, 'p')}}};
   CHECK(fed::parse_transaction(fed::encode_transaction(huge)).error().code == "payload_too_large");
 }

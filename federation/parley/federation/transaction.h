@@ -1,5 +1,6 @@
 // Federation transactions (spec/federation.md section 4): the body of
-// PUT /federation/v1/send/{txn}, {"origin": <name>, "events": [{"id": <uint>, "payload": <bin>}…]}.
+// PUT /federation/v1/send/{txn}, {"origin": <name>, "epoch": <uint>, "events": [{"id": <uint>,
+// "payload": <bin>}…]} ("epoch" absent means 0).
 // Pure encode/parse of untrusted bytes; the event payloads stay opaque here.
 #pragma once
 
@@ -23,6 +24,7 @@ struct TransactionEvent {
 
 struct Transaction {
   std::string origin;
+  std::uint64_t epoch = 0;  // the origin's epoch: ids count anew in each (a restore raises it)
   std::vector<TransactionEvent> events;  // ids strictly increasing
 };
 

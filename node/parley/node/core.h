@@ -149,8 +149,12 @@ class Core {
   void set_outbox_listener(std::function<void()> listener) {
     outbox_listener_ = std::move(listener);
   }
-  Result<std::int64_t> apply_federation(const std::string& origin,
+  // `epoch` is the origin's (federation.md §4): a higher one than before restarts the count of
+  // applied ids from zero; a lower one is refused with "stale_epoch".
+  Result<std::int64_t> apply_federation(const std::string& origin, std::uint64_t epoch,
                                         const std::vector<InboundEvent>& events);
+  // This node's epoch (node_meta 'epoch'; a restore raises it).
+  Result<std::uint64_t> node_epoch();
 
   // Remote questions; without one, requests about other nodes' users fail "unavailable".
   void set_remote_queries(RemoteQueries* remote) { remote_ = remote; }

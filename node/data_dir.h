@@ -1,5 +1,6 @@
-// The data directory's lock: DATA/parleyd.lock held with flock by whoever changes the node's
-// files (serve, key rotation, restore), so two of them never work on one directory at once.
+// Data directory helpers: the lock (DATA/parleyd.lock held with flock by whoever changes the
+// node's files: serve, key rotation, restore, so two of them never work on one directory at
+// once) and private (0600) files.
 #pragma once
 
 #include <fcntl.h>
@@ -48,5 +49,17 @@ class DirLock {
   explicit DirLock(int fd) : fd_(fd) {}
   int fd_;
 };
+
+// Creates `path` (it must not exist) with mode 0600 and `content`, fsynced.
+inline Status write_private_file(const std::string& path, const std::string& content) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+  if (fd < 0) return make_error("io", "cannot create " + path + ": " + std::strerror(errno));
+  const bool ok =
+      ::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size()) &&
+      ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok) return make_error("io", "cannot write " + path);
+  return ok_status();
+}
 
 }  // namespace parley::node

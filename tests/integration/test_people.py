@@ -66,6 +66,7 @@ class Sessions(unittest.TestCase):
             self.assertIn("Signed out 1 device(s)", r.stdout)
             self.assertIn("closed 1 connection(s)", r.stdout)
             frames = phone.closed_within(5)
+            phone.close()
             self.assertEqual(frames[-1]["t"], "bye")
             self.assertEqual(frames[-1]["code"], "logged_out")
             again = RawClient(n.client_port)
@@ -108,6 +109,7 @@ class States(unittest.TestCase):
             live, _ = raw_login(n, "alice")
             n.parleyd("user", "suspend", "alice", check=True)
             self.assertEqual(live.closed_within(5)[-1]["code"], "suspended")
+            live.close()
             self.assertEqual(users(n)["alice"]["state"], "suspended")
             r = alice.run("sync")
             self.assertEqual(r.returncode, 4)
@@ -120,6 +122,7 @@ class States(unittest.TestCase):
             r = n.parleyd("user", "deactivate", "alice", check=True)
             self.assertIn("data stays", r.stdout)
             self.assertEqual(live.closed_within(5)[-1]["code"], "deactivated")
+            live.close()
             self.assertEqual(users(n)["alice"]["state"], "deactivated")
             self.assertEqual(users(n)["alice"]["devices"], 0)
             self.assertIn("deactivated", n.parleyd("user", "list", check=True).stdout)
@@ -247,6 +250,8 @@ class RateLimits(unittest.TestCase):
             for i in range(10):
                 self.assertTrue(b.request("send", to="alice@example.org", msg_id="r%d" % i,
                                           body=b"x")["ok"])
+            a.close()
+            b.close()
         finally:
             n.cleanup()
 

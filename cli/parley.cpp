@@ -2,9 +2,9 @@
 // while it was away (stored in the local profile); `sync` and `listen` also print it.
 //
 // Exit codes: 0 ok; 1 other error; 2 usage; 3 cannot connect or connection lost;
-// 4 authentication (wrong password, suspended, rate limited, not logged in, session ended);
-// 5 refused (not found, not allowed, bad request, conflict, too large, identity changed, device not
-// approved); 6 timed out.
+// 4 authentication (wrong password, too many failed logins, suspended, deactivated, not logged in,
+// session ended); 5 refused (not found, not allowed, bad request, conflict, too large, identity
+// changed, device not approved); 6 timed out; 7 rate limited (sending or reporting too fast).
 #include <termios.h>
 #include <unistd.h>
 
@@ -20,6 +20,7 @@
 #include "parley/crypto/secret.h"
 #include "parley_group.h"
 #include "parley_output.h"
+#include "parley_report.h"
 
 namespace {
 
@@ -142,9 +143,10 @@ int main(int argc, char** argv) {
   CLI::App app{"parley — chat from the terminal through your Parley node"};
   app.footer(
       "Exit codes: 0 ok, 1 other error, 2 usage, 3 cannot connect or connection lost,\n"
-      "4 authentication (wrong password, suspended, rate limited, not logged in),\n"
-      "5 refused (not found, not allowed, bad request, conflict; a contact's identity key\n"
-      "changed; this device not approved yet), 6 timed out.");
+      "4 authentication (wrong password, too many failed logins, suspended, deactivated,\n"
+      "not logged in), 5 refused (not found, not allowed, bad request, conflict; a contact's\n"
+      "identity key changed; this device not approved yet), 6 timed out, 7 rate limited\n"
+      "(sending or reporting too fast: the message says when to retry).");
   app.require_subcommand(1);
   std::string profile_dir = default_profile();
   if (const char* env = std::getenv("PARLEY_PROFILE")) profile_dir = env;
@@ -257,6 +259,20 @@ int main(int argc, char** argv) {
   profile_cmd->add_option("--display-name", display_name, "Your display name (up to 128 bytes)")
       ->required();
 
+  ReportArgs report_args;
+  auto* report = app.add_subcommand(
+      "report", "Report a message to your node's admins (abuse); its text only if you choose");
+  report->add_option("CONV", report_args.target, "Address or dm:… id (1:1), group id or name")
+      ->required();
+  report
+      ->add_option("MSG", report_args.message,
+                   "1:1: the message's #number as history shows, or its msg_id; group: the "
+                   "event id (or a unique prefix)")
+      ->required();
+  report->add_option("--reason", report_args.reason, "Why you report it (up to 1000 bytes)");
+  report->add_flag("--include-text", report_args.include_text,
+                   "Also send the admins the message's text as this device shows it");
+
   GroupArgs group_args;
   auto* group = app.add_subcommand("group", "Groups: members on any node, one shared history");
   group->require_subcommand(1);
@@ -338,7 +354,10 @@ int main(int argc, char** argv) {
     if (!pw.ok()) return fail(pw.error());
     auto s = Session::login(profile, server, address, *pw, device, handler);
     crypto::SecretBytes(std::move(*pw)).wipe();
-    if (!s.ok()) return fail(s.error());
+    if (!s.ok()) {
+      const int rc = fail(s.error());
+      return s.error().code == "rate_limited" ? kAuth : rc;  // too many failed logins
+    }
     (*s)->set_e2e(&e2e, opened);
     auto notice = e2e.publish(**s, new_identity);
     if (!notice.ok()) return fail(notice.error());
@@ -417,6 +436,7 @@ int main(int argc, char** argv) {
     return kTimeout;
   }
   if (*group) return run_group(s, e2e, profile, group_args);
+  if (*report) return run_report(s, profile, report_args);
   if (*history && target.rfind("g:", 0) == 0) {
     group_args.action = "history";
     group_args.group = target;

@@ -305,4 +305,13 @@ int run_group(Session& s, client::E2e& e2e, client::Profile& profile, const Grou
   return kOk;
 }
 
+Result<std::string> resolve_group(Session& s, const std::string& group) {
+  return resolve(s, group);
+}
+
+Result<std::string> resolve_group_event(Session& s, const std::string& conv,
+                                        const std::string& event) {
+  return resolve_event(s, conv, event);
+}
+
 }  // namespace parley::cli

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "parley/result.h"
+
 namespace parley::client {
 class E2e;
 class Profile;
@@ -26,5 +28,11 @@ struct GroupArgs {
 // Runs one group command; returns the exit code.
 int run_group(client::Session& s, client::E2e& e2e, client::Profile& profile,
               const GroupArgs& args);
+
+// The id of GROUP (an id as is, or the one group of the user with that name).
+Result<std::string> resolve_group(client::Session& s, const std::string& group);
+// The full id of the event EVENT names in `conv` (an id or a unique prefix of one).
+Result<std::string> resolve_group_event(client::Session& s, const std::string& conv,
+                                        const std::string& event);
 
 }  // namespace parley::cli

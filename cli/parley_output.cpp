@@ -8,7 +8,8 @@
 namespace parley::cli {
 
 int exit_code_for(const std::string& code) {
-  for (const char* c : {"bad_credentials", "suspended", "rate_limited", "not_logged_in",
+  if (code == "rate_limited") return kRateLimited;
+  for (const char* c : {"bad_credentials", "suspended", "deactivated", "not_logged_in",
                         "logged_out", "unauthenticated"}) {
     if (code == c) return kAuth;
   }

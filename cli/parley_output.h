@@ -8,7 +8,7 @@
 namespace parley::cli {
 
 constexpr int kOk = 0, kFail = 1, kUsage = 2, kConnection = 3, kAuth = 4, kRefused = 5,
-              kTimeout = 6;
+              kTimeout = 6, kRateLimited = 7;
 
 int exit_code_for(const std::string& code);
 // Prints "parley: MESSAGE" on stderr and returns the exit code of its class.

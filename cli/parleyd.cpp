@@ -19,6 +19,7 @@
 #include "parleyd_admin.h"
 #include "parleyd_backup.h"
 #include "parleyd_config.h"
+#include "parleyd_people.h"
 #include "parleyd_retention.h"
 
 namespace {
@@ -121,9 +122,17 @@ int main(int argc, char** argv) {
   user_suspend->add_option("NAME", user_name)->required();
   auto* user_unsuspend = user->add_subcommand("unsuspend", "Lift a suspension");
   user_unsuspend->add_option("NAME", user_name)->required();
-  auto* user_delete = user->add_subcommand("delete", "Delete a user and their data");
+  auto* user_delete = user->add_subcommand(
+      "delete",
+      "Delete a user: devices, keys, relations, stream (messages they sent stay in others' "
+      "histories; the name can be added again). --erase removes those messages too and retires "
+      "the name");
   user_delete->add_option("NAME", user_name)->required();
   user_delete->add_flag("--yes", yes, "Do not ask for confirmation");
+  bool erase = false;
+  user_delete->add_flag("--erase", erase,
+                        "Also every message the user sent and the reports they filed; the name "
+                        "is retired (`user unretire` frees it)");
   auto* user_reset =
       user->add_subcommand("reset-password", "Set a new password; ends all sessions");
   user_reset->add_option("NAME", user_name)->required();
@@ -175,6 +184,8 @@ int main(int argc, char** argv) {
   status->add_flag("--json", json_out, "JSON output");
   parley::cli::ConfigCommand config_cmd;
   parley::cli::add_config_commands(app, config_cmd);
+  parley::cli::PeopleCommand people_cmd;
+  parley::cli::add_people_commands(app, *user, people_cmd);
   parley::cli::RetentionCommand retention_cmd;
   parley::cli::add_retention_commands(app, retention_cmd);
   parley::cli::BackupCommand backup_cmd;
@@ -292,6 +303,14 @@ int main(int argc, char** argv) {
         admin_call(data_dir, http::methods::POST, "/users/" + user_name + "/password", body),
         "Password of " + user_name + " reset; their sessions were ended");
   }
+  if (parley::cli::people_command_given(people_cmd)) {
+    parley::cli::AdminTools tools;
+    tools.call = [&](const http::method& m, const std::string& path, const json::value& body) {
+      return admin_call(data_dir, m, path, body);
+    };
+    tools.fail = fail;
+    return parley::cli::run_people_command(people_cmd, tools);
+  }
   if (*user_list) {
     auto r = admin_call(data_dir, http::methods::GET, "/users", json::value());
     if (!r.ok()) return fail(r.error());
@@ -303,7 +322,7 @@ int main(int argc, char** argv) {
                 "CREATED");
     for (const auto& u : r->as_array()) {
       std::printf("%-40s %-10s %8lld %12lld  %s\n", u.at("address").as_string().c_str(),
-                  u.at("suspended").as_bool() ? "suspended" : "active",
+                  u.at("state").as_string().c_str(),
                   static_cast<long long>(u.at("devices").as_number().to_int64()),
                   static_cast<long long>(u.at("connections").as_number().to_int64()),
                   iso_time(u.at("created_ms").as_number().to_int64()).c_str());
@@ -326,13 +345,22 @@ int main(int argc, char** argv) {
         std::cerr << "parleyd: deleting a user needs --yes when stdin is not a terminal\n";
         return kUsage;
       }
-      std::cerr << "Delete " << user_name << " and all their data? Type the name to confirm: ";
+      std::cerr << (erase ? "Erase " + user_name +
+                                " and ALL their data, also the messages they sent; the name is "
+                                "retired"
+                          : "Delete " + user_name + " and their data")
+                << "? Type the name to confirm: ";
       std::string answer;
       std::getline(std::cin, answer);
       if (answer != user_name) {
         std::cerr << "parleyd: not confirmed; nothing deleted\n";
         return kRefused;
       }
+    }
+    if (erase) {
+      return show(admin_call(data_dir, http::methods::POST, "/users/" + user_name + "/erase",
+                             json::value()),
+                  "Erased " + user_name + " and all their data; the name is retired");
     }
     return show(admin_call(data_dir, http::methods::DEL, "/users/" + user_name, json::value()),
                 "Deleted " + user_name);

@@ -1,6 +1,7 @@
 #include "parley/client/session.h"
 
 #include <chrono>
+#include <cstdio>
 
 namespace parley::client {
 
@@ -48,8 +49,15 @@ Result<wire::Message> Session::call(const std::string& type, const wire::MapWrit
     if (!frame) return make_error("timeout", "no answer from the node to " + type);
     if (frame->type() == "re" && frame->root().uint_or("id", 0).value() == id) {
       if (!frame->root().boolean_or("ok", false).value()) {
-        return make_error(frame->root().str_or("code", "internal").value(),
-                          frame->root().str_or("msg", "request failed").value());
+        std::string code = frame->root().str_or("code", "internal").value();
+        std::string msg = frame->root().str_or("msg", "request failed").value();
+        // rate_limited answers say when to try again; the message carries it to the user.
+        if (const auto wait = frame->root().uint_or("retry_after_ms", 0).value(); wait > 0) {
+          char buf[64];
+          std::snprintf(buf, sizeof buf, " (rate limited: retry after %.1f s)", wait / 1000.0);
+          msg += buf;
+        }
+        return make_error(std::move(code), std::move(msg));
       }
       return std::move(*frame);
     }
@@ -140,8 +148,8 @@ Result<std::unique_ptr<Session>> Session::resume(Profile& profile, EventHandler 
   if (!re.ok()) {
     if (re.error().code == "bad_credentials") {
       return make_error("bad_credentials",
-                        "the session was ended (logged out, password reset or user deleted); "
-                        "log in again");
+                        "the session was ended (logged out, signed out by an admin, password "
+                        "reset, account deactivated or deleted); log in again");
     }
     return re.take_error();
   }

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 
+#include "admin_people.h"
 #include "http_endpoint.h"
 #include "parley/crypto/password.h"
 #include "parley/crypto/secret.h"
@@ -27,23 +28,6 @@ namespace json = web::json;
 
 namespace {
 
-http::status_code status_for(const std::string& code) {
-  if (code == "bad_request") return http::status_codes::BadRequest;
-  if (code == "unauthorized") return http::status_codes::Unauthorized;
-  if (code == "not_found") return http::status_codes::NotFound;
-  if (code == "conflict" || code == "exists") return http::status_codes::Conflict;
-  if (code == "disk_full") return 507;
-  if (code == "read_only" || code == "io_error") return http::status_codes::ServiceUnavailable;
-  return http::status_codes::InternalError;
-}
-
-void reply_error(const http::http_request& req, const Error& e) {
-  json::value body;
-  body["code"] = json::value::string(e.code);
-  body["message"] = json::value::string(e.message);
-  req.reply(status_for(e.code), body).wait();
-}
-
 std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -55,6 +39,10 @@ json::value user_json(const UserInfo& u) {
   v["name"] = json::value::string(u.name);
   v["address"] = json::value::string(u.address);
   v["suspended"] = json::value::boolean(u.suspended);
+  v["deactivated"] = json::value::boolean(u.deactivated);
+  v["state"] = json::value::string(u.deactivated ? "deactivated"
+                                   : u.suspended ? "suspended"
+                                                 : "active");
   v["created_ms"] = json::value::number(static_cast<int64_t>(u.created_ms));
   v["devices"] = json::value::number(static_cast<int64_t>(u.devices));
   v["connections"] = json::value::number(static_cast<int64_t>(u.connections));
@@ -124,6 +112,7 @@ class AdminApi::Impl {
     if (!parts.empty() && parts[0] == "convs" && parts.size() <= 2 && m == http::methods::GET) {
       return convs(req, parts);
     }
+    if (route_people(req, parts, ctx_.run_on_core)) return;
     if (!parts.empty() && parts[0] == "users") {
       if (parts.size() == 1 && m == http::methods::GET) return list_users(req);
       if (parts.size() == 1 && m == http::methods::POST) return add_user(req);

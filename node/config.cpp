@@ -93,6 +93,9 @@ Status check_known_keys(const toml::table& root) {
       "security.login_failures_per_window",
       "security.login_window_seconds",
       "storage.max_database_mb",
+      "limits.messages_per_minute",
+      "limits.message_burst",
+      "limits.reports_per_hour",
       "storage.test_fault_file",
       "retention.purge_interval_seconds",
       "retention.purge_batch",
@@ -181,6 +184,9 @@ Result<NodeConfig> load_config(const std::string& path) {
   PARLEY_TRY(read_uint(root, "security.login_failures_per_window", c.login_failures_per_window, 1,
                        1u << 20));
   PARLEY_TRY(read_uint(root, "security.login_window_seconds", c.login_window_seconds, 1, 86400));
+  PARLEY_TRY(read_uint(root, "limits.messages_per_minute", c.messages_per_minute, 0, 1u << 20));
+  PARLEY_TRY(read_uint(root, "limits.message_burst", c.message_burst, 1, 1u << 20));
+  PARLEY_TRY(read_uint(root, "limits.reports_per_hour", c.reports_per_hour, 1, 10000));
   if (c.max_body_bytes + 1024 > c.max_frame_bytes) {
     return make_error("bad_config", "client.max_frame_bytes must exceed max_body_bytes by 1024");
   }
@@ -270,6 +276,9 @@ void take_reloadable(NodeConfig& live, const NodeConfig& fresh) {
   live.login_window_seconds = fresh.login_window_seconds;
   live.purge_interval_seconds = fresh.purge_interval_seconds;
   live.purge_batch = fresh.purge_batch;
+  live.messages_per_minute = fresh.messages_per_minute;
+  live.message_burst = fresh.message_burst;
+  live.reports_per_hour = fresh.reports_per_hour;
 }
 
 std::vector<std::string> restart_only_changes(const NodeConfig& a, const NodeConfig& b) {
@@ -395,6 +404,14 @@ std::string render_config(const NodeConfig& c) {
     << "# Failed logins allowed per address and per source IP in each window.\n"
     << "login_failures_per_window = " << c.login_failures_per_window << "\n"
     << "login_window_seconds = " << c.login_window_seconds << "\n\n"
+    << "[limits]\n"
+    << "# Messages (1:1 sends and group events) each user may send per minute, and how many may\n"
+    << "# come at once after a quiet time; beyond that the client gets \"rate_limited\" with\n"
+    << "# retry_after_ms. 0: unlimited. Per user: `parleyd user limit NAME`.\n"
+    << "messages_per_minute = " << c.messages_per_minute << "\n"
+    << "message_burst = " << c.message_burst << "\n"
+    << "# Abuse reports each user may file per hour.\n"
+    << "reports_per_hour = " << c.reports_per_hour << "\n\n"
     << "[storage]\n"
     << "# Largest the database may grow, in MiB (0: until the disk is full). At the limit the\n"
     << "# node refuses new writes with \"disk_full\" and keeps serving what it has.\n"

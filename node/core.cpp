@@ -24,6 +24,7 @@ Core::Core(NodeConfig config, store::Database& db, Clock& clock, PasswordWork& p
                           std::int64_t{config_.login_window_seconds} * 1000),
       directory_misses_(kDirectoryMissesPerWindow, kDirectoryMissWindowMs),
       node_directory_misses_(10 * kDirectoryMissesPerWindow, kDirectoryMissWindowMs),
+      reports_(config_.reports_per_hour, kReportWindowMs),
       convs_(std::make_unique<ConvStore>(db_, config_.name)) {}
 
 Core::~Core() = default;
@@ -41,6 +42,7 @@ void Core::on_disconnect(ConnId id) {
   const auto it = conns_.find(id);
   if (it == conns_.end()) return;
   if (it->second->user_id != 0) {
+    remember_last_seen(*it->second);
     auto& set = by_user_[it->second->user_id];
     set.erase(id);
     if (set.empty()) by_user_.erase(it->second->user_id);
@@ -105,6 +107,10 @@ void Core::reload(const NodeConfig& fresh) {
   const std::int64_t window_ms = std::int64_t{fresh.login_window_seconds} * 1000;
   failures_by_address_.set_limits(fresh.login_failures_per_window, window_ms);
   failures_by_source_.set_limits(fresh.login_failures_per_window, window_ms);
+  config_.messages_per_minute = fresh.messages_per_minute;
+  config_.message_burst = fresh.message_burst;
+  config_.reports_per_hour = fresh.reports_per_hour;
+  reports_.set_limits(fresh.reports_per_hour, kReportWindowMs);
 }
 
 void Core::begin_batch() {
@@ -215,6 +221,8 @@ void Core::reply_error(Conn& c, std::uint64_t id, const Error& e) {
   if (metrics_) metrics_->count_error(e.code);
   wire::MapWriter w;
   w.add("t", "re").add("id", id).add("ok", false).add("code", e.code).add("msg", e.message);
+  if (e.code == "rate_limited" && retry_after_ms_ > 0) w.add("retry_after_ms", retry_after_ms_);
+  retry_after_ms_ = 0;
   send_frame(c, w.finish());
 }
 
@@ -222,6 +230,7 @@ void Core::on_frame(ConnId id, wire::Message frame) {
   const auto it = conns_.find(id);
   if (it == conns_.end() || it->second->closed) return;
   Conn& c = *it->second;
+  c.last_frame_ms = clock_.now_ms();
   if (c.logging_in) {
     // Requests after a login wait for it, so they are answered in order.
     if (c.deferred.size() >= 64) {
@@ -276,8 +285,8 @@ void Core::process(ConnId id, Conn& c, const wire::Message& frame) {
     note_write_refused(s.error());
     restart_broken_batch();
     reply_error(c, *req_id, s.error());
-    if (s.error().code == "suspended" && !c.closed) {
-      out_close(c.outlet, "suspended", "the account is suspended");
+    if ((s.error().code == "suspended" || s.error().code == "deactivated") && !c.closed) {
+      out_close(c.outlet, s.error().code, s.error().message);
       c.closed = true;
       on_disconnect(id);
     }
@@ -310,6 +319,7 @@ Status Core::handle(Conn& c, const std::string& type, wire::View req, wire::MapW
   if (type == "keys_publish") return do_keys_publish(c, req, out);
   if (type == "profile") return do_profile(c, req, out);
   if (type == "to_device") return do_to_device(c, req, out);
+  if (type == "report") return do_report(c, req, out);
   if (type == "group_create") return do_group_create(c, req, out);
   if (type == "group_event") return do_group_event(c, req, out);
   if (type == "group_members") return do_group_members(c, req, out);
@@ -391,22 +401,25 @@ void Core::finish_login(ConnId id, std::uint64_t req, std::string address, std::
     reply_error(c, req, make_error("bad_credentials", "wrong address or password"));
     return drain_deferred(id);
   }
-  if (user->suspended) {
-    reply_error(c, req, make_error("suspended", "the account is suspended"));
-    out_close(c.outlet, "suspended", "the account is suspended");
+  if (user->suspended || user->deactivated) {
+    const char* code = user->deactivated ? "deactivated" : "suspended";
+    const std::string why = std::string("the account is ") + code;
+    reply_error(c, req, make_error(code, why));
+    out_close(c.outlet, code, why);
     c.closed = true;
     on_disconnect(id);
     return;
   }
   const auto token = crypto::new_session_token();
   auto ins = db_.prepare(
-      "INSERT INTO devices(user_id, label, token_hash, cursor, created_ms, last_seen_ms) "
-      "VALUES(?, ?, ?, 0, ?, ?)");
+      "INSERT INTO devices(user_id, label, token_hash, cursor, created_ms, last_seen_ms, "
+      "last_address) VALUES(?, ?, ?, 0, ?, ?, ?)");
   Status s = ins.ok() ? ins->bind(1, user->id)
                             .bind(2, device)
                             .bind(3, token.hash)
                             .bind(4, now)
                             .bind(5, now)
+                            .bind(6, c.source)
                             .run()
                       : Status(ins.error());
   if (!s.ok()) {
@@ -443,8 +456,8 @@ void Core::drain_deferred(ConnId id) {
 Status Core::do_resume(ConnId id, Conn& c, wire::View req, wire::MapWriter& out) {
   PARLEY_ASSIGN_OR_RETURN(token, req.str("token", 256));
   PARLEY_ASSIGN_OR_RETURN(
-      st, db_.prepare("SELECT d.id, u.id, u.name, u.suspended FROM devices d JOIN users u ON "
-                      "u.id = d.user_id WHERE d.token_hash = ?"));
+      st, db_.prepare("SELECT d.id, u.id, u.name, u.suspended, u.deactivated_ms FROM devices d "
+                      "JOIN users u ON u.id = d.user_id WHERE d.token_hash = ?"));
   st.bind(1, crypto::hash_token(token));
   PARLEY_ASSIGN_OR_RETURN(row, st.step());
   if (!row) {
@@ -454,10 +467,12 @@ Status Core::do_resume(ConnId id, Conn& c, wire::View req, wire::MapWriter& out)
   const std::int64_t device_id = st.column_int64(0);
   const std::int64_t user_id = st.column_int64(1);
   const std::string address = st.column_text(2) + "@" + config_.name;
+  if (st.column_int64(4)) return make_error("deactivated", "the account is deactivated");
   if (st.column_int64(3)) return make_error("suspended", "the account is suspended");
-  PARLEY_ASSIGN_OR_RETURN(upd, db_.prepare("UPDATE devices SET last_seen_ms = ? WHERE id = ?"));
+  PARLEY_ASSIGN_OR_RETURN(
+      upd, db_.prepare("UPDATE devices SET last_seen_ms = ?, last_address = ? WHERE id = ?"));
   // Best effort: a full or read-only database still lets its users in to read.
-  if (auto seen = upd.bind(1, clock_.now_ms()).bind(2, device_id).run();
+  if (auto seen = upd.bind(1, clock_.now_ms()).bind(2, c.source).bind(3, device_id).run();
       !seen.ok() && !store::write_refused(seen.error())) {
     return seen;
   }

@@ -8,6 +8,7 @@ Result<UserInfo> Core::add_user(const std::string& name, const std::string& pass
                                 const std::string& display_name) {
   PARLEY_TRY(wire::validate_local_part(name));
   PARLEY_TRY(check_display_name(display_name));
+  PARLEY_TRY(check_not_retired(name));
   const std::int64_t now = clock_.now_ms();
   PARLEY_ASSIGN_OR_RETURN(
       st, db_.prepare("INSERT INTO users(name, password_hash, created_ms, display_name) VALUES(?, "
@@ -29,8 +30,8 @@ Result<UserInfo> Core::add_user(const std::string& name, const std::string& pass
 Result<std::vector<UserInfo>> Core::list_users() {
   PARLEY_ASSIGN_OR_RETURN(
       st, db_.prepare("SELECT u.id, u.name, u.suspended, u.created_ms, (SELECT count(*) FROM "
-                      "devices d WHERE d.user_id = u.id AND d.token_hash IS NOT NULL) "
-                      "FROM users u ORDER BY u.name"));
+                      "devices d WHERE d.user_id = u.id AND d.token_hash IS NOT NULL), "
+                      "u.deactivated_ms FROM users u ORDER BY u.name"));
   std::vector<UserInfo> out;
   for (;;) {
     PARLEY_ASSIGN_OR_RETURN(row, st.step());
@@ -42,6 +43,7 @@ Result<std::vector<UserInfo>> Core::list_users() {
     u.suspended = st.column_int64(2) != 0;
     u.created_ms = st.column_int64(3);
     u.devices = st.column_int64(4);
+    u.deactivated = st.column_int64(5) != 0;
     const auto it = by_user_.find(id);
     u.connections = it == by_user_.end() ? 0 : static_cast<std::int64_t>(it->second.size());
     out.push_back(std::move(u));
@@ -63,6 +65,15 @@ Status Core::delete_user(const std::string& name) {
   if (!user) return make_error("not_found", "no user " + name + "@" + config_.name);
   const std::string address = name + "@" + config_.name;
   PARLEY_ASSIGN_OR_RETURN(tx, store::Transaction::begin(db_));
+  PARLEY_TRY(remove_user_rows(user->id, address));
+  PARLEY_TRY(tx.commit());
+  close_user(user->id, "logged_out", "the account was deleted");
+  send_buckets_.forget(user->id);
+  limit_overrides_.erase(user->id);
+  return ok_status();
+}
+
+Status Core::remove_user_rows(std::int64_t user_id, const std::string& address) {
   // Devices, stream, relations and conversation views go with the user (ON DELETE CASCADE).
   // Others' relations to the user go too; messages stay in the other member's history.
   {
@@ -71,7 +82,7 @@ Status Core::delete_user(const std::string& name) {
   }
   {
     PARLEY_ASSIGN_OR_RETURN(st, db_.prepare("DELETE FROM users WHERE id = ?"));
-    PARLEY_TRY(st.bind(1, user->id).run());
+    PARLEY_TRY(st.bind(1, user_id).run());
   }
   {
     // Conversations nobody on this node can see any more are removed with their messages.
@@ -80,8 +91,6 @@ Status Core::delete_user(const std::string& name) {
                         "m WHERE m.conv_id = conversations.id)"));
     PARLEY_TRY(st.run());
   }
-  PARLEY_TRY(tx.commit());
-  close_user(user->id, "logged_out", "the account was deleted");
   return ok_status();
 }
 

@@ -100,6 +100,7 @@ Status Core::do_group_event(Conn& c, wire::View req, wire::MapWriter& out) {
     PARLEY_ASSIGN_OR_RETURN(b, req.bin("body", config_.max_body_bytes));
     body = std::move(b);
   }
+  if (kind != conv::Kind::kRead) PARLEY_TRY(take_send_token(c));  // limits.messages_per_minute
   switch (kind) {
     case conv::Kind::kCreate:
       return make_error("bad_request", "use group_create to make a group");

@@ -14,6 +14,7 @@ struct Core::Conn {
   std::int64_t user_id = 0;  // 0 until authenticated
   std::string address;
   std::int64_t device_id = 0;
+  std::int64_t last_frame_ms = 0;      // when the last complete frame arrived
   bool logging_in = false;             // a login is being verified
   std::deque<wire::Message> deferred;  // requests received during login
   std::int64_t pushed_upto = 0;        // highest stream seq sent on this connection
@@ -27,6 +28,7 @@ struct Core::UserRow {
   std::string name;
   std::string password_hash;
   bool suspended = false;
+  bool deactivated = false;
   std::int64_t stream_seq = 0;
 };
 
@@ -37,6 +39,9 @@ wire::MapWriter conv_event_fields(const conv::Event& e);
 // enumerate an organization.
 inline constexpr std::uint32_t kDirectoryMissesPerWindow = 30;
 inline constexpr std::int64_t kDirectoryMissWindowMs = 60'000;
+
+// Abuse reports are counted per reporter in windows of an hour (limits.reports_per_hour).
+inline constexpr std::int64_t kReportWindowMs = 3'600'000;
 
 // Events sent per page while a connection works through its backlog.
 inline constexpr int kBacklogPage = 64;

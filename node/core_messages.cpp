@@ -56,6 +56,8 @@ Status Core::do_send(Conn& c, wire::View req, wire::MapWriter& out) {
     }
   }
 
+  // A resent duplicate (above) costs nothing; a new message takes a send token.
+  PARLEY_TRY(take_send_token(c));
   const bool remote = !is_local(peer);
   UserRow recipient;
   if (!remote) {

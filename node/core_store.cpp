@@ -8,8 +8,8 @@ namespace parley::node {
 
 Result<std::optional<Core::UserRow>> Core::find_user(const std::string& name) {
   PARLEY_ASSIGN_OR_RETURN(
-      st, db_.prepare("SELECT id, name, password_hash, suspended, stream_seq FROM users "
-                      "WHERE name = ?"));
+      st, db_.prepare("SELECT id, name, password_hash, suspended, stream_seq, deactivated_ms "
+                      "FROM users WHERE name = ?"));
   st.bind(1, name);
   PARLEY_ASSIGN_OR_RETURN(row, st.step());
   if (!row) return std::optional<UserRow>();
@@ -19,6 +19,7 @@ Result<std::optional<Core::UserRow>> Core::find_user(const std::string& name) {
   u.password_hash = st.column_text(2);
   u.suspended = st.column_int64(3) != 0;
   u.stream_seq = st.column_int64(4);
+  u.deactivated = st.column_int64(5) != 0;
   return std::optional<UserRow>(std::move(u));
 }
 

@@ -196,6 +196,33 @@ CREATE TABLE retention(
 ) WITHOUT ROWID;
 ALTER TABLE fed_inbound ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
 )sql"},
+      {11, "people: deactivation, retired names, send limits, session addresses, abuse reports",
+       R"sql(
+ALTER TABLE users ADD COLUMN deactivated_ms INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE users ADD COLUMN messages_per_minute INTEGER;
+ALTER TABLE users ADD COLUMN message_burst INTEGER;
+ALTER TABLE devices ADD COLUMN last_address TEXT NOT NULL DEFAULT '';
+CREATE TABLE retired_names(
+  name       TEXT PRIMARY KEY,
+  retired_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE reports(
+  id              INTEGER PRIMARY KEY AUTOINCREMENT,
+  reporter        TEXT NOT NULL,
+  reporter_device INTEGER NOT NULL,
+  conv_id         TEXT NOT NULL,
+  cseq            INTEGER NOT NULL DEFAULT 0,
+  msg_id          TEXT NOT NULL DEFAULT '',
+  sender          TEXT NOT NULL,
+  sent_ms         INTEGER NOT NULL DEFAULT 0,
+  reason          TEXT NOT NULL DEFAULT '',
+  text            TEXT,
+  created_ms      INTEGER NOT NULL,
+  resolved_ms     INTEGER NOT NULL DEFAULT 0,
+  note            TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX reports_by_state ON reports(resolved_ms, id);
+)sql"},
   };
   return kMigrations;
 }

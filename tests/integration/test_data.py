@@ -69,7 +69,8 @@ def status(node):
 class Retention(unittest.TestCase):
     def setUp(self):
         self.node = Node(policy="organization",
-                         settings={"retention.purge_interval_seconds": "0"}).start()
+                         settings={"retention.purge_interval_seconds": "0",
+                                   "limits.messages_per_minute": "0"}).start()
         for n in ("alice", "bob", "carol"):
             self.node.add_user(n)
 

@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "parley/address.h"
 #include "parley/conv/replica.h"
 #include "parley/crypto/password.h"
 #include "parley/crypto/secret.h"
@@ -744,4 +745,75 @@ TEST_CASE("group commit: answers leave after the batch commits; a failed batch a
   CHECK(code(re[0]) == "storage");
   CHECK(bob.out->closed_code == "internal");
   CHECK(count() == 2);
+}
+
+TEST_CASE("send rate limit: burst, rate_limited with retry_after_ms, per-user override, reload") {
+  Harness h(DirectMessagePolicy::kOrganization);
+  h.add_user("alice");
+  h.add_user("bob");
+  NodeConfig fresh = h.core().config();
+  fresh.messages_per_minute = 60;
+  fresh.message_burst = 2;
+  h.core().reload(fresh);
+  auto a = h.login("alice");
+  REQUIRE(ok(h.send(a, "bob@example.org", "1", "m1")));
+  REQUIRE(ok(h.send(a, "bob@example.org", "2", "m2")));
+  auto refused = h.send(a, "bob@example.org", "3", "m3");
+  REQUIRE(code(refused) == "rate_limited");
+  CHECK(refused.root().uint("retry_after_ms").value() == 1000);
+  CHECK(ok(h.send(a, "bob@example.org", "2", "m2")));  // a resent duplicate costs nothing
+  h.clock.now += 1000;
+  CHECK(ok(h.send(a, "bob@example.org", "3", "m3")));
+  // An override for alice only; back to the default afterwards.
+  REQUIRE(h.core().set_send_limit("alice", SendLimit{0, 0, true}).ok());
+  for (int i = 0; i < 20; ++i) {
+    REQUIRE(ok(h.send(a, "bob@example.org", "u", "u" + std::to_string(i))));
+  }
+  REQUIRE(h.core().set_send_limit("alice", std::nullopt).ok());
+  CHECK(!h.core().send_limit("alice")->override);
+  CHECK(code(h.send(a, "bob@example.org", "x", "x1")) == "rate_limited");
+}
+
+TEST_CASE("people: kick revokes a device, deactivation refuses logins, erase retires the name") {
+  Harness h(DirectMessagePolicy::kOrganization);
+  h.add_user("alice");
+  h.add_user("bob");
+  auto phone = h.login("alice", "phone");
+  auto laptop = h.login("alice", "laptop");
+  auto b = h.login("bob");
+  REQUIRE(ok(h.send(phone, "bob@example.org", "hi", "m1")));
+  auto sessions = h.core().list_sessions("alice", false);
+  REQUIRE(sessions.ok());
+  REQUIRE(sessions->size() == 2);
+  CHECK(sessions->front().label == "laptop");  // newest first
+  CHECK(sessions->front().connections == std::vector<std::string>{"10.0.0.1"});
+  const std::int64_t phone_device = sessions->back().device;
+  auto kicked = h.core().kick("alice", phone_device);
+  REQUIRE(kicked.ok());
+  CHECK(*kicked == std::pair<std::int64_t, std::int64_t>{1, 1});
+  CHECK(phone.out->closed_code == "logged_out");
+  CHECK(laptop.out->closed_code.empty());
+  CHECK(h.core().kick("alice", 9999).error().code == "not_found");
+  CHECK(h.core().list_sessions("alice", false)->size() == 1);
+  CHECK(h.core().list_sessions("alice", true)->size() == 2);
+
+  REQUIRE(h.core().set_deactivated("alice", true).ok());
+  CHECK(laptop.out->closed_code == "deactivated");
+  auto again = h.connect();
+  wire::MapWriter f;
+  f.add("user", "alice@example.org").add("password", "pw-alice").add("device", "d");
+  CHECK(code(h.request(again, f, "login")) == "deactivated");
+  REQUIRE(h.core().set_deactivated("alice", false).ok());
+  auto back = h.login("alice");
+
+  REQUIRE(h.core().erase_user("alice").ok());
+  CHECK(back.out->closed_code == "logged_out");
+  h.events(b);
+  wire::MapWriter hist;
+  hist.add("conv", wire::dm_conversation_id("alice@example.org", "bob@example.org"));
+  auto history = h.request(b, hist, "history");
+  CHECK(history.root().array("messages")->size() == 0);  // alice's message is gone
+  CHECK(h.core().add_user("alice", Harness::hash("pw")).error().code == "conflict");
+  REQUIRE(h.core().unretire_name("alice").ok());
+  CHECK(h.core().add_user("alice", Harness::hash("pw")).ok());
 }

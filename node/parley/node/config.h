@@ -70,6 +70,12 @@ struct NodeConfig {
   std::uint32_t login_failures_per_window = 5;
   std::uint32_t login_window_seconds = 60;
 
+  // [limits]: messages (send, group_event) per user and minute, with a burst allowance; 0:
+  // unlimited. Per-user overrides: `parleyd user limit`. Abuse reports per user and hour.
+  std::uint32_t messages_per_minute = 600;
+  std::uint32_t message_burst = 300;
+  std::uint32_t reports_per_hour = 20;
+
   std::string log_level = "info";
 
   // retention.*: how often the scheduled purge runs (0: only `parleyd retention purge`) and how
@@ -96,7 +102,8 @@ std::string federation_scheme(const NodeConfig& config);
 // A reload (SIGHUP) applies what can change while serving: node.log_level, policy.*,
 // federation.policy and its admission limits, the client limits (max_frame_bytes,
 // max_body_bytes, heartbeat_timeout_seconds, max_outbound_frames, max_connections), the
-// login limits and the purge schedule (retention.*). take_reloadable copies those from `fresh` into
+// login limits, [limits] (send rates, reports) and the purge schedule (retention.*).
+// take_reloadable copies those from `fresh` into
 // `live`; restart_only_changes names the keys that differ but take effect only at the next start
 // (listen addresses, TLS files, URLs, storage, password hashing).
 void take_reloadable(NodeConfig& live, const NodeConfig& fresh);

@@ -23,6 +23,7 @@
 #include "parley/node/config.h"
 #include "parley/node/metrics.h"
 #include "parley/node/rate_limiter.h"
+#include "parley/node/token_bucket.h"
 #include "parley/result.h"
 
 namespace parley::store {
@@ -85,9 +86,45 @@ struct UserInfo {
   std::string name;
   std::string address;
   bool suspended = false;
+  bool deactivated = false;
   std::int64_t created_ms = 0;
   std::int64_t devices = 0;
   std::int64_t connections = 0;
+};
+
+// One device of a user as `parleyd user sessions` shows it (core_people.cpp).
+struct SessionInfo {
+  std::int64_t device = 0;
+  std::string label;
+  std::int64_t created_ms = 0;
+  std::int64_t last_seen_ms = 0;  // last frame received (live), else when the session was last used
+  std::string last_address;       // source address of the latest connection
+  bool signed_in = false;         // holds a session token
+  std::vector<std::string> connections;  // source addresses of its live connections
+};
+
+// A user's send rate limit: the node default or an override (`parleyd user limit`).
+struct SendLimit {
+  std::uint32_t messages_per_minute = 0;  // 0: unlimited
+  std::uint32_t burst = 0;
+  bool override = false;
+};
+
+// An abuse report (core_reports.cpp, spec/client-protocol.md section 14).
+struct ReportInfo {
+  std::int64_t id = 0;
+  std::string reporter;
+  std::int64_t reporter_device = 0;
+  std::string conv;
+  std::int64_t cseq = 0;  // 1:1 messages; 0 for a group event
+  std::string msg_id;     // 1:1: the sender's msg_id; group: the event id
+  std::string sender;
+  std::int64_t sent_ms = 0;
+  std::string reason;
+  std::optional<std::string> text;  // only when the reporter chose to include it
+  std::int64_t created_ms = 0;
+  std::int64_t resolved_ms = 0;
+  std::string note;
 };
 
 struct CoreStats {
@@ -139,6 +176,29 @@ class Core {
   Status set_password_hash(const std::string& name, const std::string& password_hash);
   Result<CoreStats> stats();
 
+  // People (core_people.cpp, spec/admin-api.md). A user's devices, newest first; with `all`
+  // also those whose session ended.
+  Result<std::vector<SessionInfo>> list_sessions(const std::string& name, bool all);
+  // Revokes the session token of one device (or of all the user's devices) and closes their
+  // live connections with `bye logged_out`. Returns {devices signed out, connections closed}.
+  Result<std::pair<std::int64_t, std::int64_t>> kick(const std::string& name,
+                                                     std::optional<std::int64_t> device);
+  // Deactivated users cannot log in (every session token is revoked) and keep their data.
+  Status set_deactivated(const std::string& name, bool deactivated);
+  // delete_user plus every message the user sent on this node and the reports they filed; the
+  // name is retired so nobody can register it again (unretire_name frees it).
+  Status erase_user(const std::string& name);
+  Status unretire_name(const std::string& name);
+  Result<std::vector<std::pair<std::string, std::int64_t>>> retired_names();
+  // The user's send limit; set_send_limit with nullopt returns to the node default.
+  Result<SendLimit> send_limit(const std::string& name);
+  Status set_send_limit(const std::string& name, std::optional<SendLimit> limit);
+
+  // Abuse reports (core_reports.cpp).
+  Result<std::vector<ReportInfo>> list_reports(bool open_only);
+  Result<std::optional<ReportInfo>> report(std::int64_t id);
+  Result<ReportInfo> resolve_report(std::int64_t id, const std::string& note);
+
   // Federation (spec/federation.md section 4). Applies events received from `origin` whose ids
   // are above what was applied before, in one transaction; returns the new high-water mark.
   struct InboundEvent {
@@ -169,7 +229,8 @@ class Core {
   void set_node_key(const crypto::SigningKey* key) { node_key_ = key; }
   // A configuration reload (SIGHUP): takes the settings that can change while serving — the
   // log-independent policies and limits: direct_messages, max_body_bytes,
-  // heartbeat_timeout_seconds, login_failures_per_window, login_window_seconds.
+  // heartbeat_timeout_seconds, login_failures_per_window, login_window_seconds and [limits]
+  // (messages_per_minute, message_burst, reports_per_hour).
   // Everything else keeps its start-up value. Core thread.
   void reload(const NodeConfig& fresh);
   // Counters for /metrics (metrics.h); none when unset.
@@ -213,6 +274,18 @@ class Core {
   void pump(ConnId id, Conn& c);
   void notify_touched();
   void close_user(std::int64_t user_id, const std::string& code, const std::string& message);
+  // Closes the live connections of one device; returns how many.
+  std::int64_t close_device(std::int64_t user_id, std::int64_t device_id, const std::string& code,
+                            const std::string& message);
+  // The rows delete_user removes (in the caller's transaction).
+  Status remove_user_rows(std::int64_t user_id, const std::string& address);
+  // "conflict" when `name` was retired by an erasure.
+  Status check_not_retired(const std::string& name);
+  // Takes a send token of `c`'s user: "rate_limited" (with retry_after_ms_) when there is none.
+  Status take_send_token(Conn& c);
+  SendLimit effective_limit(std::int64_t user_id);
+  // A connection ends: its device's last-seen time and address are kept (best effort).
+  void remember_last_seen(const Conn& c);
 
   // Request handlers (core_*.cpp). Each fills `out` after "t","id","ok".
   Status handle(Conn& c, const std::string& type, wire::View req, wire::MapWriter& out);
@@ -234,6 +307,7 @@ class Core {
   Status do_keys_publish(Conn& c, wire::View req, wire::MapWriter& out);
   Status do_profile(Conn& c, wire::View req, wire::MapWriter& out);
   Status do_to_device(Conn& c, wire::View req, wire::MapWriter& out);
+  Status do_report(Conn& c, wire::View req, wire::MapWriter& out);
   // lookup / keys_query / keys_claim: answered at once for local users, after a remote query
   // for others.
   void start_directory(ConnId id, Conn& c, const std::string& kind, wire::View req,
@@ -320,6 +394,11 @@ class Core {
   RateLimiter directory_misses_;       // lookups of users that do not exist, per user
   RateLimiter node_directory_misses_;  // the same, per asking node
   RemoteQueries* remote_ = nullptr;
+  TokenBuckets send_buckets_;                                                   // per user id
+  std::unordered_map<std::int64_t, std::optional<SendLimit>> limit_overrides_;  // cache
+  RateLimiter reports_;  // per reporter address and hour
+  // Set by a handler with its "rate_limited" error: reply_error adds it as retry_after_ms.
+  std::int64_t retry_after_ms_ = 0;
 
   ConnId next_conn_ = 1;
   std::unordered_map<ConnId, std::unique_ptr<Conn>> conns_;

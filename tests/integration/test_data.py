@@ -22,19 +22,21 @@ def login_raw(node, name, device="raw"):
 
 
 def bulk_send(raw, to, count, size, tag):
-    """Pipelines `count` sends of `size`-byte bodies and waits for every server ack."""
-    first = raw.next_id
-    for i in range(count):
-        raw.send({"t": "send", "id": raw.next_id, "to": to, "msg_id": "%s-%d" % (tag, i),
-                  "body": os.urandom(size)})
-        raw.next_id += 1
-    acked = set()
-    while len(acked) < count:
-        f = raw.recv_frame()
-        assert f is not None, "closed during bulk send"
-        if f.get("t") == "re" and first <= f.get("id", 0) < first + count:
-            assert f["ok"], f
-            acked.add(f["id"])
+    """Sends `count` `size`-byte bodies, pipelined 100 at a time (the node closes a reader that
+    falls more than client.max_outbound_frames behind), and waits for every server ack."""
+    for start in range(0, count, 100):
+        first, n = raw.next_id, min(100, count - start)
+        for i in range(start, start + n):
+            raw.send({"t": "send", "id": raw.next_id, "to": to, "msg_id": "%s-%d" % (tag, i),
+                      "body": os.urandom(size)})
+            raw.next_id += 1
+        acked = set()
+        while len(acked) < n:
+            f = raw.recv_frame()
+            assert f is not None, "closed during bulk send"
+            if f.get("t") == "re" and first <= f.get("id", 0) < first + n:
+                assert f["ok"], f
+                acked.add(f["id"])
     return count
 
 

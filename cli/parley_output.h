@@ -4,6 +4,7 @@
 #include <string>
 
 #include "parley/result.h"
+#include "printable.h"
 
 namespace parley::cli {
 
@@ -13,8 +14,6 @@ constexpr int kOk = 0, kFail = 1, kUsage = 2, kConnection = 3, kAuth = 4, kRefus
 int exit_code_for(const std::string& code);
 // Prints "parley: MESSAGE" on stderr and returns the exit code of its class.
 int fail(const Error& e);
-// Escapes control bytes so a message can never drive the terminal.
-std::string printable(const std::string& s);
 bool valid_utf8(const std::string& s);
 std::string json_str(const std::string& s);
 // "text":"..." for UTF-8, else "body_b64":"...".

@@ -304,12 +304,7 @@ int main(int argc, char** argv) {
         "Password of " + user_name + " reset; their sessions were ended");
   }
   if (parley::cli::people_command_given(people_cmd)) {
-    parley::cli::AdminTools tools;
-    tools.call = [&](const http::method& m, const std::string& path, const json::value& body) {
-      return admin_call(data_dir, m, path, body);
-    };
-    tools.fail = fail;
-    return parley::cli::run_people_command(people_cmd, tools);
+    return parley::cli::run_people_command(people_cmd, data_dir);
   }
   if (*user_list) {
     auto r = admin_call(data_dir, http::methods::GET, "/users", json::value());

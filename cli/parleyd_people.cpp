@@ -1,5 +1,8 @@
 #include "parleyd_people.h"
 
+#include "parleyd_admin.h"
+#include "printable.h"
+
 #include <cstdio>
 #include <ctime>
 #include <iostream>
@@ -11,30 +14,7 @@ namespace json = web::json;
 
 namespace {
 
-std::string when(std::int64_t ms) {
-  if (ms <= 0) return "never";
-  const std::time_t t = static_cast<std::time_t>(ms / 1000);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buf;
-}
-
-// Control bytes escaped: what users wrote (labels, report text) never drives the terminal.
-std::string shown(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (c == '\n') {
-      out += "\\n";
-    } else if (c < 0x20 || c == 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    } else {
-      out.push_back(static_cast<char>(c));
-    }
-  }
-  return out;
-}
+std::string when(std::int64_t ms) { return ms > 0 ? iso_time(ms) : "never"; }
 
 std::string segment(const std::string& s) { return web::uri::encode_data_string(s); }
 std::int64_t i64(const json::value& v, const char* f) { return v.at(f).as_number().to_int64(); }
@@ -45,11 +25,11 @@ int print_json(const json::value& v) {
   return 0;
 }
 
-int sessions(const PeopleCommand& cmd, const AdminTools& t) {
-  auto r = t.call(http::methods::GET,
-                  "/users/" + segment(cmd.name) + "/sessions" + (cmd.all ? "?all=true" : ""),
-                  json::value());
-  if (!r.ok()) return t.fail(r.error());
+int sessions(const PeopleCommand& cmd, const std::string& data_dir) {
+  auto r = admin_call(data_dir, http::methods::GET,
+                      "/users/" + segment(cmd.name) + "/sessions" + (cmd.all ? "?all=true" : ""),
+                      json::value());
+  if (!r.ok()) return fail(r.error());
   if (cmd.json) return print_json(*r);
   std::printf("%-7s %-20s %-10s %-21s %s\n", "DEVICE", "LABEL", "STATE", "LAST SEEN", "ADDRESS");
   for (const auto& s : r->as_array()) {
@@ -63,17 +43,17 @@ int sessions(const PeopleCommand& cmd, const AdminTools& t) {
                         : s.at("signed_in").as_bool() ? "signed-in"
                                                       : "ended";
     std::printf("%-7lld %-20s %-10s %-21s %s\n", static_cast<long long>(i64(s, "device")),
-                shown(str(s, "label")).c_str(), state, when(i64(s, "last_seen_ms")).c_str(),
+                printable(str(s, "label")).c_str(), state, when(i64(s, "last_seen_ms")).c_str(),
                 address.empty() ? "-" : address.c_str());
   }
   return 0;
 }
 
-int kick(const PeopleCommand& cmd, const AdminTools& t) {
+int kick(const PeopleCommand& cmd, const std::string& data_dir) {
   json::value body = json::value::object();
   if (cmd.device >= 0) body["device"] = json::value::number(static_cast<int64_t>(cmd.device));
-  auto r = t.call(http::methods::POST, "/users/" + segment(cmd.name) + "/kick", body);
-  if (!r.ok()) return t.fail(r.error());
+  auto r = admin_call(data_dir, http::methods::POST, "/users/" + segment(cmd.name) + "/kick", body);
+  if (!r.ok()) return fail(r.error());
   std::printf(
       "Signed out %lld device(s) of %s and closed %lld connection(s); they must log in "
       "again\n",
@@ -82,23 +62,23 @@ int kick(const PeopleCommand& cmd, const AdminTools& t) {
   return 0;
 }
 
-int limit(const PeopleCommand& cmd, const AdminTools& t) {
+int limit(const PeopleCommand& cmd, const std::string& data_dir) {
   const std::string path = "/users/" + segment(cmd.name) + "/limit";
   Result<json::value> r = make_error("internal", "");
   if (cmd.to_default) {
     json::value body;
     body["default"] = json::value::boolean(true);
-    r = t.call(http::methods::PUT, path, body);
+    r = admin_call(data_dir, http::methods::PUT, path, body);
   } else if (cmd.messages_per_minute >= 0) {
     json::value body;
     body["messages_per_minute"] =
         json::value::number(static_cast<int64_t>(cmd.messages_per_minute));
     if (cmd.burst > 0) body["burst"] = json::value::number(static_cast<int64_t>(cmd.burst));
-    r = t.call(http::methods::PUT, path, body);
+    r = admin_call(data_dir, http::methods::PUT, path, body);
   } else {
-    r = t.call(http::methods::GET, path, json::value());
+    r = admin_call(data_dir, http::methods::GET, path, json::value());
   }
-  if (!r.ok()) return t.fail(r.error());
+  if (!r.ok()) return fail(r.error());
   if (cmd.json) return print_json(*r);
   const auto rate = i64(*r, "messages_per_minute");
   std::printf("%s: %s%s\n", cmd.name.c_str(),
@@ -110,15 +90,15 @@ int limit(const PeopleCommand& cmd, const AdminTools& t) {
   return 0;
 }
 
-int report_list(const PeopleCommand& cmd, const AdminTools& t) {
-  auto r =
-      t.call(http::methods::GET, cmd.open_only ? "/reports?open=true" : "/reports", json::value());
-  if (!r.ok()) return t.fail(r.error());
+int report_list(const PeopleCommand& cmd, const std::string& data_dir) {
+  auto r = admin_call(data_dir, http::methods::GET,
+                      cmd.open_only ? "/reports?open=true" : "/reports", json::value());
+  if (!r.ok()) return fail(r.error());
   if (cmd.json) return print_json(*r);
   std::printf("%-6s %-9s %-21s %-28s %-28s %-5s %s\n", "ID", "STATE", "FILED", "REPORTER", "SENDER",
               "TEXT", "REASON");
   for (const auto& rep : r->as_array()) {
-    std::string reason = shown(str(rep, "reason"));
+    std::string reason = printable(str(rep, "reason"));
     if (reason.size() > 40) reason = reason.substr(0, 37) + "...";
     std::printf("%-6lld %-9s %-21s %-28s %-28s %-5s %s\n", static_cast<long long>(i64(rep, "id")),
                 str(rep, "state").c_str(), when(i64(rep, "created_ms")).c_str(),
@@ -137,15 +117,15 @@ int report_show(const json::value& rep) {
               i64(rep, "cseq") ? ("#" + std::to_string(i64(rep, "cseq")) + " ").c_str() : "",
               str(rep, "msg_id").c_str(), str(rep, "sender").c_str(),
               when(i64(rep, "sent_ms")).c_str());
-  std::printf("reason      %s\n", shown(str(rep, "reason")).c_str());
+  std::printf("reason      %s\n", printable(str(rep, "reason")).c_str());
   if (rep.has_field("text") && rep.at("text").is_string()) {
-    std::printf("text        %s\n", shown(str(rep, "text")).c_str());
+    std::printf("text        %s\n", printable(str(rep, "text")).c_str());
   } else {
     std::printf("text        (not shared by the reporter)\n");
   }
   if (i64(rep, "resolved_ms")) {
     std::printf("resolved    %s: %s\n", when(i64(rep, "resolved_ms")).c_str(),
-                shown(str(rep, "note")).c_str());
+                printable(str(rep, "note")).c_str());
   }
   return 0;
 }
@@ -210,38 +190,39 @@ bool people_command_given(const PeopleCommand& cmd) {
   return false;
 }
 
-int run_people_command(const PeopleCommand& cmd, const AdminTools& t) {
+int run_people_command(const PeopleCommand& cmd, const std::string& data_dir) {
   const auto done = [&](const Result<json::value>& r, const std::string& what) {
-    if (!r.ok()) return t.fail(r.error());
+    if (!r.ok()) return fail(r.error());
     std::cout << what << "\n";
     return 0;
   };
-  if (cmd.sessions->parsed()) return sessions(cmd, t);
-  if (cmd.kick->parsed()) return kick(cmd, t);
+  if (cmd.sessions->parsed()) return sessions(cmd, data_dir);
+  if (cmd.kick->parsed()) return kick(cmd, data_dir);
   if (cmd.deactivate->parsed() || cmd.reactivate->parsed()) {
     const bool on = cmd.deactivate->parsed();
-    return done(
-        t.call(http::methods::POST,
-               "/users/" + segment(cmd.name) + (on ? "/deactivate" : "/reactivate"), json::value()),
-        on ? "Deactivated " + cmd.name +
-                 ": their sessions ended, they cannot log in; their data stays"
-           : "Reactivated " + cmd.name + ": they can log in again with their password");
+    return done(admin_call(data_dir, http::methods::POST,
+                           "/users/" + segment(cmd.name) + (on ? "/deactivate" : "/reactivate"),
+                           json::value()),
+                on ? "Deactivated " + cmd.name +
+                         ": their sessions ended, they cannot log in; their data stays"
+                   : "Reactivated " + cmd.name + ": they can log in again with their password");
   }
-  if (cmd.limit->parsed()) return limit(cmd, t);
+  if (cmd.limit->parsed()) return limit(cmd, data_dir);
   if (cmd.unretire->parsed()) {
-    return done(t.call(http::methods::DEL, "/retired-names/" + segment(cmd.name), json::value()),
+    return done(admin_call(data_dir, http::methods::DEL, "/retired-names/" + segment(cmd.name),
+                           json::value()),
                 "The name " + cmd.name + " is free again");
   }
-  if (cmd.report_list->parsed()) return report_list(cmd, t);
+  if (cmd.report_list->parsed()) return report_list(cmd, data_dir);
   const std::string path = "/reports/" + std::to_string(cmd.report);
   if (cmd.report_show->parsed()) {
-    auto r = t.call(http::methods::GET, path, json::value());
-    if (!r.ok()) return t.fail(r.error());
+    auto r = admin_call(data_dir, http::methods::GET, path, json::value());
+    if (!r.ok()) return fail(r.error());
     return cmd.json ? print_json(*r) : report_show(*r);
   }
   json::value body = json::value::object();
   if (!cmd.note.empty()) body["note"] = json::value::string(cmd.note);
-  return done(t.call(http::methods::POST, path + "/resolve", body),
+  return done(admin_call(data_dir, http::methods::POST, path + "/resolve", body),
               "Resolved report " + std::to_string(cmd.report));
 }
 

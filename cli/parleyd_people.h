@@ -1,6 +1,6 @@
 // parleyd's people and abuse-report commands: `user sessions|kick|deactivate|reactivate|limit|
 // unretire` and `report list|show|resolve`. They talk to the running node's admin API
-// (spec/admin-api.md) through the caller's AdminTools.
+// (spec/admin-api.md).
 #pragma once
 
 #include <cpprest/http_msg.h>
@@ -13,15 +13,6 @@
 #include "parley/result.h"
 
 namespace parley::cli {
-
-struct AdminTools {
-  // One admin API request: the JSON answer, or the node's error (code and message).
-  std::function<Result<web::json::value>(const web::http::method&, const std::string& path,
-                                         const web::json::value& body)>
-      call;
-  // Prints the error and returns the exit code of its class.
-  std::function<int(const Error&)> fail;
-};
 
 struct PeopleCommand {
   CLI::App *sessions = nullptr, *kick = nullptr, *deactivate = nullptr, *reactivate = nullptr,
@@ -41,6 +32,6 @@ void add_people_commands(CLI::App& app, CLI::App& user, PeopleCommand& cmd);
 // Whether the command line named one of them.
 bool people_command_given(const PeopleCommand& cmd);
 // Runs it; exit codes as parleyd's --help footer.
-int run_people_command(const PeopleCommand& cmd, const AdminTools& tools);
+int run_people_command(const PeopleCommand& cmd, const std::string& data_dir);
 
 }  // namespace parley::cli

@@ -1,5 +1,7 @@
 #include "parleyd_retention.h"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <iostream>
 
@@ -30,6 +32,7 @@ void add_retention_commands(CLI::App& app, RetentionCommand& cmd) {
   cmd.purge = r->add_subcommand(
       "purge", "Remove now what is past its lifetime (the node also does this on a schedule)");
   cmd.purge->add_flag("--dry-run", cmd.dry_run, "Only count what would be removed");
+  cmd.purge->add_flag("--yes", cmd.yes, "Do not ask (it says what it would remove first)");
   cmd.purge->add_flag("--json", cmd.json, "JSON output (the final counts)");
 }
 
@@ -102,19 +105,28 @@ int set(const RetentionCommand& cmd, const std::string& data_dir) {
 }
 
 int purge(const RetentionCommand& cmd, const std::string& data_dir) {
-  if (cmd.dry_run) {
+  if (cmd.dry_run || !cmd.yes) {
+    // What a purge now would remove: the answer of --dry-run, and what the question names.
     json::value body;
     body["dry_run"] = json::value::boolean(true);
     auto r = admin_call(data_dir, http::methods::POST, "/retention/purge", body);
     if (!r.ok()) return fail(r.error());
-    if (cmd.json) {
-      std::cout << r->serialize() << "\n";
+    const auto messages = num(*r, "messages"), entries = num(*r, "stream_entries");
+    if (cmd.dry_run) {
+      if (cmd.json) {
+        std::cout << r->serialize() << "\n";
+      } else {
+        std::cout << "A purge now would remove " << messages << " messages and " << entries
+                  << " delivered stream entries (dry run: nothing removed)\n";
+      }
       return kOk;
     }
-    std::cout << "A purge now would remove " << num(*r, "messages") << " messages and "
-              << num(*r, "stream_entries") << " delivered stream entries (dry run: nothing "
-              << "removed)\n";
-    return kOk;
+    if ((messages || entries) &&
+        !confirmed("Remove " + std::to_string(messages) + " messages and " +
+                       std::to_string(entries) + " delivered stream entries past their lifetime",
+                   "purge", false)) {
+      return ::isatty(STDIN_FILENO) ? kRefused : kUsage;
+    }
   }
   // Step by step, so the node stays responsive and the admin sees progress.
   json::value body;

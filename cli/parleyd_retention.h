@@ -15,6 +15,7 @@ struct RetentionCommand {
   std::string lifetime;  // 30d, 12h, forever, default
   bool json = false;
   bool dry_run = false;
+  bool yes = false;
 };
 
 void add_retention_commands(CLI::App& app, RetentionCommand& cmd);

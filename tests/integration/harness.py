@@ -319,6 +319,20 @@ def wait_for(fn, timeout=30, what="condition"):
     raise AssertionError("timed out waiting for " + what)
 
 
+def signed_in(node, *names):
+    """Adds these users to a started node and logs each in with a CLI profile; returns the
+    Users in order."""
+    users = []
+    for name in names:
+        node.add_user(name)
+        u = User(node, name)
+        r = u.login()
+        if r.returncode != 0:
+            raise AssertionError("login of %s failed: %s" % (name, r.stderr))
+        users.append(u)
+    return users
+
+
 def two_nodes(policy="friends", url_of=None):
     """Started nodes a.example (user alice) and b.example (user bob), each with a static plain-HTTP
     peer entry for the other (`url_of(node)` may point it elsewhere, e.g. at a proxy), both users

@@ -135,7 +135,11 @@ class Retention(unittest.TestCase):
         self.assertGreaterEqual(dry["stream_entries"], 1200)
         self.assertEqual(status(n)["messages"], 802)
         before = db_bytes(n)
-        r = n.parleyd("retention", "purge")
+        r = n.parleyd("retention", "purge")  # no terminal to confirm on, no --yes
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("Remove 600 messages", r.stderr)
+        self.assertEqual(status(n)["messages"], 802)
+        r = n.parleyd("retention", "purge", "--yes")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("Purged 600 messages and %d stream entries" % dry["stream_entries"],
                       r.stdout)

@@ -12,7 +12,7 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import Node, User, two_nodes, wait_for  # noqa: E402
+from harness import Node, User, two_nodes, wait_for, signed_in  # noqa: E402
 
 
 def http_get(node, path):
@@ -156,11 +156,7 @@ class Reload(unittest.TestCase):
     def test_sighup_applies_policy_and_limits_and_refuses_a_broken_file(self):
         n = Node(policy="friends").start()
         try:
-            n.add_user("alice")
-            n.add_user("bob")
-            alice, bob = User(n, "alice"), User(n, "bob")
-            for u in (alice, bob):
-                self.assertEqual(u.login().returncode, 0)
+            alice, bob = signed_in(n, "alice", "bob")
             refused = alice.run("send", bob.address, "before the reload")
             self.assertNotEqual(refused.returncode, 0)
             self.assertIn("friends", refused.stderr)

@@ -9,7 +9,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import Node, RawClient, User, wait_for  # noqa: E402
+from harness import Node, RawClient, User, wait_for, signed_in  # noqa: E402
 
 PW = "correct horse battery"
 
@@ -97,11 +97,7 @@ class States(unittest.TestCase):
     def test_suspend_deactivate_reactivate(self):
         n = Node(policy="organization").start()
         try:
-            n.add_user("alice")
-            n.add_user("bob")
-            alice, bob = User(n, "alice"), User(n, "bob")
-            for u in (alice, bob):
-                self.assertEqual(u.login().returncode, 0)
+            alice, bob = signed_in(n, "alice", "bob")
             alice.ok("send", bob.address, "before")
             self.assertEqual(users(n)["alice"]["state"], "active")
 
@@ -148,11 +144,7 @@ class States(unittest.TestCase):
     def test_erase_removes_the_users_data_and_retires_the_name(self):
         n = Node(policy="organization").start()
         try:
-            for name in ("alice", "bob", "carol"):
-                n.add_user(name)
-            alice, bob, carol = User(n, "alice"), User(n, "bob"), User(n, "carol")
-            for u in (alice, bob, carol):
-                self.assertEqual(u.login().returncode, 0)
+            alice, bob, carol = signed_in(n, "alice", "bob", "carol")
             alice.ok("send", bob.address, "from alice 1")
             alice.ok("send", bob.address, "from alice 2")
             bob.ok("send", alice.address, "from bob")
@@ -260,11 +252,7 @@ class Reports(unittest.TestCase):
     def test_report_round_trip_text_only_when_chosen_resolve_and_restart(self):
         n = Node(policy="organization", settings={"limits.reports_per_hour": "3"}).start()
         try:
-            n.add_user("alice")
-            n.add_user("bob")
-            alice, bob = User(n, "alice"), User(n, "bob")
-            for u in (alice, bob):
-                self.assertEqual(u.login().returncode, 0)
+            alice, bob = signed_in(n, "alice", "bob")
             secret = "buy cheap pills %s" % os.urandom(4).hex()
             bob.ok("send", alice.address, secret)
             alice.ok("send", bob.address, "my own")
@@ -334,11 +322,7 @@ class Reports(unittest.TestCase):
     def test_report_a_group_message(self):
         n = Node(policy="organization").start()
         try:
-            n.add_user("alice")
-            n.add_user("bob")
-            alice, bob = User(n, "alice"), User(n, "bob")
-            for u in (alice, bob):
-                self.assertEqual(u.login().returncode, 0)
+            alice, bob = signed_in(n, "alice", "bob")
             conv = json.loads(bob.ok("group", "create", "team", "--member", alice.address,
                                      "--json"))["conv"]
             bob.ok("group", "send", conv, "group spam")

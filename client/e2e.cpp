@@ -934,11 +934,18 @@ Status E2e::process_pending(Session& s, const Opened& opened) {
       if (opened && !m.conv.empty()) opened(m, why);
     }
     PARLEY_TRY(rotate_signed_prekey(s, false).status());
-    // Keep enough one-time prekeys on the node.
+    // Keep enough one-time prekeys on the node: by this device's count of unused ones, and by
+    // the node's (which withdraws them all when it is restored from a backup).
     PARLEY_ASSIGN_OR_RETURN(
         cnt, profile_.db().prepare("SELECT count(*) FROM e2e_prekeys WHERE kind = 'otk'"));
     PARLEY_TRY(cnt.step());
-    if (cnt.column_int64(0) < kOneTimeLow) {
+    bool low = cnt.column_int64(0) < kOneTimeLow;
+    if (!low) {
+      PARLEY_ASSIGN_OR_RETURN(left, s.call("keys_publish", wire::MapWriter()));
+      PARLEY_ASSIGN_OR_RETURN(n, left.root().uint_or("one_time_left", 0));
+      low = n < static_cast<std::uint64_t>(kOneTimeLow);
+    }
+    if (low) {
       PARLEY_ASSIGN_OR_RETURN(tx, store::Transaction::begin(profile_.db()));
       PARLEY_ASSIGN_OR_RETURN(next_text, self_value("next_prekey_id"));
       std::int64_t next = std::stoll(next_text);

@@ -283,6 +283,13 @@ class Backup(unittest.TestCase):
             self.assertIn("event=peer_epoch_raised peer=a.example", b.logs())
             bob.ok("send", alice.address, "welcome back")
             wait_for(lambda: "welcome back" in alice.ok("sync"), what="reply after restore")
+            # Her device noticed the node had none of its one-time prekeys left and published
+            # new ones.
+            raw = login_raw(a, "alice", device="checker")
+            keys = raw.request("keys_query", address=alice.address)
+            raw.close()
+            self.assertTrue(keys["ok"], keys)
+            self.assertGreater(max(d["one_time_left"] for d in keys["devices"]), 0)
             # A second restore of the same backup gets yet another epoch.
             a.stop()
             again = json.loads(a.parleyd("backup", "restore", dest, "--yes", "--json",

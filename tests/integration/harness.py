@@ -249,6 +249,7 @@ class Node:
             try:
                 socket.create_connection(("127.0.0.1", self.client_port), timeout=0.2).close()
                 socket.create_connection(("127.0.0.1", self.admin_port), timeout=0.2).close()
+                socket.create_connection(("127.0.0.1", self.metrics_port), timeout=0.2).close()
                 return self
             except OSError:
                 time.sleep(0.05)

@@ -115,6 +115,8 @@ class Metrics(unittest.TestCase):
     def test_ready_only_while_serving_and_metrics_refused_off_loopback(self):
         n = Node().start()
         try:
+            # Ready once serving, a moment after the ports open.
+            wait_for(lambda: http_get(n, "/ready")[0] == 200, timeout=10, what="/ready")
             status, _, body = http_get(n, "/ready")
             self.assertEqual((status, body), (200, "ready\n"))
             self.assertEqual(http_get(n, "/nope")[0], 404)

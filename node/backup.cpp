@@ -319,13 +319,15 @@ Result<RestoreResult> restore_backup(const std::string& backup_dir, const std::s
       PARLEY_TRY(st.run());
       out.prekeys_withdrawn = db->changes();
     }
-    // Stream seqs and 1:1 conversation numbers handed out after the backup live on in clients
-    // (which recognise events by them): new ones start past them. Nothing tells how many there
-    // were; the advance assumes fewer than one per millisecond since the backup, and at least a
-    // million. Devices that had everything keep having everything.
+    // Stream seqs, 1:1 conversation numbers and device ids handed out after the backup live on
+    // in clients (which recognise events and devices by them): new ones start past them. Nothing
+    // tells how many there were; the advance assumes fewer than one per millisecond since the
+    // backup, and at least a million. Devices that had everything keep having everything.
     out.counters_advanced_by = std::max(kMinCounterAdvance, now_ms - out.manifest.created_ms);
     for (const char* sql :
-         {"UPDATE devices SET cursor = cursor + ?1 WHERE cursor = (SELECT stream_seq FROM users u "
+         {"INSERT INTO node_meta(key, value) VALUES('device_id_floor', (SELECT coalesce(max(id), "
+          "0) FROM devices) + ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+          "UPDATE devices SET cursor = cursor + ?1 WHERE cursor = (SELECT stream_seq FROM users u "
           "WHERE u.id = devices.user_id)",
           "UPDATE users SET stream_seq = stream_seq + ?1",
           "UPDATE conversations SET last_cseq = last_cseq + ?1 WHERE kind != 'group'"}) {

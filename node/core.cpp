@@ -411,9 +411,13 @@ void Core::finish_login(ConnId id, std::uint64_t req, std::string address, std::
     return;
   }
   const auto token = crypto::new_session_token();
+  // Device ids never repeat, also after a restore from a backup (which sets a floor above the
+  // ids handed out since the backup: other users' clients know devices by id).
   auto ins = db_.prepare(
-      "INSERT INTO devices(user_id, label, token_hash, cursor, created_ms, last_seen_ms, "
-      "last_address) VALUES(?, ?, ?, 0, ?, ?, ?)");
+      "INSERT INTO devices(id, user_id, label, token_hash, cursor, created_ms, last_seen_ms, "
+      "last_address) VALUES(max(coalesce((SELECT max(id) FROM devices), 0) + 1, coalesce((SELECT "
+      "CAST(value AS INTEGER) FROM node_meta WHERE key = 'device_id_floor'), 0)), ?, ?, ?, 0, ?, "
+      "?, ?)");
   Status s = ins.ok() ? ins->bind(1, user->id)
                             .bind(2, device)
                             .bind(3, token.hash)

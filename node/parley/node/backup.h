@@ -7,7 +7,8 @@
 // what was there aside, and then makes the restored state safe to serve: it raises the node's
 // epoch (peers then count its federation events anew, and its conversation actors are new),
 // withdraws every one-time prekey (any of them may have been handed out after the backup), and
-// moves the users' stream and 1:1 conversation counters past anything handed out after it.
+// moves device ids and the users' stream and 1:1 conversation counters past anything handed out
+// after it.
 #pragma once
 
 #include <cstdint>

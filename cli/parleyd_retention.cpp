@@ -29,6 +29,7 @@ void add_retention_commands(CLI::App& app, RetentionCommand& cmd) {
                    "30d | 12h | 90m | 45s | forever; for a conversation also 'default' (follow "
                    "the node default again)")
       ->required();
+  cmd.set->add_flag("--yes", cmd.yes, "Do not ask when the lifetime gets shorter");
   cmd.purge = r->add_subcommand(
       "purge", "Remove now what is past its lifetime (the node also does this on a schedule)");
   cmd.purge->add_flag("--dry-run", cmd.dry_run, "Only count what would be removed");
@@ -86,6 +87,27 @@ int set(const RetentionCommand& cmd, const std::string& data_dir) {
   } else if (node_default) {
     std::cerr << "parleyd: the node default needs a lifetime (30d, 12h, forever)\n";
     return kUsage;
+  }
+  // Shortening a lifetime is what removes messages (at the next purge): say so and ask.
+  {
+    auto current = admin_call(data_dir, http::methods::GET, "/retention", json::value());
+    if (!current.ok()) return fail(current.error());
+    std::int64_t now = num(*current, "default_seconds");
+    if (!node_default) {
+      for (const auto& o : current->at("overrides").as_array()) {
+        if (o.at("conv").as_string() == cmd.target) now = num(o, "lifetime_seconds");
+      }
+    }
+    const std::int64_t next = body.has_field("lifetime_seconds") ? num(body, "lifetime_seconds")
+                                                                 : num(*current, "default_seconds");
+    if (next > 0 && (now == 0 || next < now) &&
+        !confirmed("Messages older than " + node::format_lifetime(next) + " in " +
+                       (node_default ? std::string("every conversation without its own lifetime")
+                                     : cmd.target) +
+                       " will be removed at the next purge. Go on",
+                   "yes", cmd.yes)) {
+      return ::isatty(STDIN_FILENO) ? kRefused : kUsage;
+    }
   }
   const std::string path = node_default
                                ? "/retention/default"

@@ -90,17 +90,21 @@ class Retention(unittest.TestCase):
         n = self.node
         self.assertEqual(retention_json(n)["default"], "forever")
         self.assertIn("default lifetime  forever", n.parleyd("retention", "show").stdout)
-        n.parleyd("retention", "set", "default", "30d", check=True)
+        r = n.parleyd("retention", "set", "default", "30d")  # shorter than forever: asks
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("older than 30d", r.stderr)
+        self.assertEqual(retention_json(n)["default"], "forever")
+        n.parleyd("retention", "set", "default", "30d", "--yes", check=True)
         self.assertEqual(retention_json(n)["default_seconds"], 30 * 86400)
         r = n.parleyd("retention", "set", "default", "soon")
         self.assertEqual(r.returncode, 5, r.stderr)
         self.assertIn("30d, 12h", r.stderr)
-        r = n.parleyd("retention", "set", "dm:00000000000000000000000000000000", "1d")
+        r = n.parleyd("retention", "set", "dm:00000000000000000000000000000000", "1d", "--yes")
         self.assertEqual(r.returncode, 4, r.stderr)
         self.assertIn("no conversation", r.stderr)
         raw = login_raw(n, "alice")
         conv = raw.request("send", to="bob@example.org", msg_id="m1", body=b"x")["conv"]
-        n.parleyd("retention", "set", conv, "12h", check=True)
+        n.parleyd("retention", "set", conv, "12h", "--yes", check=True)
         got = retention_json(n)
         self.assertEqual([(o["conv"], o["lifetime"]) for o in got["overrides"]], [(conv, "12h")])
         self.assertIn(conv, n.parleyd("retention", "show").stdout)
@@ -125,7 +129,7 @@ class Retention(unittest.TestCase):
         conv_bob = fresh.request("send", to="bob@example.org", msg_id="new-1", body=b"n")["conv"]
         conv_carol = fresh.request("send", to="carol@example.org", msg_id="new-2",
                                    body=b"n")["conv"]
-        n.parleyd("retention", "set", "default", "2s", check=True)
+        n.parleyd("retention", "set", "default", "2s", "--yes", check=True)
         n.parleyd("retention", "set", conv_carol, "forever", check=True)
 
         dry = json.loads(n.parleyd("retention", "purge", "--dry-run", "--json",
@@ -178,7 +182,7 @@ class ScheduledPurge(unittest.TestCase):
         try:
             n.add_user("alice")
             n.add_user("bob")
-            n.parleyd("retention", "set", "default", "1s", check=True)
+            n.parleyd("retention", "set", "default", "1s", "--yes", check=True)
             raw = login_raw(n, "alice")
             bulk_send(raw, "bob@example.org", 20, 100, "s")
             raw.close()

@@ -408,6 +408,8 @@ class AdminApi::Impl {
   void status(const http::http_request& req) {
     auto stats = on_core<Result<CoreStats>>([](Core& c) { return c.stats(); });
     if (!stats.ok()) return reply_error(req, stats.error());
+    auto epoch = on_core<Result<std::uint64_t>>([](Core& c) { return c.node_epoch(); });
+    if (!epoch.ok()) return reply_error(req, epoch.error());
     std::int64_t db_bytes = 0;
     if (auto db = store::Database::open(ctx_.database_path); db.ok())
       db_bytes = (*db)->size_bytes();
@@ -434,6 +436,7 @@ class AdminApi::Impl {
     v["federation_peers_failing"] =
         json::value::number(static_cast<int64_t>(stats->federation_peers_failing));
     v["database_bytes"] = json::value::number(static_cast<int64_t>(db_bytes));
+    v["epoch"] = json::value::number(static_cast<uint64_t>(*epoch));
     req.reply(http::status_codes::OK, v).wait();
   }
 

@@ -280,6 +280,7 @@ class Backup(unittest.TestCase):
             self.assertGreaterEqual(out["counters_advanced_by"], 1000000)
             self.assertTrue(os.path.exists(os.path.join(out["moved_aside"], "parley.db")))
             a.start()
+            self.assertEqual(status(a)["epoch"], out["epoch"])
             # Her device's session is in the backup; what it sends now reaches bob although the
             # restored node's federation ids start again below what b.example applied.
             alice.ok("send", bob.address, "after the restore")

@@ -145,7 +145,11 @@ Status Core::apply_remote(const std::string& origin, wire::View ev) {
     PARLEY_ASSIGN_OR_RETURN(msg_id, ev.str("msg_id", 64));
     PARLEY_ASSIGN_OR_RETURN(body, ev.bin("body", config_.max_body_bytes));
     PARLEY_ASSIGN_OR_RETURN(from_device, ev.uint_or("from_device", 0));
-    PARLEY_ASSIGN_OR_RETURN(sent_ms, ev.uint_or("sent_ms", 0));
+    PARLEY_ASSIGN_OR_RETURN(claimed_ms, ev.uint_or("sent_ms", 0));
+    // A message is not sent in the future: a sender's clock ahead of ours (or a lie) would
+    // otherwise show it out of place and hold back retention (storage.md).
+    const std::uint64_t sent_ms =
+        std::min<std::uint64_t>(claimed_ms, static_cast<std::uint64_t>(clock_.now_ms()));
     {
       PARLEY_ASSIGN_OR_RETURN(
           st, db_.prepare("SELECT 1 FROM messages WHERE sender = ? AND msg_id = ?"));

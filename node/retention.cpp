@@ -73,7 +73,10 @@ std::int64_t Retention::lifetime_of(const RetentionPolicy& p, const std::string&
   return p.default_seconds;
 }
 
-// Messages of a few conversations past their lifetime. Returns the rows removed (or counted).
+// Messages of a few conversations past their lifetime. A conversation loses a prefix (in cseq
+// order) of messages that are all past it, so its history stays contiguous and finding the end
+// of that prefix reads only the prefix and one more row. Returns the rows removed (or counted);
+// `limit` 0 counts without bound.
 Result<int> Retention::purge_messages(Run& run, int limit, bool count_only) {
   PARLEY_ASSIGN_OR_RETURN(
       convs, db_.prepare("SELECT id FROM conversations WHERE id > ? AND kind != 'group' ORDER BY "
@@ -93,21 +96,33 @@ Result<int> Retention::purge_messages(Run& run, int limit, bool count_only) {
   for (const auto& conv : ids) {
     const std::int64_t life = lifetime_of(run.policy, conv);
     if (life > 0) {
-      const std::int64_t cutoff = run.now_ms - life * 1000;
+      // The first cseq that stays, found once per conversation and run (deleting the rows
+      // before it does not move it).
+      if (run.prefix_conv != conv) {
+        run.prefix_conv = conv;
+        run.prefix_end = INT64_MAX;
+        PARLEY_ASSIGN_OR_RETURN(
+            st, db_.prepare("SELECT cseq FROM messages WHERE conv_id = ? AND sent_ms >= ? ORDER "
+                            "BY cseq LIMIT 1"));
+        st.bind(1, conv).bind(2, run.now_ms - life * 1000);
+        PARLEY_ASSIGN_OR_RETURN(row, st.step());
+        if (row) run.prefix_end = st.column_int64(0);
+      }
+      const std::int64_t kept_from = run.prefix_end;
       if (count_only) {
         PARLEY_ASSIGN_OR_RETURN(
-            st, db_.prepare("SELECT count(*) FROM messages WHERE conv_id = ? AND sent_ms < ?"));
-        st.bind(1, conv).bind(2, cutoff);
+            st, db_.prepare("SELECT count(*) FROM messages WHERE conv_id = ? AND cseq < ?"));
+        st.bind(1, conv).bind(2, kept_from);
         PARLEY_TRY(st.step().status());
         removed += static_cast<int>(st.column_int64(0));
       } else {
         PARLEY_ASSIGN_OR_RETURN(
             st, db_.prepare("DELETE FROM messages WHERE conv_id = ?1 AND cseq IN (SELECT cseq "
-                            "FROM messages WHERE conv_id = ?1 AND sent_ms < ?2 ORDER BY cseq "
-                            "LIMIT ?3)"));
-        PARLEY_TRY(st.bind(1, conv).bind(2, cutoff).bind(3, std::int64_t{limit - removed}).run());
-        const int n = db_.changes();
-        removed += n;
+                            "FROM messages WHERE conv_id = ?1 AND cseq < ?2 ORDER BY cseq LIMIT "
+                            "?3)"));
+        PARLEY_TRY(
+            st.bind(1, conv).bind(2, kept_from).bind(3, std::int64_t{limit - removed}).run());
+        removed += db_.changes();
         if (removed >= limit) return removed;  // this conversation may hold more: come back
       }
     }
@@ -116,13 +131,21 @@ Result<int> Retention::purge_messages(Run& run, int limit, bool count_only) {
   return removed;
 }
 
-// Stream entries of a few users that every signed-in device has received and that are past
-// the lifetime of their conversation (the node default for entries without one).
+// Stream entries that every signed-in device of their user has received and that are past the
+// lifetime of their conversation (the node default for entries without one). A user's entries
+// are read in seq order, which is also at_ms order, from where the run left off, at most `limit`
+// a step, and only up to the first entry younger than the shortest lifetime in effect.
 Result<int> Retention::purge_stream(Run& run, int limit, bool count_only) {
+  std::int64_t shortest = run.policy.default_seconds;
+  for (const auto& o : run.policy.overrides) {
+    if (o.lifetime_seconds > 0 && (shortest == 0 || o.lifetime_seconds < shortest)) {
+      shortest = o.lifetime_seconds;
+    }
+  }
   PARLEY_ASSIGN_OR_RETURN(
       users,
       db_.prepare("SELECT u.id, coalesce((SELECT min(d.cursor) FROM devices d WHERE d.user_id = "
-                  "u.id AND d.token_hash IS NOT NULL), u.stream_seq) FROM users u WHERE u.id > ? "
+                  "u.id AND d.token_hash IS NOT NULL), u.stream_seq) FROM users u WHERE u.id >= ? "
                   "ORDER BY u.id LIMIT ?"));
   users.bind(1, run.after_user).bind(2, std::int64_t{kUsersPerStep});
   std::vector<std::pair<std::int64_t, std::int64_t>> todo;  // user, delivered up to
@@ -131,34 +154,54 @@ Result<int> Retention::purge_stream(Run& run, int limit, bool count_only) {
     if (!row) break;
     todo.emplace_back(users.column_int64(0), users.column_int64(1));
   }
-  if (todo.empty()) {
+  if (todo.empty() || shortest == 0) {
     run.progress.phase = "vacuum";
     return 0;
   }
-  // One statement for every conversation's lifetime: the override if there is one, else the
-  // default (?3); entries past it have at_ms below ?4 - lifetime.
-  static constexpr const char* kExpired =
-      "FROM stream s LEFT JOIN retention r ON r.conv_id = s.conv_id WHERE s.user_id = ?1 AND "
-      "s.seq <= ?2 AND coalesce(r.lifetime_seconds, ?3) > 0 AND s.at_ms < ?4 - "
-      "coalesce(r.lifetime_seconds, ?3) * 1000";
-  int removed = 0;
+  const bool bounded = limit > 0;
+  int removed = 0, read = 0;
   for (const auto& [user, delivered] : todo) {
-    if (count_only) {
-      PARLEY_ASSIGN_OR_RETURN(st, db_.prepare(std::string("SELECT count(*) ") + kExpired));
-      st.bind(1, user).bind(2, delivered).bind(3, run.policy.default_seconds).bind(4, run.now_ms);
-      PARLEY_TRY(st.step().status());
-      removed += static_cast<int>(st.column_int64(0));
-    } else {
+    run.after_user = user;  // run.after_seq: 0, or where the previous step stopped in it
+    std::vector<std::int64_t> expired;
+    bool young = false;  // reached an entry younger than every lifetime: the rest are too
+    int rows = 0;
+    {
       PARLEY_ASSIGN_OR_RETURN(
-          st, db_.prepare(std::string("DELETE FROM stream WHERE user_id = ?1 AND seq IN (SELECT "
-                                      "s.seq ") +
-                          kExpired + " ORDER BY s.seq LIMIT ?5)"));
-      st.bind(1, user).bind(2, delivered).bind(3, run.policy.default_seconds).bind(4, run.now_ms);
-      PARLEY_TRY(st.bind(5, std::int64_t{limit - removed}).run());
-      removed += db_.changes();
-      if (removed >= limit) return removed;
+          scan, db_.prepare("SELECT seq, at_ms, conv_id FROM stream WHERE user_id = ? AND seq > ? "
+                            "AND seq <= ? ORDER BY seq LIMIT ?"));
+      scan.bind(1, user)
+          .bind(2, run.after_seq)
+          .bind(3, delivered)
+          .bind(4, std::int64_t{bounded ? limit - read : INT32_MAX});
+      for (;;) {
+        PARLEY_ASSIGN_OR_RETURN(row, scan.step());
+        if (!row) break;
+        const std::int64_t at = scan.column_int64(1);
+        if (at >= run.now_ms - shortest * 1000) {
+          young = true;
+          break;
+        }
+        ++rows;
+        const std::int64_t seq = scan.column_int64(0);
+        const std::int64_t life = lifetime_of(run.policy, scan.column_text(2));
+        if (life > 0 && at < run.now_ms - life * 1000) expired.push_back(seq);
+        run.after_seq = seq;
+      }
     }
-    run.after_user = user;
+    read += rows;
+    if (count_only) {
+      removed += static_cast<int>(expired.size());
+    } else {
+      for (const std::int64_t seq : expired) {
+        PARLEY_ASSIGN_OR_RETURN(del,
+                                db_.prepare("DELETE FROM stream WHERE user_id = ? AND seq = ?"));
+        PARLEY_TRY(del.bind(1, user).bind(2, seq).run());
+        ++removed;
+      }
+    }
+    if (bounded && !young && read >= limit) return removed;  // more of this user: come back
+    run.after_user = user + 1;
+    run.after_seq = 0;
   }
   return removed;
 }

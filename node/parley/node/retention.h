@@ -78,7 +78,10 @@ class Retention {
     std::int64_t now_ms = 0;
     RetentionPolicy policy;
     std::string after_conv;       // messages phase: conversations up to this id are done
-    std::int64_t after_user = 0;  // stream phase: users up to this id are done
+    std::string prefix_conv;      // the conversation whose expired prefix ends before
+    std::int64_t prefix_end = 0;  // this cseq
+    std::int64_t after_user = 0;  // stream phase: the user being read (or the next one)
+    std::int64_t after_seq = 0;   // and the last of its entries read
   };
   std::int64_t lifetime_of(const RetentionPolicy& p, const std::string& conv) const;
   Result<int> purge_messages(Run& run, int limit, bool count_only);

@@ -126,8 +126,8 @@ TEST_CASE("a purge run removes what is past its lifetime, in bounded steps") {
     CHECK(r.eligible(now)->stream_entries == 10);
   }
   SECTION("a conversation loses only a prefix; stream reads stop at the first young entry") {
-    f.message("dm:2", 6, now);         // young
-    f.message("dm:2", 7, now - 5000);  // old, but after a young one: stays
+    f.message("dm:2", 6, now);                                  // young
+    f.message("dm:2", 7, now - 5000);                           // old, but after a young one: stays
     for (int i = 11; i <= 15; ++i) f.entry(2, i, "dm:2", now);  // young entries
     REQUIRE(f.db->exec("UPDATE users SET stream_seq = 15 WHERE id = 2").ok());
     REQUIRE(r.set_default(4, now).ok());

@@ -817,3 +817,28 @@ TEST_CASE("people: kick revokes a device, deactivation refuses logins, erase ret
   REQUIRE(h.core().unretire_name("alice").ok());
   CHECK(h.core().add_user("alice", Harness::hash("pw")).ok());
 }
+
+TEST_CASE(
+    "federation: ids count per origin epoch; a higher epoch starts over, a lower is refused") {
+  Harness h;
+  // A friend request to a user this node does not have: applied (and dropped) each time.
+  const std::string ev = wire::MapWriter()
+                             .add("type", "friend")
+                             .add("event", "request")
+                             .add("from", "x@b.example")
+                             .add("to", "nobody@example.org")
+                             .finish();
+  auto apply = [&](std::uint64_t epoch, std::int64_t id) {
+    return h.core().apply_federation("b.example", epoch, {{id, ev}});
+  };
+  CHECK(*apply(1, 3) == 3);
+  CHECK(*apply(1, 2) == 3);  // already applied: a resent transaction
+  // b.example was restored from a backup: its ids start again below 3.
+  CHECK(*apply(2, 1) == 1);
+  CHECK(*apply(2, 2) == 2);
+  // A copy still running under the old epoch changes nothing.
+  auto stale = apply(1, 10);
+  REQUIRE_FALSE(stale.ok());
+  CHECK(stale.error().code == "stale_epoch");
+  CHECK(*apply(2, 2) == 2);
+}

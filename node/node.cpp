@@ -121,10 +121,16 @@ class LagProbe {
   LagProbe(asio::io_context& ctx, std::atomic<std::int64_t>& last, std::atomic<std::int64_t>* max)
       : timer_(ctx), last_(last), max_(max) {}
   void start() { arm(); }
-  void stop() { timer_.cancel(); }
+  // A tick that already fired but has not run yet sees stopped_ and does not arm again (else the
+  // io_context would never run out of work and its thread never end).
+  void stop() {
+    stopped_ = true;
+    timer_.cancel();
+  }
 
  private:
   void arm() {
+    if (stopped_) return;
     due_ = std::chrono::steady_clock::now() + std::chrono::seconds(1);
     timer_.expires_at(due_);
     timer_.async_wait([this](const boost::system::error_code& e) {
@@ -140,6 +146,7 @@ class LagProbe {
     });
   }
   asio::steady_timer timer_;
+  bool stopped_ = false;  // on the timer's thread
   std::chrono::steady_clock::time_point due_;
   std::atomic<std::int64_t>& last_;
   std::atomic<std::int64_t>* max_;
@@ -371,7 +378,10 @@ Status serve(const std::string& data_dir) {
   PoolRemoteQueries remote_queries(core_ctx, fed_client);
   // Every few seconds the core asks again for the causal past of group events that wait for it.
   asio::steady_timer conv_timer(core_ctx);
+  // Set on the core thread at shutdown: periodic work that already fired does not arm again.
+  bool core_stopping = false;
   std::function<void()> conv_tick = [&] {
+    if (core_stopping) return;
     core.conv_tick();
     conv_timer.expires_after(std::chrono::seconds(3));
     conv_timer.async_wait([&](const boost::system::error_code& e) {
@@ -384,6 +394,7 @@ Status serve(const std::string& data_dir) {
   std::atomic<std::uint32_t> purge_batch{config.purge_batch};
   asio::steady_timer purge_timer(core_ctx);
   std::function<void()> purge_tick = [&] {
+    if (core_stopping) return;
     std::chrono::milliseconds next = std::chrono::seconds(
         std::max<std::uint32_t>(purge_interval.load() ? purge_interval.load() : 60, 1));
     if (purge_interval.load() > 0 || retention.running()) {
@@ -521,6 +532,14 @@ Status serve(const std::string& data_dir) {
   const int sig = stop.get_future().get();
   spdlog::info("event=stopping signal={}", sig);
   sd_notify("STOPPING=1");
+  // A stop that takes long says where it is, so a hang can be told apart from slow work.
+  std::atomic<const char*> stage{"listeners"};
+  std::promise<void> stopped;
+  std::thread stop_watch([&stage, done = stopped.get_future()] {
+    while (done.wait_for(std::chrono::seconds(10)) == std::future_status::timeout) {
+      spdlog::error("event=stopping_slowly stage={}", stage.load());
+    }
+  });
   metrics_endpoint.set_ready(false, "stopping");
   asio::post(net_ctx, [&gateway, &watchdog] {
     gateway.stop_accepting();
@@ -529,7 +548,9 @@ Status serve(const std::string& data_dir) {
   admin.stop();
   metrics_endpoint.stop();
   federation_api.stop();
+  stage = "federation_sender";
   sender.stop();
+  stage = "client_connections";
   asio::post(core_ctx, [&core] { core.close_all("shutdown", "the node is shutting down"); });
   // Let connections write their bye frames, bounded.
   for (int i = 0; i < 40 && gateway.open_connections() > 0; ++i) {
@@ -537,18 +558,25 @@ Status serve(const std::string& data_dir) {
   }
   net_guard.reset();
   net_ctx.stop();
+  stage = "network_thread";
   net_thread.join();
+  stage = "workers";
   passwords.stop();
   remote_queries.stop();  // its answers are posted to the core thread, still running here
-  asio::post(core_ctx, [&conv_timer, &core_lag, &purge_timer] {
+  asio::post(core_ctx, [&conv_timer, &core_lag, &purge_timer, &core_stopping] {
+    core_stopping = true;
     conv_timer.cancel();
     purge_timer.cancel();
     core_lag.stop();
   });
   core_guard.reset();
+  stage = "core_thread";
   core_thread.join();  // finishes queued core work
+  stage = "database";
   checkpointer->stop();
   db.reset();  // checkpoints and closes the database
+  stopped.set_value();
+  stop_watch.join();
   spdlog::info("event=stopped");
   return ok_status();
 }

@@ -112,12 +112,14 @@ Result<RequestSignature> verify_request(std::string_view authorization, std::str
   if (r.ts_ms < o.now_ms - o.window_ms || r.ts_ms > o.now_ms + o.window_ms) {
     return make_error("stale_timestamp", "request timestamp is outside the accepted window");
   }
-  PARLEY_TRY(keys(r.origin, r.public_key, r.ts_ms));
+  // The signature under the presented key before the key check: the key check may need a key
+  // document from the origin, and a forged request must never make this node contact anyone.
   const std::string input =
       signing_input(method, path, r.origin, r.destination, r.ts_ms, r.nonce, body);
   if (!crypto::verify_signature(r.public_key, input, r.signature)) {
     return make_error("bad_signature", "the request signature does not verify");
   }
+  PARLEY_TRY(keys(r.origin, r.public_key, r.ts_ms));
   // Only a verified request may consume a nonce, so forgeries cannot burn others' nonces.
   if (!replay.first_use(r.origin, r.nonce, o.now_ms)) {
     return make_error("replayed", "this request was already received");

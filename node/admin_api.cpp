@@ -8,8 +8,10 @@
 #include <chrono>
 #include <filesystem>
 
+#include <cpprest/http_msg.h>
 #include "admin_people.h"
-#include "http_endpoint.h"
+
+#include "http_server.h"
 #include "parley/crypto/password.h"
 #include "parley/crypto/secret.h"
 #include "parley/crypto/sign.h"
@@ -64,13 +66,43 @@ class AdminApi::Impl {
   explicit Impl(AdminContext c) : ctx_(std::move(c)) {}
 
   Status start() {
-    return endpoint_.start("http://" + ctx_.config.admin_listen.str() + "/admin/v1",
-                           "the admin API", [this](const http::http_request& req) { handle(req); });
+    return server_.start(
+        ctx_.config.admin_listen, std::nullopt,
+        [this](const HttpRequest& head) -> std::optional<HttpResponse> {
+          // The token before anything else: without it, no body is read.
+          const std::string* auth = head.header("authorization");
+          const std::string expected = "Bearer " + ctx_.token;
+          if (!auth || !crypto::equal_ct(*auth, expected)) {
+            spdlog::warn("event=admin_unauthorized method={}", head.method);
+            return HttpResponse::error(401, "unauthorized", "missing or wrong admin token");
+          }
+          return std::nullopt;
+        },
+        [this](const HttpRequest& req) {
+          AdminExchange exchange(req);
+          handle(exchange);
+          return exchange.take();
+        });
   }
 
-  void stop() { endpoint_.stop(); }
+  void stop() { server_.stop(); }
 
  private:
+  // The admin API is loopback-only and authenticated; its bounds protect the node from a broken
+  // script rather than an attacker. Backups and purges may take long: two workers.
+  static HttpLimits limits() {
+    HttpLimits l;
+    l.max_connections = 64;
+    l.max_connections_per_source = 64;
+    l.max_body_bytes = 1u << 20;
+    l.body_timeout = std::chrono::seconds(30);
+    l.idle_timeout = std::chrono::seconds(60);
+    l.workers = 2;
+    l.max_queued = 64;
+    l.max_queued_per_source = 64;
+    return l;
+  }
+
   template <class T>
   T on_core(std::function<T(Core&)> f) {
     std::optional<T> out;
@@ -78,14 +110,8 @@ class AdminApi::Impl {
     return std::move(*out);
   }
 
-  void handle(const http::http_request& req) {
+  void handle(const AdminExchange& req) {
     try {
-      const auto auth = req.headers().find("Authorization");
-      const std::string expected = "Bearer " + ctx_.token;
-      if (auth == req.headers().end() || !crypto::equal_ct(auth->second, expected)) {
-        spdlog::warn("event=admin_unauthorized method={}", req.method());
-        return reply_error(req, make_error("unauthorized", "missing or wrong admin token"));
-      }
       route(req);
     } catch (const std::exception& e) {
       reply_error(req,
@@ -93,10 +119,10 @@ class AdminApi::Impl {
     }
   }
 
-  void route(const http::http_request& req) {
+  void route(const AdminExchange& req) {
     // Split the path as received, then decode each segment: relative_uri() decodes the whole
     // path first, so an encoded '/', '?' or '#' in a name or id would change the route.
-    auto parts = http::uri::split_path(req.request_uri().path());
+    auto parts = http::uri::split_path(req.path());
     if (parts.size() >= 2 && parts[0] == "admin" && parts[1] == "v1") {
       parts.erase(parts.begin(), parts.begin() + 2);  // the listener's base path
     } else {
@@ -130,16 +156,16 @@ class AdminApi::Impl {
         if (parts[2] == "password") return reset_password(req, name);
       }
     }
-    reply_error(req, make_error("not_found", "no admin route " + std::string(m) + " " +
-                                                 req.relative_uri().path()));
+    reply_error(req,
+                make_error("not_found", "no admin route " + std::string(m) + " " + req.path()));
   }
 
   // GET: the current level; PUT {"level": L}: a new one, at once, until the next restart or
   // reload (config.toml's node.log_level stays as written).
-  void log_level(const http::http_request& req) {
+  void log_level(const AdminExchange& req) {
     static const char* const kLevels[] = {"trace", "debug", "info", "warn", "error", "off"};
     if (req.method() == http::methods::PUT) {
-      const json::value body = req.extract_json(true).get();
+      const json::value body = req.json();
       auto level = field(body, "level");
       if (!level.ok()) return reply_error(req, level.error());
       const bool known = std::any_of(std::begin(kLevels), std::end(kLevels),
@@ -159,7 +185,7 @@ class AdminApi::Impl {
     const auto now = spdlog::level::to_string_view(spdlog::get_level());
     json::value out;
     out["level"] = json::value::string(std::string(now.data(), now.size()));
-    req.reply(http::status_codes::OK, out).wait();
+    req.reply(http::status_codes::OK, out);
   }
 
   static json::value purge_json(const PurgeCounts& c) {
@@ -181,7 +207,7 @@ class AdminApi::Impl {
 
   // Retention policy and purges (spec/admin-api.md, "Retention"). The Retention object lives on
   // the core thread.
-  void retention(const http::http_request& req, const std::vector<std::string>& parts) {
+  void retention(const AdminExchange& req, const std::vector<std::string>& parts) {
     const auto& m = req.method();
     Retention& r = *ctx_.retention;
     if (parts.size() == 1 && m == http::methods::GET) {
@@ -208,7 +234,7 @@ class AdminApi::Impl {
       if (!ok.ok()) return reply_error(req, ok.error());
       v["purge_interval_seconds"] =
           json::value::number(static_cast<int64_t>(ctx_.config.purge_interval_seconds));
-      req.reply(http::status_codes::OK, v).wait();
+      req.reply(http::status_codes::OK, v);
       return;
     }
     auto lifetime = [](const json::value& body) -> Result<std::int64_t> {
@@ -220,7 +246,7 @@ class AdminApi::Impl {
       return body.at("lifetime_seconds").as_number().to_int64();
     };
     if (parts.size() == 2 && parts[1] == "default" && m == http::methods::PUT) {
-      auto seconds = lifetime(req.extract_json(true).get());
+      auto seconds = lifetime(req.json());
       if (!seconds.ok()) return reply_error(req, seconds.error());
       auto s = on_core<Status>([&](Core&) { return r.set_default(*seconds, now_ms()); });
       if (s.ok()) {
@@ -232,7 +258,7 @@ class AdminApi::Impl {
         (m == http::methods::PUT || m == http::methods::DEL)) {
       std::optional<std::int64_t> seconds;
       if (m == http::methods::PUT) {
-        auto l = lifetime(req.extract_json(true).get());
+        auto l = lifetime(req.json());
         if (!l.ok()) return reply_error(req, l.error());
         seconds = *l;
       }
@@ -244,13 +270,13 @@ class AdminApi::Impl {
       return reply_status(req, s);
     }
     if (parts.size() == 2 && parts[1] == "purge" && m == http::methods::POST) {
-      const json::value body = req.extract_json(true).get();
+      const json::value body = req.json();
       const bool dry = body.is_object() && body.has_field("dry_run") &&
                        body.at("dry_run").is_boolean() && body.at("dry_run").as_bool();
       if (dry) {
         auto c = on_core<Result<PurgeCounts>>([&](Core&) { return r.eligible(now_ms()); });
         if (!c.ok()) return reply_error(req, c.error());
-        req.reply(http::status_codes::OK, purge_json(*c)).wait();
+        req.reply(http::status_codes::OK, purge_json(*c));
         return;
       }
       std::int64_t limit = 1000;
@@ -271,17 +297,17 @@ class AdminApi::Impl {
             p->counts.messages, p->counts.stream_entries, p->counts.pages_freed,
             p->finished_ms - p->started_ms);
       }
-      req.reply(http::status_codes::OK, progress_json(*p)).wait();
+      req.reply(http::status_codes::OK, progress_json(*p));
       return;
     }
     reply_error(req, make_error("not_found", "no admin route for that retention request"));
   }
 
-  void reply_status(const http::http_request& req, const Status& s) {
+  void reply_status(const AdminExchange& req, const Status& s) {
     if (!s.ok()) return reply_error(req, s.error());
     json::value ok;
     ok["ok"] = json::value::boolean(true);
-    req.reply(http::status_codes::OK, ok).wait();
+    req.reply(http::status_codes::OK, ok);
   }
 
   static json::value peer_json(const federation::Peer& p) {
@@ -301,7 +327,7 @@ class AdminApi::Impl {
     return v;
   }
 
-  void peers(const http::http_request& req, const std::vector<std::string>& parts) {
+  void peers(const AdminExchange& req, const std::vector<std::string>& parts) {
     const auto& m = req.method();
     if (parts.size() == 1 && m == http::methods::GET) {
       auto list = on_core<Result<std::vector<federation::Peer>>>(
@@ -309,11 +335,11 @@ class AdminApi::Impl {
       if (!list.ok()) return reply_error(req, list.error());
       json::value arr = json::value::array(list->size());
       for (std::size_t i = 0; i < list->size(); ++i) arr[i] = peer_json((*list)[i]);
-      req.reply(http::status_codes::OK, arr).wait();
+      req.reply(http::status_codes::OK, arr);
       return;
     }
     if (parts.size() == 1 && m == http::methods::POST) {
-      const json::value body = req.extract_json(true).get();
+      const json::value body = req.json();
       auto name = field(body, "name");
       auto url = field(body, "url");
       if (!name.ok()) return reply_error(req, name.error());
@@ -341,7 +367,7 @@ class AdminApi::Impl {
           [&](Core& c) { return federation::PeerStore(c.database()).get(parts[1]); });
       if (!p.ok()) return reply_error(req, p.error());
       if (!*p) return reply_error(req, make_error("not_found", "no peer " + parts[1]));
-      req.reply(http::status_codes::OK, peer_json(**p)).wait();
+      req.reply(http::status_codes::OK, peer_json(**p));
       return;
     }
     if (parts.size() == 2 && m == http::methods::DEL) {
@@ -389,23 +415,23 @@ class AdminApi::Impl {
     return v;
   }
 
-  void convs(const http::http_request& req, const std::vector<std::string>& parts) {
+  void convs(const AdminExchange& req, const std::vector<std::string>& parts) {
     if (parts.size() == 2) {
       auto one = on_core<Result<std::optional<ConvSummary>>>(
           [&](Core& c) { return c.conv_summary(parts[1]); });
       if (!one.ok()) return reply_error(req, one.error());
       if (!*one) return reply_error(req, make_error("not_found", "no conversation " + parts[1]));
-      req.reply(http::status_codes::OK, conv_json(**one)).wait();
+      req.reply(http::status_codes::OK, conv_json(**one));
       return;
     }
     auto list = on_core<Result<std::vector<ConvSummary>>>([](Core& c) { return c.conv_list(); });
     if (!list.ok()) return reply_error(req, list.error());
     json::value arr = json::value::array(list->size());
     for (std::size_t i = 0; i < list->size(); ++i) arr[i] = conv_json((*list)[i]);
-    req.reply(http::status_codes::OK, arr).wait();
+    req.reply(http::status_codes::OK, arr);
   }
 
-  void status(const http::http_request& req) {
+  void status(const AdminExchange& req) {
     auto stats = on_core<Result<CoreStats>>([](Core& c) { return c.stats(); });
     if (!stats.ok()) return reply_error(req, stats.error());
     auto epoch = on_core<Result<std::uint64_t>>([](Core& c) { return c.node_epoch(); });
@@ -437,19 +463,19 @@ class AdminApi::Impl {
         json::value::number(static_cast<int64_t>(stats->federation_peers_failing));
     v["database_bytes"] = json::value::number(static_cast<int64_t>(db_bytes));
     v["epoch"] = json::value::number(static_cast<uint64_t>(*epoch));
-    req.reply(http::status_codes::OK, v).wait();
+    req.reply(http::status_codes::OK, v);
   }
 
-  void list_users(const http::http_request& req) {
+  void list_users(const AdminExchange& req) {
     auto users = on_core<Result<std::vector<UserInfo>>>([](Core& c) { return c.list_users(); });
     if (!users.ok()) return reply_error(req, users.error());
     json::value arr = json::value::array(users->size());
     for (std::size_t i = 0; i < users->size(); ++i) arr[i] = user_json((*users)[i]);
-    req.reply(http::status_codes::OK, arr).wait();
+    req.reply(http::status_codes::OK, arr);
   }
 
-  void add_user(const http::http_request& req) {
-    const json::value body = req.extract_json(true).get();
+  void add_user(const AdminExchange& req) {
+    const json::value body = req.json();
     auto name = field(body, "name");
     if (!name.ok()) return reply_error(req, name.error());
     auto hash = hashed_password_from(body);
@@ -462,7 +488,7 @@ class AdminApi::Impl {
         on_core<Result<UserInfo>>([&](Core& c) { return c.add_user(*name, *hash, display_name); });
     if (!user.ok()) return reply_error(req, user.error());
     spdlog::info("event=user_added user={}", user->address);
-    req.reply(http::status_codes::Created, user_json(*user)).wait();
+    req.reply(http::status_codes::Created, user_json(*user));
   }
 
   Result<std::string> hashed_password_from(const json::value& body) {
@@ -474,8 +500,8 @@ class AdminApi::Impl {
     return crypto::hash_password(secret.view(), ctx_.config.password_strength);
   }
 
-  void reset_password(const http::http_request& req, const std::string& name) {
-    const json::value body = req.extract_json(true).get();
+  void reset_password(const AdminExchange& req, const std::string& name) {
+    const json::value body = req.json();
     auto hash = hashed_password_from(body);
     if (!hash.ok()) return reply_error(req, hash.error());
     auto s = on_core<Status>([&](Core& c) { return c.set_password_hash(name, *hash); });
@@ -484,8 +510,8 @@ class AdminApi::Impl {
   }
 
   // A backup directory (backup.h): snapshot, node key, config, manifest.
-  void backup(const http::http_request& req) {
-    const json::value body = req.extract_json(true).get();
+  void backup(const AdminExchange& req) {
+    const json::value body = req.json();
     auto dir = field(body, "dir");
     if (!dir.ok()) return reply_error(req, dir.error());
     if (dir->empty() || dir->front() != '/') {
@@ -505,11 +531,11 @@ class AdminApi::Impl {
     v["bytes"] = json::value::number(static_cast<int64_t>(bytes));
     v["millis"] = json::value::number(static_cast<int64_t>(now_ms() - started));
     spdlog::info("event=backup dir=\"{}\" bytes={}", *dir, bytes);
-    req.reply(http::status_codes::OK, v).wait();
+    req.reply(http::status_codes::OK, v);
   }
 
   AdminContext ctx_;
-  HttpEndpoint endpoint_;
+  HttpServer server_{"admin", limits()};
 };
 
 AdminApi::AdminApi(AdminContext context) : impl_(std::make_unique<Impl>(std::move(context))) {}

@@ -5,6 +5,8 @@
 
 #include "admin_people.h"
 
+#include <cpprest/http_msg.h>
+
 #include "parley/node/core.h"
 
 namespace parley::node {
@@ -23,21 +25,21 @@ T on_core(const RunOnCore& run, std::function<T(Core&)> f) {
   return std::move(*out);
 }
 
-void reply_ok(const http::http_request& req, const Status& s) {
+void reply_ok(const AdminExchange& req, const Status& s) {
   if (!s.ok()) return reply_error(req, s.error());
   json::value ok;
   ok["ok"] = json::value::boolean(true);
-  req.reply(http::status_codes::OK, ok).wait();
+  req.reply(http::status_codes::OK, ok);
 }
 
 // A JSON body; an empty one is an empty object.
-json::value body_of(const http::http_request& req) {
-  json::value v = req.extract_json(true).get();
+json::value body_of(const AdminExchange& req) {
+  json::value v = req.json();
   return v.is_null() ? json::value::object() : v;
 }
 
-bool query_flag(const http::http_request& req, const char* name) {
-  const auto q = http::uri::split_query(req.request_uri().query());
+bool query_flag(const AdminExchange& req, const char* name) {
+  const auto q = http::uri::split_query(req.query());
   const auto it = q.find(name);
   return it != q.end() && (it->second == "true" || it->second == "1");
 }
@@ -96,7 +98,7 @@ Result<std::int64_t> report_id(const std::string& text) {
 }
 
 // /users/{name}/sessions | kick | deactivate | reactivate | erase | limit
-bool user_routes(const http::http_request& req, const std::vector<std::string>& parts,
+bool user_routes(const AdminExchange& req, const std::vector<std::string>& parts,
                  const RunOnCore& run) {
   const auto& m = req.method();
   const std::string name = parts[1];
@@ -108,7 +110,7 @@ bool user_routes(const http::http_request& req, const std::vector<std::string>& 
     if (!list.ok()) return reply_error(req, list.error()), true;
     json::value arr = json::value::array(list->size());
     for (std::size_t i = 0; i < list->size(); ++i) arr[i] = session_json((*list)[i]);
-    req.reply(http::status_codes::OK, arr).wait();
+    req.reply(http::status_codes::OK, arr);
     return true;
   }
   if (what == "kick" && m == http::methods::POST) {
@@ -128,7 +130,7 @@ bool user_routes(const http::http_request& req, const std::vector<std::string>& 
     json::value v;
     v["devices_signed_out"] = num(r->first);
     v["connections_closed"] = num(r->second);
-    req.reply(http::status_codes::OK, v).wait();
+    req.reply(http::status_codes::OK, v);
     return true;
   }
   if ((what == "deactivate" || what == "reactivate") && m == http::methods::POST) {
@@ -181,13 +183,13 @@ bool user_routes(const http::http_request& req, const std::vector<std::string>& 
     }
     auto l = on_core<Result<SendLimit>>(run, [&](Core& c) { return c.send_limit(name); });
     if (!l.ok()) return reply_error(req, l.error()), true;
-    req.reply(http::status_codes::OK, limit_json(*l)).wait();
+    req.reply(http::status_codes::OK, limit_json(*l));
     return true;
   }
   return false;
 }
 
-bool report_routes(const http::http_request& req, const std::vector<std::string>& parts,
+bool report_routes(const AdminExchange& req, const std::vector<std::string>& parts,
                    const RunOnCore& run) {
   const auto& m = req.method();
   if (parts.size() == 1 && m == http::methods::GET) {
@@ -197,7 +199,7 @@ bool report_routes(const http::http_request& req, const std::vector<std::string>
     if (!list.ok()) return reply_error(req, list.error()), true;
     json::value arr = json::value::array(list->size());
     for (std::size_t i = 0; i < list->size(); ++i) arr[i] = report_json((*list)[i], false);
-    req.reply(http::status_codes::OK, arr).wait();
+    req.reply(http::status_codes::OK, arr);
     return true;
   }
   if (parts.size() < 2) return false;
@@ -208,7 +210,7 @@ bool report_routes(const http::http_request& req, const std::vector<std::string>
         on_core<Result<std::optional<ReportInfo>>>(run, [&](Core& c) { return c.report(*id); });
     if (!r.ok()) return reply_error(req, r.error()), true;
     if (!*r) return reply_error(req, make_error("not_found", "no report " + parts[1])), true;
-    req.reply(http::status_codes::OK, report_json(**r, true)).wait();
+    req.reply(http::status_codes::OK, report_json(**r, true));
     return true;
   }
   if (parts.size() == 3 && parts[2] == "resolve" && m == http::methods::POST) {
@@ -223,7 +225,7 @@ bool report_routes(const http::http_request& req, const std::vector<std::string>
     }
     auto r = on_core<Result<ReportInfo>>(run, [&](Core& c) { return c.resolve_report(*id, note); });
     if (!r.ok()) return reply_error(req, r.error()), true;
-    req.reply(http::status_codes::OK, report_json(*r, true)).wait();
+    req.reply(http::status_codes::OK, report_json(*r, true));
     return true;
   }
   return false;
@@ -231,7 +233,7 @@ bool report_routes(const http::http_request& req, const std::vector<std::string>
 
 }  // namespace
 
-bool route_people(const http::http_request& req, const std::vector<std::string>& parts,
+bool route_people(const AdminExchange& req, const std::vector<std::string>& parts,
                   const RunOnCore& run) {
   if (parts.empty()) return false;
   if (parts[0] == "users" && parts.size() == 3) return user_routes(req, parts, run);
@@ -249,7 +251,7 @@ bool route_people(const http::http_request& req, const std::vector<std::string>&
         v["retired_ms"] = num((*list)[i].second);
         arr[i] = v;
       }
-      req.reply(http::status_codes::OK, arr).wait();
+      req.reply(http::status_codes::OK, arr);
       return true;
     }
     if (parts.size() == 2 && m == http::methods::DEL) {

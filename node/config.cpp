@@ -85,6 +85,11 @@ Status check_known_keys(const toml::table& root) {
       "federation.discovery_url",
       "federation.requests_per_second",
       "federation.concurrent_per_origin",
+      "federation.max_connections",
+      "federation.max_connections_per_source",
+      "federation.request_timeout_seconds",
+      "federation.idle_timeout_seconds",
+      "federation.allow_private_addresses",
       "admin.listen",
       "metrics.listen",
       "metrics.allow_remote",
@@ -244,6 +249,21 @@ Result<NodeConfig> load_config(const std::string& path) {
                        1u << 20));
   PARLEY_TRY(read_uint(root, "federation.concurrent_per_origin", c.federation_concurrent_per_origin,
                        1, 1024));
+  PARLEY_TRY(
+      read_uint(root, "federation.max_connections", c.federation_max_connections, 1, 1u << 20));
+  PARLEY_TRY(read_uint(root, "federation.max_connections_per_source",
+                       c.federation_max_connections_per_source, 1, 1u << 20));
+  PARLEY_TRY(read_uint(root, "federation.request_timeout_seconds",
+                       c.federation_request_timeout_seconds, 1, 3600));
+  PARLEY_TRY(read_uint(root, "federation.idle_timeout_seconds", c.federation_idle_timeout_seconds,
+                       1, 3600));
+  if (auto node = root.at_path("federation.allow_private_addresses")) {
+    const auto v = node.value<bool>();
+    if (!v) {
+      return make_error("bad_config", "federation.allow_private_addresses must be true or false");
+    }
+    c.federation_allow_private_addresses = *v;
+  }
   if (auto node = root.at_path("client.allow_plaintext_remote")) {
     const auto v = node.value<bool>();
     if (!v) return make_error("bad_config", "client.allow_plaintext_remote must be true or false");
@@ -298,6 +318,16 @@ std::vector<std::string> restart_only_changes(const NodeConfig& a, const NodeCon
   differs("federation.discovery_url", a.federation_discovery_url != b.federation_discovery_url);
   differs("federation.allow_plaintext_http",
           a.federation_allow_plaintext != b.federation_allow_plaintext);
+  differs("federation.max_connections",
+          a.federation_max_connections != b.federation_max_connections);
+  differs("federation.max_connections_per_source",
+          a.federation_max_connections_per_source != b.federation_max_connections_per_source);
+  differs("federation.request_timeout_seconds",
+          a.federation_request_timeout_seconds != b.federation_request_timeout_seconds);
+  differs("federation.idle_timeout_seconds",
+          a.federation_idle_timeout_seconds != b.federation_idle_timeout_seconds);
+  differs("federation.allow_private_addresses",
+          a.federation_allow_private_addresses != b.federation_allow_private_addresses);
   differs("admin.listen", a.admin_listen.str() != b.admin_listen.str());
   differs("metrics.listen", hp(a.metrics_listen) != hp(b.metrics_listen));
   differs("metrics.allow_remote", a.metrics_allow_remote != b.metrics_allow_remote);
@@ -384,8 +414,18 @@ std::string render_config(const NodeConfig& c) {
     << "# Admission control per origin node: requests per second, requests in flight.\n"
     << "requests_per_second = " << c.federation_requests_per_second << "\n"
     << "concurrent_per_origin = " << c.federation_concurrent_per_origin << "\n"
+    << "# The listener's bounds: connections in total and per source address, seconds a\n"
+    << "# request body may take, seconds a kept-alive connection may stay quiet.\n"
+    << "max_connections = " << c.federation_max_connections << "\n"
+    << "max_connections_per_source = " << c.federation_max_connections_per_source << "\n"
+    << "request_timeout_seconds = " << c.federation_request_timeout_seconds << "\n"
+    << "idle_timeout_seconds = " << c.federation_idle_timeout_seconds << "\n"
     << "# Plain http:// between nodes is for loopback tests only.\n"
-    << "allow_plaintext_http = " << (c.federation_allow_plaintext ? "true" : "false") << "\n\n"
+    << "allow_plaintext_http = " << (c.federation_allow_plaintext ? "true" : "false") << "\n"
+    << "# Discovery never leads to loopback or private addresses unless this is true (test\n"
+    << "# networks only; static peers added with `parleyd peer add` are always allowed).\n"
+    << "allow_private_addresses = " << (c.federation_allow_private_addresses ? "true" : "false")
+    << "\n\n"
     << "[admin]\n"
     << "# The admin API used by `parleyd user ...`; keep it on loopback. Requests must carry\n"
     << "# the token in admin.token (mode 0600) beside this file.\n"

@@ -4,13 +4,16 @@
 
 #include <spdlog/spdlog.h>
 
-#include <boost/asio/ssl.hpp>
 #include <chrono>
+#include <condition_variable>
 #include <map>
 #include <mutex>
+#include <set>
 
+#include <cpprest/json.h>
 #include "federation_client.h"
-#include "http_endpoint.h"
+
+#include "http_server.h"
 #include "parley/address.h"
 #include "parley/crypto/sign.h"
 #include "parley/federation/key_document.h"
@@ -24,12 +27,20 @@
 
 namespace parley::node {
 
-namespace http = web::http;
-
 namespace {
 
 constexpr std::size_t kMaxBody = federation::kMaxTransactionBytes;
 constexpr std::int64_t kKeyDocCacheMs = 60'000;
+constexpr std::int64_t kWindowMs = 300'000;  // accepted clock skew of a signed request
+// Key document fetches (first contact, rotations) at once, and the Retry-After beyond.
+constexpr std::size_t kMaxFetches = 2;
+constexpr std::int64_t kKeyBusyRetryMs = 2'000;
+constexpr std::chrono::milliseconds kKeyFetchWaitMs{12'000};  // above the fetch's own timeout
+constexpr std::size_t kMaxWaiters = 4;
+constexpr std::size_t kMaxWaitersPerOrigin = 3;
+// Request work runs on the federation listener's own workers (they wait for the core thread,
+// and for key documents).
+constexpr std::size_t kWorkers = 8;
 // Refused (unauthenticated) requests allowed per source address and window before 429.
 constexpr std::uint32_t kRefusalsPerWindow = 200;
 constexpr std::int64_t kRefusalWindowMs = 10'000;
@@ -40,19 +51,17 @@ std::int64_t now_ms() {
       .count();
 }
 
-http::status_code status_for(const std::string& code) {
-  if (code == "denied" || code == "forbidden") return http::status_codes::Forbidden;
+int status_for(const std::string& code) {
+  if (code == "denied" || code == "forbidden") return 403;
   if (code == "wrong_destination") return 421;
-  if (code == "replayed" || code == "stale_epoch") return http::status_codes::Conflict;
+  if (code == "replayed" || code == "stale_epoch") return 409;
   if (code == "payload_too_large") return 413;
   if (code == "too_many_requests" || code == "rate_limited") return 429;
-  if (code == "not_found") return http::status_codes::NotFound;
-  if (code == "malformed_signature" || code == "bad_request") return http::status_codes::BadRequest;
-  if (code == "stale_timestamp" || code == "unknown_key" || code == "bad_signature") {
-    return http::status_codes::Unauthorized;
-  }
-  if (code == "unavailable") return http::status_codes::ServiceUnavailable;
-  return http::status_codes::InternalError;
+  if (code == "not_found") return 404;
+  if (code == "malformed_signature" || code == "bad_request") return 400;
+  if (code == "stale_timestamp" || code == "unknown_key" || code == "bad_signature") return 401;
+  if (code == "unavailable") return 503;
+  return 500;
 }
 
 // Per-origin admission: a fixed one-second window of requests and a count of requests in flight.
@@ -95,6 +104,7 @@ class FederationApi::Impl {
  public:
   explicit Impl(FederationContext c)
       : ctx_(std::move(c)),
+        server_("federation", limits_for(ctx_.config)),
         admission_(ctx_.config.federation_requests_per_second,
                    ctx_.config.federation_concurrent_per_origin),
         allowlist_only_(ctx_.config.federation_policy == "allowlist") {}
@@ -106,91 +116,125 @@ class FederationApi::Impl {
   }
 
   Status start() {
-    http::experimental::listener::http_listener_config lc;
+    std::optional<HttpTls> tls;
     if (!ctx_.config.federation_tls_cert.empty()) {
-      const std::string cert = ctx_.config.federation_tls_cert;
-      const std::string key = ctx_.config.federation_tls_key;
-      auto setup = [cert, key](boost::asio::ssl::context& ctx) {
-        ctx.set_options(boost::asio::ssl::context::default_workarounds |
-                        boost::asio::ssl::context::no_sslv2 | boost::asio::ssl::context::no_sslv3 |
-                        boost::asio::ssl::context::no_tlsv1 |
-                        boost::asio::ssl::context::no_tlsv1_1);
-        ctx.use_certificate_chain_file(cert);
-        ctx.use_private_key_file(key, boost::asio::ssl::context::pem);
-      };
-      try {  // fail at start, with the file named, rather than on every connection
-        boost::asio::ssl::context probe(boost::asio::ssl::context::tls_server);
-        setup(probe);
-      } catch (const std::exception& e) {
-        return make_error("bad_config",
-                          "federation TLS certificate " + cert + " / key " + key + ": " + e.what());
-      }
-      lc.set_ssl_context_callback(setup);
+      tls = HttpTls{ctx_.config.federation_tls_cert, ctx_.config.federation_tls_key};
     }
-    return endpoint_.start(
-        federation_scheme(ctx_.config) + "://" + ctx_.config.federation_listen.str() + "/",
-        "federation", [this](const http::http_request& req) { handle(req); }, lc);
+    return server_.start(
+        ctx_.config.federation_listen, tls,
+        [this](const HttpRequest& head) { return on_head(head); },
+        [this](const HttpRequest& req) { return on_request(req); });
   }
 
-  void stop() { endpoint_.stop(); }
+  void stop() { server_.stop(); }
+  HttpServer::Stats stats() const { return server_.stats(); }
 
  private:
-  void reply(const http::http_request& req, const Error& e, std::int64_t retry_after_ms = 0) {
-    spdlog::info("event=federation_refused code={} reason=\"{}\"", e.code, e.message);
-    web::json::value v;
-    v["code"] = web::json::value::string(e.code);
-    v["message"] = web::json::value::string(e.message);
-    http::http_response resp(status_for(e.code));
-    resp.set_body(v);
-    if (retry_after_ms > 0) {
-      resp.headers().add("Retry-After", std::to_string((retry_after_ms + 999) / 1000));
-    }
-    req.reply(resp).wait();
+  static HttpLimits limits_for(const NodeConfig& c) {
+    HttpLimits l;
+    l.max_connections = c.federation_max_connections;
+    l.max_connections_per_source = c.federation_max_connections_per_source;
+    l.max_body_bytes = kMaxBody;
+    l.body_budget_bytes = 128u << 20;
+    l.body_budget_per_source = 16u << 20;
+    l.header_timeout = std::chrono::seconds(10);
+    l.body_timeout = std::chrono::seconds(c.federation_request_timeout_seconds);
+    l.idle_timeout = std::chrono::seconds(c.federation_idle_timeout_seconds);
+    l.workers = kWorkers;
+    l.max_queued = 256;
+    l.max_queued_per_source = 32;
+    return l;
   }
 
-  void handle(const http::http_request& req) {
-    try {
-      const std::string path = req.relative_uri().path();
-      const std::string full = req.request_uri().to_string();
-      if (req.method() == http::methods::GET && path == "/federation/v1/key") {
-        http::http_response resp(http::status_codes::OK);
-        resp.set_body(
-            std::vector<unsigned char>(ctx_.key_document.begin(), ctx_.key_document.end()));
-        resp.headers().set_content_type("application/msgpack");
-        req.reply(resp).wait();
-        return;
-      }
-      if (req.method() == http::methods::GET && path == "/.well-known/parley") {
-        web::json::value v;
-        v["federation_url"] = web::json::value::string(federation_public_url(ctx_.config));
-        req.reply(http::status_codes::OK, v).wait();
-        return;
-      }
-      if (req.method() == http::methods::PUT && path.rfind("/federation/v1/send/", 0) == 0) {
-        return signed_call(
-            req, full,
-            [this](const std::string& origin, const std::string& body) -> Result<Answer> {
-              PARLEY_ASSIGN_OR_RETURN(applied, receive(origin, body));
-              Answer a;
-              a.json["applied_upto"] = web::json::value::number(static_cast<int64_t>(applied));
-              return a;
-            });
-      }
-      if (req.method() == http::methods::POST && path.rfind("/federation/v1/query/", 0) == 0) {
-        const std::string kind = path.substr(std::string("/federation/v1/query/").size());
-        return signed_call(req, full,
-                           [this, kind](const std::string& origin, const std::string& body) {
-                             return query(kind, origin, body);
-                           });
-      }
-      reply(req, make_error("not_found", "no federation route " + full));
-    } catch (const std::exception& e) {
-      spdlog::warn("event=federation_request_failed reason=\"{}\"", e.what());
-      try {
-        req.reply(http::status_codes::BadRequest).wait();
-      } catch (const std::exception&) {
+  // An error answer; refusals of unauthenticated requests count against the source address.
+  HttpResponse refuse(const std::string& source, const Error& e, std::int64_t retry_after_ms = 0) {
+    spdlog::info("event=federation_refused code={} reason=\"{}\" source={}", e.code, e.message,
+                 source);
+    const int status = status_for(e.code);
+    if (status >= 400 && status < 500 && status != 429 && status != 404) {
+      std::lock_guard<std::mutex> lock(refusals_mu_);
+      refusals_.record_failure(source, now_ms());
+    }
+    auto r = HttpResponse::error(status, e.code, e.message);
+    if (retry_after_ms > 0) {
+      r.headers.emplace_back("Retry-After", std::to_string((retry_after_ms + 999) / 1000));
+    }
+    return r;
+  }
+
+  static bool is_signed_route(const HttpRequest& r) {
+    return (r.method == "PUT" && r.path().rfind("/federation/v1/send/", 0) == 0) ||
+           (r.method == "POST" && r.path().rfind("/federation/v1/query/", 0) == 0);
+  }
+
+  // The I/O thread, before the body: unsigned routes are answered here; a signed route's
+  // Authorization header must be well formed, addressed to us and fresh, else the body is never
+  // read.
+  std::optional<HttpResponse> on_head(const HttpRequest& req) {
+    {
+      std::lock_guard<std::mutex> lock(refusals_mu_);
+      if (const auto wait = refusals_.blocked_for(req.source, now_ms()); wait > 0) {
+        auto r =
+            HttpResponse::error(429, "too_many_requests",
+                                "too many refused requests from " + req.source + "; slow down");
+        r.headers.emplace_back("Retry-After", std::to_string((wait + 999) / 1000));
+        return r;
       }
     }
+    if (req.method == "GET" && req.path() == "/federation/v1/key") {
+      HttpResponse r;
+      r.content_type = "application/msgpack";
+      r.body = ctx_.key_document;
+      return r;
+    }
+    if (req.method == "GET" && req.path() == "/.well-known/parley") {
+      web::json::value v;
+      v["federation_url"] = web::json::value::string(federation_public_url(ctx_.config));
+      return HttpResponse::json(200, v.serialize());
+    }
+    if (!is_signed_route(req)) {
+      return refuse(req.source, make_error("not_found", "no federation route " + req.method + " " +
+                                                            std::string(req.path())));
+    }
+    auto sig = check_header(req);
+    if (!sig.ok()) return refuse(req.source, sig.error());
+    return std::nullopt;
+  }
+
+  // What can be checked of the Authorization header without the body.
+  Result<federation::RequestSignature> check_header(const HttpRequest& req) {
+    const std::string* auth = req.header("authorization");
+    if (!auth) return make_error("malformed_signature", "no Authorization header");
+    PARLEY_ASSIGN_OR_RETURN(sig, federation::parse_authorization(*auth));
+    if (!wire::validate_domain(sig.origin).ok()) {
+      return make_error("malformed_signature", "Authorization: origin is not a node name");
+    }
+    if (sig.destination != ctx_.config.name) {
+      return make_error("wrong_destination",
+                        "request is addressed to " + sig.destination + ", not " + ctx_.config.name);
+    }
+    const std::int64_t now = now_ms();
+    if (sig.ts_ms < now - kWindowMs || sig.ts_ms > now + kWindowMs) {
+      return make_error("stale_timestamp", "request timestamp is outside the accepted window");
+    }
+    return sig;
+  }
+
+  // A worker thread, with the whole body.
+  HttpResponse on_request(const HttpRequest& req) {
+    if (req.method == "PUT") {
+      return signed_call(
+          req, [this](const std::string& origin, const std::string& body) -> Result<Answer> {
+            PARLEY_ASSIGN_OR_RETURN(applied, receive(origin, body));
+            Answer a;
+            a.json["applied_upto"] = web::json::value::number(static_cast<int64_t>(applied));
+            return a;
+          });
+    }
+    const std::string kind(req.path().substr(std::string_view("/federation/v1/query/").size()));
+    return signed_call(req, [this, kind](const std::string& origin, const std::string& body) {
+      return query(kind, origin, body);
+    });
   }
 
   // A handler's answer: JSON, or msgpack bytes.
@@ -201,89 +245,114 @@ class FederationApi::Impl {
   using SignedHandler =
       std::function<Result<Answer>(const std::string& origin, const std::string& body)>;
 
-  // Authenticates a signed request, admits it for its origin and runs `handler`. Refusals of
-  // unauthenticated requests count against the source address (429 once it sends too many).
-  void signed_call(const http::http_request& req, const std::string& full_path,
-                   const SignedHandler& handler) {
-    const std::string source = req.remote_address();
-    const std::int64_t now = now_ms();
-    {
-      std::lock_guard<std::mutex> lock(refusals_mu_);
-      if (const auto wait = refusals_.blocked_for(source, now); wait > 0) {
-        return reply(req,
-                     make_error("too_many_requests",
-                                "too many refused requests from " + source + "; slow down"),
-                     wait);
-      }
-    }
-    auto origin = authenticate(req, full_path);
+  // Authenticates a signed request, admits it for its origin and runs `handler`.
+  HttpResponse signed_call(const HttpRequest& req, const SignedHandler& handler) {
+    auto origin = authenticate(req);
     if (!origin.ok()) {
-      std::lock_guard<std::mutex> lock(refusals_mu_);
-      refusals_.record_failure(source, now);
-      return reply(req, origin.error());
+      return refuse(req.source, origin.error(),
+                    origin.error().code == "unavailable" ? kKeyBusyRetryMs : 0);
     }
-    const auto& [name, body] = *origin;
+    const std::string& name = *origin;
     if (const auto wait = admission_.admit(name, now_ms()); wait > 0) {
       spdlog::warn("event=federation_throttled peer={} retry_after_ms={}", name, wait);
-      return reply(req, make_error("too_many_requests", name + " is over its request rate"), wait);
+      return refuse(req.source, make_error("too_many_requests", name + " is over its request rate"),
+                    wait);
     }
     Result<Answer> r = make_error("internal", "unset");
     try {
-      r = handler(name, body);
+      r = handler(name, req.body);
     } catch (...) {
       admission_.release(name);
       throw;
     }
     admission_.release(name);
     if (!r.ok()) {
-      return reply(req, r.error(), r.error().code == "rate_limited" ? 60'000 : 0);
+      return refuse(req.source, r.error(), r.error().code == "rate_limited" ? 60'000 : 0);
     }
-    if (r->msgpack.empty()) {
-      req.reply(http::status_codes::OK, r->json).wait();
-      return;
-    }
-    http::http_response resp(http::status_codes::OK);
-    resp.set_body(std::vector<unsigned char>(r->msgpack.begin(), r->msgpack.end()));
-    resp.headers().set_content_type("application/msgpack");
-    req.reply(resp).wait();
+    if (r->msgpack.empty()) return HttpResponse::json(200, r->json.serialize());
+    HttpResponse resp;
+    resp.content_type = "application/msgpack";
+    resp.body = std::move(r->msgpack);
+    return resp;
   }
 
-  // Verifies the signature; returns the origin and the exact body.
-  Result<std::pair<std::string, std::string>> authenticate(const http::http_request& req,
-                                                           const std::string& full_path) {
-    if (req.headers().content_length() > kMaxBody) {
-      return make_error("payload_too_large", "request body over 4 MiB");
+  // Verifies the signature (spec/federation.md §2); returns the origin.
+  Result<std::string> authenticate(const HttpRequest& req) {
+    const std::string* auth = req.header("authorization");
+    if (!auth) return make_error("malformed_signature", "no Authorization header");
+    // Denial and the allowlist are local facts: refused before the signature is checked.
+    PARLEY_ASSIGN_OR_RETURN(claimed, federation::parse_authorization(*auth));
+    std::optional<federation::Peer> peer;
+    Status looked = ok_status();
+    ctx_.run_on_core([&](Core& core) {
+      auto p = federation::PeerStore(core.database()).get(claimed.origin);
+      if (!p.ok()) {
+        looked = p.take_error();
+        return;
+      }
+      peer = *p;
+    });
+    PARLEY_TRY(looked);
+    if (peer && peer->state == "denied") {
+      return make_error("denied", claimed.origin + " is denied");
     }
-    const auto bytes = req.extract_vector().get();
-    if (bytes.size() > kMaxBody) return make_error("payload_too_large", "request body over 4 MiB");
-    std::string body(bytes.begin(), bytes.end());
-    const auto auth = req.headers().find("Authorization");
-    if (auth == req.headers().end()) return make_error("malformed_signature", "no Authorization");
-    federation::VerifyOptions opts{ctx_.config.name, now_ms(), 300'000};
-    federation::KeyCheck keys = [this](const std::string& origin, const std::string& key,
-                                       std::int64_t ts) { return check_key(origin, key, ts); };
-    PARLEY_ASSIGN_OR_RETURN(sig, federation::verify_request(auth->second, req.method(), full_path,
-                                                            body, opts, keys, replay_));
+    if (!peer && allowlist_only_.load()) {
+      return make_error("denied", claimed.origin + " is not on this node's allowlist");
+    }
+    federation::VerifyOptions opts{ctx_.config.name, now_ms(), kWindowMs};
+    federation::KeyCheck keys = [this, &peer](const std::string& origin, const std::string& key,
+                                              std::int64_t ts) {
+      return check_key(origin, peer, key, ts);
+    };
+    PARLEY_ASSIGN_OR_RETURN(sig, federation::verify_request(*auth, req.method, req.target, req.body,
+                                                            opts, keys, replay_));
     ctx_.heard_from_peer(sig.origin);  // the peer is up: stop backing off towards it
-    return std::make_pair(sig.origin, std::move(body));
+    return sig.origin;
   }
 
   // The key document of `origin`, cached for a minute so a burst of requests signed with a key
-  // we have not pinned costs one fetch.
+  // we have not pinned costs one fetch; a failed fetch is remembered as long, so requests
+  // naming a node that cannot be reached cost nothing more. At most kMaxFetches fetches run at
+  // once, one per origin (a few requests wait for it): beyond that "unavailable" (503, retry
+  // shortly), so requests from peers whose keys are pinned never wait behind fetches.
   Result<federation::KeyDocument> key_document(const std::string& origin) {
     {
-      std::lock_guard<std::mutex> lock(docs_mu_);
-      auto it = docs_.find(origin);
-      if (it != docs_.end() && now_ms() - it->second.first < kKeyDocCacheMs) {
-        return it->second.second;
+      std::unique_lock<std::mutex> lock(docs_mu_);
+      // Another request of the same origin is fetching it (a peer's first contact usually
+      // brings a transaction and queries at once): wait for that one. Fetches and waiters are
+      // few (kMaxFetches + kMaxWaiters < kWorkers), so requests naming slow origins never hold
+      // every worker.
+      if (fetching_.count(origin) && waiting_total_ < kMaxWaiters &&
+          waiting_[origin] < kMaxWaitersPerOrigin) {
+        ++waiting_total_;
+        ++waiting_[origin];
+        docs_cv_.wait_for(lock, kKeyFetchWaitMs, [&] { return !fetching_.count(origin); });
+        --waiting_total_;
+        if (--waiting_[origin] == 0) waiting_.erase(origin);
       }
+      auto it = docs_.find(origin);
+      if (it != docs_.end() && now_ms() - it->second.fetched_ms < kKeyDocCacheMs) {
+        if (it->second.doc) return *it->second.doc;
+        return make_error("unknown_key", "no key known for " + origin);
+      }
+      if (fetching_.count(origin) || fetching_.size() >= kMaxFetches) {
+        return make_error("unavailable", "the key of " + origin + " is being fetched; retry");
+      }
+      fetching_.insert(origin);
     }
     auto doc = ctx_.client->key_document(origin);
-    if (!doc.ok()) {
-      return make_error("unknown_key", "no key known for " + origin + ": " + doc.error().message);
-    }
     std::lock_guard<std::mutex> lock(docs_mu_);
+    fetching_.erase(origin);
+    docs_cv_.notify_all();
     if (docs_.size() > 10000) docs_.clear();
+    if (!doc.ok()) {
+      // The reason stays in the log: the requester learns nothing about what this node can
+      // reach.
+      spdlog::info("event=peer_key_fetch_failed peer={} reason=\"{}\"", origin,
+                   doc.error().message);
+      docs_[origin] = {now_ms(), std::nullopt};
+      return make_error("unknown_key", "no key known for " + origin);
+    }
     docs_[origin] = {now_ms(), *doc};
     return doc;
   }
@@ -296,22 +365,9 @@ class FederationApi::Impl {
   // Whether `public_key` may sign for `origin` at `ts`: the pinned key; a key of a document that
   // continues the pinned key through endorsements (a rotation, re-pinned to its current key); or,
   // with no pinned key and the open policy, the key document fetched on first contact.
-  Status check_key(const std::string& origin, const std::string& public_key, std::int64_t ts) {
-    std::optional<federation::Peer> peer;
-    Status looked = ok_status();
-    ctx_.run_on_core([&](Core& core) {
-      auto p = federation::PeerStore(core.database()).get(origin);
-      if (!p.ok()) {
-        looked = p.take_error();
-        return;
-      }
-      peer = *p;
-    });
-    PARLEY_TRY(looked);
-    if (peer && peer->state == "denied") return make_error("denied", origin + " is denied");
-    if (!peer && allowlist_only_.load()) {
-      return make_error("denied", origin + " is not on this node's allowlist");
-    }
+  // `peer` is the origin's entry (checked not to be denied).
+  Status check_key(const std::string& origin, const std::optional<federation::Peer>& peer,
+                   const std::string& public_key, std::int64_t ts) {
     if (peer && peer->public_key == public_key) return ok_status();
     if (!peer || peer->public_key.empty()) {
       PARLEY_ASSIGN_OR_RETURN(doc, key_document(origin));
@@ -323,6 +379,7 @@ class FederationApi::Impl {
     }
     // A key other than the pinned one: acceptable only through the peer's own rotation chain.
     auto doc = key_document(origin);
+    if (!doc.ok() && doc.error().code == "unavailable") return doc.error();
     Status chain = doc.ok() ? doc->continues_from(peer->public_key) : doc.error();
     if (chain.ok()) chain = doc->valid_at(public_key, ts);
     if (!chain.ok()) {
@@ -402,15 +459,24 @@ class FederationApi::Impl {
     return applied;
   }
 
+  struct CachedDocument {
+    std::int64_t fetched_ms = 0;
+    std::optional<federation::KeyDocument> doc;  // none: the fetch failed
+  };
+
   FederationContext ctx_;
-  HttpEndpoint endpoint_;
-  federation::ReplayGuard replay_{300'000};
+  HttpServer server_;
+  federation::ReplayGuard replay_{kWindowMs};
   Admission admission_;
   std::atomic<bool> allowlist_only_;  // federation.policy, reloadable
   std::mutex refusals_mu_;
   RateLimiter refusals_{kRefusalsPerWindow, kRefusalWindowMs};
   std::mutex docs_mu_;
-  std::map<std::string, std::pair<std::int64_t, federation::KeyDocument>> docs_;
+  std::map<std::string, CachedDocument> docs_;
+  std::set<std::string> fetching_;
+  std::map<std::string, std::size_t> waiting_;
+  std::size_t waiting_total_ = 0;
+  std::condition_variable docs_cv_;
 };
 
 FederationApi::FederationApi(FederationContext context)
@@ -419,5 +485,9 @@ FederationApi::~FederationApi() { impl_->stop(); }
 Status FederationApi::start() { return impl_->start(); }
 void FederationApi::stop() { impl_->stop(); }
 void FederationApi::reload(const NodeConfig& fresh) { impl_->reload(fresh); }
+Snapshot::Listener FederationApi::stats() const {
+  const auto s = impl_->stats();
+  return {"federation", s.open_connections, s.refused_connections, s.timeouts, s.overloaded};
+}
 
 }  // namespace parley::node

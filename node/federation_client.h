@@ -17,6 +17,9 @@
 namespace web::http::client {
 class http_client_config;
 }
+namespace boost::asio::ip {
+class address;
+}
 
 namespace parley::node {
 
@@ -28,6 +31,10 @@ struct FederationResponse {
   std::int64_t retry_after_ms = 0;  // from a 429's or 503's Retry-After, else 0
 };
 
+// Whether a node may contact this address on the word of another node or a user: false for
+// loopback, private, link-local, CGNAT, multicast, documentation and other special ranges.
+bool is_public_address(const boost::asio::ip::address& address);
+
 class FederationClient {
  public:
   using RunOnCore = std::function<void(std::function<void(Core&)>)>;
@@ -36,7 +43,9 @@ class FederationClient {
 
   // The base URL of node `name`: its peer entry's URL, or one discovered through
   // federation.discovery_url (re-discovered after a day). "unreachable" when discovery fails,
-  // "refused" for an http:// URL without federation.allow_plaintext_http.
+  // "refused" for an http:// URL without federation.allow_plaintext_http, for a name that is not
+  // a DNS name, and for a discovered URL (or a discovery URL whose host is the name) that is not
+  // a public address (check_target). Static peer entries are the admin's choice: never checked.
   Result<std::string> base_url(const std::string& name);
   // Forgets a discovered URL (after repeated failures), so the next base_url asks again.
   void forget_discovered(const std::string& name);
@@ -53,6 +62,9 @@ class FederationClient {
 
  private:
   Status check_scheme(const std::string& url) const;
+  // "refused" when the URL's host is, or resolves to, an address that is not public (loopback,
+  // private, link-local, ...), unless federation.allow_private_addresses is set.
+  Status check_target(const std::string& url) const;
   void apply_tls(web::http::client::http_client_config& cc) const;
 
   NodeConfig config_;

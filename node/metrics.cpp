@@ -133,6 +133,21 @@ std::string render_metrics(const Metrics& m, const Snapshot& s) {
     w.sample("parley_peer_failures", static_cast<double>(p.failures),
              "peer=\"" + escape_label(p.name) + "\"");
   }
+  w.family("parley_http_connections", "gauge", "Open connections, per HTTP listener.");
+  for (const auto& l : s.listeners) {
+    w.sample("parley_http_connections", static_cast<double>(l.open),
+             "listener=\"" + escape_label(l.name) + "\"");
+  }
+  w.family("parley_http_refused_total", "counter",
+           "What an HTTP listener's bounds turned away, per listener and reason (connection: "
+           "over the connection caps; timeout: a header or body too slow; overloaded: 503).");
+  for (const auto& l : s.listeners) {
+    const std::string name = "listener=\"" + escape_label(l.name) + "\",reason=";
+    w.sample("parley_http_refused_total", static_cast<double>(l.refused), name + "\"connection\"");
+    w.sample("parley_http_refused_total", static_cast<double>(l.timeouts), name + "\"timeout\"");
+    w.sample("parley_http_refused_total", static_cast<double>(l.overloaded),
+             name + "\"overloaded\"");
+  }
   w.family("parley_errors_total", "counter", "Error answers to clients, by error code.");
   for (const auto& [code, n] : m.errors()) {
     w.sample("parley_errors_total", static_cast<double>(n), "code=\"" + escape_label(code) + "\"");

@@ -87,7 +87,11 @@ class PoolRemoteQueries : public RemoteQueries {
       Result<std::string> answer = make_error("internal", "unset");
       auto resp = client_.request(dest, "POST", "/federation/v1/query/" + kind, body);
       if (!resp.ok()) {
-        answer = make_error("unreachable", "cannot reach " + dest + ": " + resp.error().message);
+        // The reason (a refused private address, a connection error) is for the admin's log,
+        // not for the user who asked: it would tell them what this node's network looks like.
+        spdlog::info("event=remote_query_failed peer={} kind={} reason=\"{}\"", dest, kind,
+                     resp.error().message);
+        answer = make_error("unreachable", "cannot reach " + dest);
       } else if (resp->status == 200) {
         answer = std::move(resp->body);
       } else {
@@ -351,6 +355,7 @@ Status serve(const std::string& data_dir) {
   PARLEY_TRY(admin.start());
 
   const std::int64_t started_ms = clock.now_ms();
+  std::atomic<const FederationApi*> federation_stats{nullptr};  // set once it exists
   MetricsEndpoint metrics_endpoint(metrics, [&] {
     Snapshot s;
     s.connections = gateway.open_connections();
@@ -358,6 +363,7 @@ Status serve(const std::string& data_dir) {
     s.database_bytes =
         store::file_bytes(paths.database()) + store::file_bytes(paths.database() + "-wal");
     s.uptime_seconds = (SystemClock().now_ms() - started_ms) / 1000;
+    if (auto* f = federation_stats.load()) s.listeners.push_back(f->stats());
     run_on_core([&s](Core& c) {
       auto peers = federation::PeerStore(c.database()).list();
       if (!peers.ok()) return;
@@ -365,7 +371,7 @@ Status serve(const std::string& data_dir) {
     });
     return s;
   });
-  if (config.metrics_listen) PARLEY_TRY(metrics_endpoint.start(config.metrics_listen->str()));
+  if (config.metrics_listen) PARLEY_TRY(metrics_endpoint.start(*config.metrics_listen));
 
   PARLEY_TRY(reconcile_node_keys(*db, key.public_key(), SystemClock().now_ms()));
   PARLEY_ASSIGN_OR_RETURN(doc, load_key_document(*db, config.name));
@@ -375,6 +381,7 @@ Status serve(const std::string& data_dir) {
   FederationApi federation_api(FederationContext{
       config, doc_bytes, run_on_core,
       [&sender](const std::string& peer) { sender.heard_from(peer); }, &fed_client});
+  federation_stats = &federation_api;
   PoolRemoteQueries remote_queries(core_ctx, fed_client);
   // Every few seconds the core asks again for the causal past of group events that wait for it.
   asio::steady_timer conv_timer(core_ctx);

@@ -203,8 +203,9 @@ class Node:
         cfg = cfg.replace('password_hash = "interactive"', 'password_hash = "test-only-minimal"')
         if heartbeat is not None:
             cfg = cfg.replace("heartbeat_timeout_seconds = 60", "heartbeat_timeout_seconds = %d" % heartbeat)
-        if federation:  # plain http between nodes: loopback tests only, explicitly
+        if federation:  # plain http between nodes and discovery on loopback: tests only
             cfg = cfg.replace("allow_plaintext_http = false", "allow_plaintext_http = true")
+            cfg = cfg.replace("allow_private_addresses = false", "allow_private_addresses = true")
         if max_outbound is not None:
             cfg = cfg.replace("max_outbound_frames = 1024", "max_outbound_frames = %d" % max_outbound)
         # settings: {"federation.requests_per_second": "2", ...} (TOML literals) put at the top of

@@ -562,7 +562,9 @@ class FederationRefusals(unittest.TestCase):
             self.assertEqual(put("Parley-Sig v=1,origin=x"), (400, "malformed_signature"))
             self.assertEqual(put(header(dest="c.example")), (421, "wrong_destination"))
             self.assertEqual(put(header(ts=1)), (401, "stale_timestamp"))
-            self.assertEqual(put(header(origin="unknown.example")), (401, "unknown_key"))
+            # A signature that does not verify is refused before anything is looked up about
+            # the origin (spec/federation.md §2): no key document is fetched for a forgery.
+            self.assertEqual(put(header(origin="unknown.example")), (401, "bad_signature"))
             self.assertEqual(put(header(origin="evil.example")), (403, "denied"))
             self.assertEqual(put(header(), body=b"x" * (5 << 20))[0], 413)
             self.assertIn("event=federation_refused", node.logs())

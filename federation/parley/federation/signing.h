@@ -78,9 +78,10 @@ struct VerifyOptions {
   std::int64_t window_ms = 300'000;  // accepted clock skew each way
 };
 
-// Verifies a signed request. Error codes (HTTP status in spec/federation.md):
-// malformed_signature, wrong_destination, stale_timestamp, unknown_key (from KeyCheck),
-// bad_signature, replayed.
+// Verifies a signed request, in this order (HTTP status in spec/federation.md):
+// malformed_signature, wrong_destination, stale_timestamp, bad_signature (under the presented
+// key), then `keys` (unknown_key, ...), replayed. `keys` runs only for a request whose
+// signature verified.
 Result<RequestSignature> verify_request(std::string_view authorization, std::string_view method,
                                         std::string_view path, std::string_view body,
                                         const VerifyOptions& options, const KeyCheck& keys,

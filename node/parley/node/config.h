@@ -65,6 +65,17 @@ struct NodeConfig {
   // Admission control per origin node: requests per second and requests in flight.
   std::uint32_t federation_requests_per_second = 50;
   std::uint32_t federation_concurrent_per_origin = 4;
+  // The federation listener's own bounds (node/http_server.h): connections in total and per
+  // source address, the time a request's body may take after its header (408 beyond), and how
+  // long a kept-alive connection may stay quiet.
+  std::uint32_t federation_max_connections = 512;
+  std::uint32_t federation_max_connections_per_source = 32;
+  std::uint32_t federation_request_timeout_seconds = 30;
+  std::uint32_t federation_idle_timeout_seconds = 30;
+  // Whether discovery may lead to loopback, private or other non-public addresses (test
+  // networks only): names and URLs that come from other nodes or users are otherwise refused
+  // when they resolve there, so the node cannot be used to probe its own network.
+  bool federation_allow_private_addresses = false;
 
   crypto::PasswordStrength password_strength = crypto::PasswordStrength::kInteractive;
   std::uint32_t login_failures_per_window = 5;

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "parley/node/config.h"
+#include "parley/node/metrics.h"
 #include "parley/result.h"
 
 namespace parley::node {
@@ -33,6 +34,8 @@ class FederationApi {
   // A configuration reload: federation.policy and the admission limits
   // (requests_per_second, concurrent_per_origin). Any thread.
   void reload(const NodeConfig& fresh);
+  // The listener's counters for /metrics (any thread).
+  Snapshot::Listener stats() const;
 
  private:
   class Impl;

@@ -69,6 +69,15 @@ struct Snapshot {
     std::int64_t failures = 0;
   };
   std::vector<Peer> peers;
+  // The node's HTTP listeners (federation, ...): open connections and what their bounds did.
+  struct Listener {
+    std::string name;
+    std::int64_t open = 0;
+    std::int64_t refused = 0;     // connections over the total or per-source cap
+    std::int64_t timeouts = 0;    // headers or bodies that did not arrive in time
+    std::int64_t overloaded = 0;  // 503: no memory budget or worker slot left
+  };
+  std::vector<Listener> listeners;
 };
 
 // The exposition text of `m` and `s`.

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "parley/node/config.h"
 #include "parley/node/metrics.h"
 #include "parley/result.h"
 
@@ -15,10 +16,10 @@ namespace parley::node {
 
 class MetricsEndpoint {
  public:
-  // `snapshot` gathers the read-at-scrape-time values (called on a listener thread).
+  // `snapshot` gathers the read-at-scrape-time values (called on the listener's worker).
   MetricsEndpoint(const Metrics& metrics, std::function<Snapshot()> snapshot);
   ~MetricsEndpoint();
-  Status start(const std::string& host_port);
+  Status start(const HostPort& where);
   void stop();
   // Ready (empty reason) or not, and why.
   void set_ready(bool ready, std::string reason);

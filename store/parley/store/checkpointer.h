@@ -37,6 +37,8 @@ class Checkpointer {
 
   std::int64_t checkpoints() const { return checkpoints_.load(std::memory_order_relaxed); }
   std::int64_t failures() const { return failures_.load(std::memory_order_relaxed); }
+  // Passive checkpoints skipped because the WAL was busy (retried at the next tick).
+  std::int64_t busy() const { return busy_.load(std::memory_order_relaxed); }
 
  private:
   Checkpointer(std::unique_ptr<Database> db, std::chrono::milliseconds interval);
@@ -47,7 +49,7 @@ class Checkpointer {
   std::mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;
-  std::atomic<std::int64_t> checkpoints_{0}, failures_{0};
+  std::atomic<std::int64_t> checkpoints_{0}, failures_{0}, busy_{0};
   std::thread thread_;
 };
 

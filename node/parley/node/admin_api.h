@@ -1,7 +1,8 @@
-// The admin HTTP API on loopback (cpprestsdk), used by `parleyd user ...`, `status` and `backup`.
+// The admin HTTP API on loopback, used by `parleyd user ...`, `status` and `backup`.
 // Every request must carry "Authorization: Bearer <DATA/admin.token>"; bodies are JSON. Routes
-// and payloads: spec/admin-api.md. Handlers run on cpprestsdk's threads and reach the Core only
-// through `run_on_core`, which executes a function on the core thread and waits for it.
+// and payloads: spec/admin-api.md. Handlers run on the admin listener's own workers
+// (node/http_server.h) and reach the Core only through `run_on_core`, which executes a function on
+// the core thread and waits for it.
 #pragma once
 
 #include <functional>

@@ -50,9 +50,9 @@ class E2e {
   // The body of a message to group `conv` (spec/crypto.md section 8a): one sender-key
   // encryption, plus this device's chain for the member devices that do not hold it yet (over
   // their pairwise sessions); a new chain when a device that held it is no longer a member's
-  // trusted device (a member left or was removed). Members without keys (or whose node is
-  // unreachable and who were never seen) are skipped; a changed identity key of any member stops
-  // it ("identity_changed").
+  // trusted device (a member left or was removed). Members without keys are skipped; members
+  // whose node does not answer within kGroupDirectoryWaitMs are owed a key handover (below); a
+  // changed identity key of any member stops it ("identity_changed").
   Result<std::string> seal_group(Session& s, const std::string& conv,
                                  const std::vector<std::string>& members,
                                  const std::string& plaintext);

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "parley/address.h"
+#include "parley/client/envelope.h"
 #include "parley/client/session.h"
 #include "parley_output.h"
 
@@ -134,6 +135,11 @@ int history(Session& s, client::Profile& profile, const std::string& conv, bool 
       Row row;
       row.id = e.str_or("id", "").value();
       row.kind = e.str_or("kind", "").value();
+      if (row.kind == "message") {
+        // A key handover (crypto.md section 8a) carries a chain, not a message: not shown.
+        auto g = client::GroupBody::decode(e.bin("body", 1u << 24).value_or(std::string()));
+        if (g.ok() && g->message.empty()) continue;
+      }
       row.author = e.str_or("author", "", 320).value();
       row.target = e.str_or("target", "", 320).value();
       row.role = e.str_or("role", "").value();

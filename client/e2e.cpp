@@ -5,6 +5,7 @@
 #include <map>
 #include <set>
 
+#include "e2e_internal.h"
 #include "parley/client/envelope.h"
 #include "parley/client/session.h"
 #include "parley/crypto/group.h"
@@ -17,16 +18,12 @@ namespace parley::client {
 
 namespace {
 
+using namespace e2e_detail;
+
 constexpr int kOneTimeBatch = 100;
 constexpr std::int64_t kSignedPrekeyLifetimeMs = 7LL * 24 * 3600 * 1000;
 constexpr std::int64_t kSignedPrekeyGraceMs = 30LL * 24 * 3600 * 1000;
 constexpr std::int64_t kOneTimeLow = 20;
-
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // What a 1:1 plaintext is before padding: the message id binds the ciphertext to its message.
 std::string inner(const std::string& msg_id, const std::string& text) {
@@ -35,26 +32,7 @@ std::string inner(const std::string& msg_id, const std::string& text) {
   return m.finish();
 }
 
-// A group message's plaintext: the group id binds the ciphertext to its conversation.
-std::string group_inner(const std::string& conv, const std::string& text) {
-  wire::MapWriter m;
-  m.add("group", conv).add_bin("text", text);
-  return m.finish();
-}
-
-bool is_group(const std::string& conv) { return conv.rfind("g:", 0) == 0; }
-
-// Associated data of a group message: binds it to its group, author and sending device.
-std::string group_ad(const std::string& conv, const std::string& author, std::uint64_t device) {
-  return "parley-group-v1\n" + conv + "\n" + author + "\n" + std::to_string(device);
-}
-
 }  // namespace
-
-struct E2e::Listed {
-  std::uint64_t device = 0;
-  std::string signing_key, dh_key;
-};
 
 struct E2e::OwnList {
   crypto::SigningKey identity;
@@ -115,31 +93,6 @@ Status E2e::ensure_device_keys() {
   PARLEY_TRY(set_self_value("published", "0"));
   return tx.commit();
 }
-
-namespace {
-
-struct DeviceKeys {
-  crypto::SigningKey signing;
-  crypto::DhKeyPair dh;
-};
-
-// Loads the device's keys (ensure_device_keys must have run).
-Result<DeviceKeys> load_keys(const std::function<Result<std::string>(const std::string&)>& get) {
-  PARLEY_ASSIGN_OR_RETURN(seed, get("device_seed"));
-  PARLEY_ASSIGN_OR_RETURN(dh, get("device_dh"));
-  PARLEY_ASSIGN_OR_RETURN(signing, crypto::SigningKey::from_seed(seed));
-  PARLEY_ASSIGN_OR_RETURN(dh_pair, crypto::DhKeyPair::from_private(dh));
-  return DeviceKeys{std::move(signing), std::move(dh_pair)};
-}
-
-}  // namespace
-
-// This device: its keys, its node device id and its user's address.
-struct E2e::Me {
-  DeviceKeys keys;
-  std::uint64_t device = 0;
-  std::string address;
-};
 
 Result<E2e::Me> E2e::me(const Session& s) {
   PARLEY_TRY(ensure_device_keys());
@@ -226,7 +179,47 @@ Result<std::vector<E2e::Listed>> E2e::trusted_devices(Session& s, const std::str
                                                       bool require_trusted) {
   wire::MapWriter q;
   q.add("address", user);
-  auto re = s.call("keys_query", q);
+  return devices_from_answer(user, s.call("keys_query", q), require_trusted);
+}
+
+Result<bool> E2e::has_session_with(const std::string& user) {
+  PARLEY_ASSIGN_OR_RETURN(st, profile_.db().prepare("SELECT 1 FROM e2e_sessions WHERE user = ?"));
+  st.bind(1, user);
+  return st.step();
+}
+
+Result<std::map<std::string, Result<std::vector<E2e::Listed>>>> E2e::trusted_devices_of(
+    Session& s, const std::vector<std::string>& users, bool require_trusted, int wait_ms,
+    Lookup* lookup) {
+  std::vector<Session::Request> requests;
+  for (const auto& user : users) {
+    wire::MapWriter q;
+    q.add("address", user);
+    const bool claim = lookup && lookup->claim.count(user);
+    requests.push_back({claim ? "keys_claim" : "keys_query", std::move(q)});
+  }
+  PARLEY_ASSIGN_OR_RETURN(answers, s.call_all(requests, wait_ms));
+  std::map<std::string, Result<std::vector<Listed>>> out;
+  for (std::size_t i = 0; i < users.size(); ++i) {
+    const std::string& user = users[i];
+    Result<wire::Message> answer = std::move(answers[i]);
+    if (!answer.ok() && answer.error().code == "timeout") {
+      answer = make_error("unreachable", "the node of " + user + " did not answer in time");
+    }
+    if (lookup && !answer.ok() && answer.error().code == "unreachable") {
+      lookup->unanswered.insert(user);
+    }
+    out.emplace(user, devices_from_answer(user, answer, require_trusted));
+    if (lookup && answer.ok() && lookup->claim.count(user)) {
+      lookup->claimed.emplace(user, std::move(answer).value());
+    }
+  }
+  return out;
+}
+
+Result<std::vector<E2e::Listed>> E2e::devices_from_answer(const std::string& user,
+                                                          const Result<wire::Message>& re,
+                                                          bool require_trusted) {
   if (!re.ok() && re.error().code == "unreachable") {
     // The user's node is down: the device list we verified last time still names their devices
     // (sessions exist for those we wrote to; new ones wait for the node).
@@ -235,7 +228,7 @@ Result<std::vector<E2e::Listed>> E2e::trusted_devices(Session& s, const std::str
                                   "user = ?"));
     st.bind(1, user);
     PARLEY_ASSIGN_OR_RETURN(row, st.step());
-    if (!row || st.column_text(1).empty()) return re.take_error();
+    if (!row || st.column_text(1).empty()) return re.error();
     if (st.column_text(2) != "trusted" && require_trusted) {
       return make_error("identity_changed", "the identity key of " + user + " changed");
     }
@@ -245,7 +238,7 @@ Result<std::vector<E2e::Listed>> E2e::trusted_devices(Session& s, const std::str
     for (const auto& d : list.devices) cached.push_back({d.device, d.signing_key, d.dh_key});
     return cached;
   }
-  if (!re.ok()) return re.take_error();
+  if (!re.ok()) return re.error();
   PARLEY_ASSIGN_OR_RETURN(identity, re->root().bin("identity", 64));
   PARLEY_ASSIGN_OR_RETURN(list_blob, re->root().bin("device_list", 16384));
   // Trust on first use; a different key later blocks until the user accepts it.
@@ -344,171 +337,33 @@ Result<std::string> E2e::seal(Session& s, const std::string& peer, const std::st
     if (d.device != my_device) targets.emplace_back(me, d);
   }
 
-  const std::string padded = crypto::pad_message(inner(msg_id, plaintext));
+  SealJob job;
+  job.targets = std::move(targets);
+  job.padded = crypto::pad_message(inner(msg_id, plaintext));
   int sealed = 0;
   std::string body;
-  PARLEY_TRY(
-      seal_for(s, keys.dh, my_device, targets, padded, [&](const Envelope& envelope) -> Status {
-        for (const auto& e : envelope.entries) sealed += e.user == peer;
-        if (sealed == 0) {
-          return Status(make_error("not_found", "no device of " + peer + " could be reached"));
-        }
-        body = envelope.encode();
-        PARLEY_ASSIGN_OR_RETURN(
-            ob, profile_.db().prepare("INSERT INTO e2e_outbox(msg_id, peer, plaintext, envelope, "
-                                      "created_ms) VALUES(?, ?, ?, ?, ?)"));
-        return ob.bind(1, msg_id)
-            .bind(2, peer)
-            .bind_blob(3, plaintext)
-            .bind_blob(4, body)
-            .bind(5, now_ms())
-            .run();
-      }));
+  PARLEY_TRY(seal_for(s, keys.dh, my_device, job, [&](const Envelope& envelope) -> Status {
+    for (const auto& e : envelope.entries) sealed += e.user == peer;
+    if (sealed == 0) {
+      return Status(make_error("not_found", "no device of " + peer + " could be reached"));
+    }
+    body = envelope.encode();
+    PARLEY_ASSIGN_OR_RETURN(
+        ob, profile_.db().prepare("INSERT INTO e2e_outbox(msg_id, peer, plaintext, envelope, "
+                                  "created_ms) VALUES(?, ?, ?, ?, ?)"));
+    return ob.bind(1, msg_id)
+        .bind(2, peer)
+        .bind_blob(3, plaintext)
+        .bind_blob(4, body)
+        .bind(5, now_ms())
+        .run();
+  }));
   return body;
 }
 
-Result<std::string> E2e::seal_group(Session& s, const std::string& conv,
-                                    const std::vector<std::string>& members,
-                                    const std::string& plaintext) {
-  PARLEY_ASSIGN_OR_RETURN(self, me(s));
-  PARLEY_ASSIGN_OR_RETURN(own, trusted_devices(s, self.address, true));
-  bool approved = false;
-  for (const auto& d : own) {
-    approved |= d.device == self.device && d.dh_key == self.keys.dh.public_key();
-  }
-  if (!approved) {
-    return make_error("not_approved",
-                      "this device is not in your signed device list yet; approve it from "
-                      "another of your devices: parley devices approve " +
-                          std::to_string(self.device));
-  }
-  std::vector<std::pair<std::string, Listed>> targets;
-  for (const auto& member : members) {
-    if (member == self.address) continue;
-    auto theirs = trusted_devices(s, member, true);
-    if (!theirs.ok()) {
-      if (theirs.error().code == "identity_changed") return theirs.take_error();
-      continue;  // no keys (yet), or a node we cannot reach and never saw: cannot read it
-    }
-    for (const auto& d : *theirs) targets.emplace_back(member, d);
-  }
-  for (const auto& d : own) {
-    if (d.device != self.device) targets.emplace_back(self.address, d);
-  }
-
-  // This device's sending chain for the group. A device that was given it and is no longer a
-  // target (its user left or was removed, or the device was) means a new chain: it must not
-  // read what follows.
-  std::optional<crypto::SenderKeyChain> chain;
-  {
-    PARLEY_ASSIGN_OR_RETURN(
-        st, profile_.db().prepare("SELECT chain FROM e2e_group_chains WHERE conv = ?"));
-    st.bind(1, conv);
-    PARLEY_ASSIGN_OR_RETURN(row, st.step());
-    if (row) {
-      PARLEY_ASSIGN_OR_RETURN(c, crypto::SenderKeyChain::deserialize(st.column_text(0)));
-      chain = std::move(c);
-    }
-  }
-  std::set<std::pair<std::string, std::uint64_t>> given, now;
-  for (const auto& [user, d] : targets) now.emplace(user, d.device);
-  if (chain) {
-    PARLEY_ASSIGN_OR_RETURN(
-        st, profile_.db().prepare("SELECT user, device FROM e2e_group_dist WHERE conv = ? AND "
-                                  "chain_id = ?"));
-    st.bind(1, conv).bind_blob(2, chain->chain_id());
-    for (;;) {
-      PARLEY_ASSIGN_OR_RETURN(row, st.step());
-      if (!row) break;
-      given.emplace(st.column_text(0), static_cast<std::uint64_t>(st.column_int64(1)));
-    }
-  }
-  const bool rekey = !chain || std::any_of(given.begin(), given.end(),
-                                           [&](const auto& g) { return !now.count(g); });
-  if (rekey) {
-    chain = crypto::SenderKeyChain::create();
-    given.clear();
-  }
-  std::vector<std::pair<std::string, Listed>> need;
-  for (const auto& t : targets) {
-    if (!given.count({t.first, t.second.device})) need.push_back(t);
-  }
-  // The distribution first: it lets them read this message too.
-  std::string dist_padded;
-  if (!need.empty()) {
-    crypto::SecretBytes skd = chain->distribution();
-    wire::MapWriter inner;
-    inner.add("group", conv).add_bin("skd", skd.view());
-    crypto::SecretBytes plain(inner.finish());
-    dist_padded = crypto::pad_message(std::string(plain.view()));
-  }
-  GroupBody body;
-  body.sender_device = self.device;
-  PARLEY_ASSIGN_OR_RETURN(sk, chain->encrypt(crypto::pad_message(group_inner(conv, plaintext)),
-                                             group_ad(conv, self.address, self.device)));
-  body.message = std::move(sk);
-  auto save_chain = [&]() -> Status {
-    PARLEY_ASSIGN_OR_RETURN(
-        st, profile_.db().prepare("INSERT INTO e2e_group_chains(conv, chain, created_ms) "
-                                  "VALUES(?1, ?2, ?3) ON CONFLICT(conv) DO UPDATE SET chain = "
-                                  "?2, created_ms = CASE WHEN ?4 THEN ?3 ELSE created_ms END"));
-    return st.bind(1, conv)
-        .bind_blob(2, chain->serialize().view())
-        .bind(3, now_ms())
-        .bind(4, std::int64_t{rekey ? 1 : 0})
-        .run();
-  };
-  if (need.empty()) {
-    PARLEY_ASSIGN_OR_RETURN(tx, store::Transaction::begin(profile_.db()));
-    PARLEY_TRY(save_chain());
-    PARLEY_TRY(tx.commit());
-  } else {
-    PARLEY_TRY(seal_for(s, self.keys.dh, self.device, need, dist_padded,
-                        [&](const Envelope& envelope) -> Status {
-                          if (!envelope.entries.empty()) body.dist = envelope;
-                          return save_chain();
-                        }));
-    crypto::SecretBytes(std::move(dist_padded)).wipe();
-  }
-  return body.encode();
-}
-
-Status E2e::remember_sent(const std::string& msg_id, const std::string& conv,
-                          const std::string& plaintext, const std::string& body) {
-  PARLEY_ASSIGN_OR_RETURN(tx, store::Transaction::begin(profile_.db()));
-  {
-    PARLEY_ASSIGN_OR_RETURN(
-        ob, profile_.db().prepare("INSERT OR IGNORE INTO e2e_outbox(msg_id, peer, plaintext, "
-                                  "envelope, created_ms) VALUES(?, ?, ?, ?, ?)"));
-    PARLEY_TRY(ob.bind(1, msg_id)
-                   .bind(2, conv)
-                   .bind_blob(3, plaintext)
-                   .bind_blob(4, body)
-                   .bind(5, now_ms())
-                   .run());
-  }
-  // The devices that now hold this device's chain (the node stored the message that gave it).
-  PARLEY_ASSIGN_OR_RETURN(g, GroupBody::decode(body));
-  if (g.dist) {
-    PARLEY_ASSIGN_OR_RETURN(chain_id, crypto::sender_key_chain_of(g.message));
-    for (const auto& e : g.dist->entries) {
-      PARLEY_ASSIGN_OR_RETURN(
-          st, profile_.db().prepare("INSERT OR IGNORE INTO e2e_group_dist(conv, chain_id, user, "
-                                    "device) VALUES(?, ?, ?, ?)"));
-      PARLEY_TRY(st.bind(1, conv)
-                     .bind_blob(2, chain_id)
-                     .bind(3, e.user)
-                     .bind(4, static_cast<std::int64_t>(e.device))
-                     .run());
-    }
-  }
-  return tx.commit();
-}
-
 Status E2e::seal_for(Session& s, const crypto::DhKeyPair& my_dh, std::uint64_t my_device,
-                     const std::vector<std::pair<std::string, Listed>>& targets,
-                     const std::string& padded,
-                     const std::function<Status(const Envelope&)>& in_transaction) {
+                     SealJob& job, const std::function<Status(const Envelope&)>& in_transaction) {
+  const auto& targets = job.targets;
   // Devices without a session: claim a prekey bundle and start one (X3DH).
   std::map<std::string, std::vector<Listed>> to_claim;
   for (const auto& [user, d] : targets) {
@@ -516,15 +371,44 @@ Status E2e::seal_for(Session& s, const crypto::DhKeyPair& my_dh, std::uint64_t m
         st, profile_.db().prepare("SELECT 1 FROM e2e_sessions WHERE user = ? AND device = ?"));
     st.bind(1, user).bind(2, static_cast<std::int64_t>(d.device));
     PARLEY_ASSIGN_OR_RETURN(has, st.step());
-    if (!has) to_claim[user].push_back(d);
+    if (has) continue;
+    if (job.no_claims.count(user)) {
+      job.unreached.insert(user);  // its node did not answer just now: no claim either
+      continue;
+    }
+    to_claim[user].push_back(d);
   }
+  // All claims at once: a node that does not answer costs the wait once. Bundles claimed while
+  // fetching the device lists are used as they are.
+  std::vector<std::pair<std::string, Result<wire::Message>>> claims;
+  std::vector<Session::Request> requests;
+  std::vector<std::string> asked;
   for (const auto& [user, devs] : to_claim) {
+    if (auto pre = job.claimed.find(user); pre != job.claimed.end()) {
+      claims.emplace_back(user, std::move(pre->second));
+      job.claimed.erase(pre);
+      continue;
+    }
     wire::MapWriter c;
     wire::ArrayWriter ids;
     for (const auto& d : devs) ids.push(d.device);
     c.add("address", user).add("devices", ids);
-    auto claimed = s.call("keys_claim", c);
-    if (!claimed.ok() && claimed.error().code == "unreachable") continue;  // only sessions then
+    requests.push_back({"keys_claim", std::move(c)});
+    asked.push_back(user);
+  }
+  if (!requests.empty()) {
+    PARLEY_ASSIGN_OR_RETURN(answers, s.call_all(requests, job.wait_ms));
+    for (std::size_t i = 0; i < asked.size(); ++i) {
+      claims.emplace_back(asked[i], std::move(answers[i]));
+    }
+  }
+  for (auto& [user, claimed] : claims) {
+    const auto& devs = to_claim[user];
+    if (!claimed.ok() &&
+        (claimed.error().code == "unreachable" || claimed.error().code == "timeout")) {
+      job.unreached.insert(user);  // only devices with sessions then
+      continue;
+    }
     PARLEY_ASSIGN_OR_RETURN(re, std::move(claimed));
     PARLEY_ASSIGN_OR_RETURN(bundles, re.root().array("devices"));
     for (const auto& b : bundles) {
@@ -576,7 +460,10 @@ Status E2e::seal_for(Session& s, const crypto::DhKeyPair& my_dh, std::uint64_t m
     if (!row) continue;
     const std::string ek = st.column_text(0), prekey = st.column_text(2);
     PARLEY_ASSIGN_OR_RETURN(session, crypto::RatchetSession::deserialize(st.column_text(1)));
-    PARLEY_ASSIGN_OR_RETURN(out, session.encrypt(padded));
+    const auto own_text = job.padded_for_user.find(user);
+    PARLEY_ASSIGN_OR_RETURN(
+        out,
+        session.encrypt(own_text != job.padded_for_user.end() ? own_text->second : job.padded));
     PARLEY_ASSIGN_OR_RETURN(
         up, profile_.db().prepare("UPDATE e2e_sessions SET state = ? WHERE user = ? AND device = "
                                   "? AND ek = ?"));
@@ -599,28 +486,7 @@ struct Pending {
   std::int64_t sender_device = 0;
 };
 
-// The unpadded inner map of an opened ciphertext, or why it is not one.
-Result<wire::Message> inner_of(std::string_view padded) {
-  auto unpadded = crypto::unpad_message(padded);
-  if (!unpadded.ok()) return make_error("malformed", "malformed plaintext");
-  auto in = wire::Message::parse(*unpadded);
-  if (!in.ok()) return make_error("malformed", "malformed plaintext");
-  return in;
-}
-
 }  // namespace
-
-// One envelope entry addressed to this device, opened: the plaintext and the session state to
-// save with the message, or why it could not be opened.
-struct E2e::OpenedEntry {
-  std::string why = "ok";
-  bool defer = false;  // leave the message pending (the sender's identity change is not accepted)
-  crypto::SecretBytes padded;
-  std::optional<crypto::RatchetSession> session;
-  std::string session_ek;
-  bool new_session = false;
-  std::int64_t used_otk = 0;
-};
 
 Result<E2e::OpenedEntry> E2e::open_entry(Session& s, const std::string& from,
                                          std::int64_t sender_device, const EnvelopeEntry& entry,
@@ -747,6 +613,13 @@ Status E2e::save_opened(const std::string& from, std::int64_t sender_device, con
 }
 
 Status E2e::process_pending(Session& s, const Opened& opened) {
+  PARLEY_TRY(open_pending_messages(s, opened));
+  // A handover that fails now is tried again later; it never fails what the user asked for.
+  (void)hand_over(s);
+  return ok_status();
+}
+
+Status E2e::open_pending_messages(Session& s, const Opened& opened) {
   PARLEY_ASSIGN_OR_RETURN(device_id_text, profile_.get("device_id"));
   if (device_id_text.empty()) return ok_status();
   const std::uint64_t my_device = std::stoull(device_id_text);
@@ -786,8 +659,24 @@ Status E2e::process_pending(Session& s, const Opened& opened) {
       std::string why = "ok";
       std::optional<OpenedEntry> pairwise;  // the session state to save with the message
       std::string received_identity;
-      // Group sender keys to save with the message: a new receiver, or the one that advanced.
-      std::optional<std::pair<std::string, crypto::SenderKeyReceiver>> receiver;
+      if (is_group(m.conv)) {
+        PARLEY_ASSIGN_OR_RETURN(g, open_group(s, m, p.sender_device, body_bytes, lists));
+        if (g.defer) continue;  // stays pending
+        if (g.why == "ok") m.body = g.text;
+        std::vector<StoredMessage> reopened;
+        PARLEY_ASSIGN_OR_RETURN(tx, store::Transaction::begin(profile_.db()));
+        PARLEY_TRY(save_group(p.seq, m, p.sender_device, body_bytes, g, reopened));
+        if (!g.handover) PARLEY_TRY(profile_.add_message(m, g.why));
+        PARLEY_ASSIGN_OR_RETURN(del,
+                                profile_.db().prepare("DELETE FROM e2e_pending WHERE seq = ?"));
+        PARLEY_TRY(del.bind(1, p.seq).run());
+        PARLEY_TRY(tx.commit());
+        if (opened && !g.handover) opened(m, g.why);
+        for (const auto& r : reopened) {
+          if (opened) opened(r, "ok");
+        }
+        continue;
+      }
       if (m.from == me && static_cast<std::uint64_t>(p.sender_device) == my_device) {
         // Sent from this device: the plaintext is in the outbox.
         PARLEY_ASSIGN_OR_RETURN(
@@ -798,66 +687,6 @@ Status E2e::process_pending(Session& s, const Opened& opened) {
           m.body = st.column_text(0);
         } else {
           why = "sent from this device before its keys were kept";
-        }
-      } else if (is_group(m.conv)) {
-        // A sender-key message, with the sender's chain for this device if it is new here.
-        auto g = GroupBody::decode(body_bytes);
-        auto chain_id = g.ok() ? crypto::sender_key_chain_of(g->message)
-                               : Result<std::string>(make_error("malformed", "x"));
-        if (!g.ok() || !chain_id.ok()) {
-          why = "not a group message body";
-        } else {
-          // The sender's chain, if this device was given it with this message.
-          std::optional<crypto::SenderKeyReceiver> given;
-          std::string dist_why;
-          const EnvelopeEntry* entry = g->dist ? g->dist->entry_for(me, my_device) : nullptr;
-          if (entry) {
-            PARLEY_ASSIGN_OR_RETURN(o, open_entry(s, m.from, p.sender_device, *entry, lists));
-            if (o.defer) continue;  // stays pending
-            if (o.why == "ok") {
-              auto in = inner_of(o.padded.view());
-              auto skd = in.ok() ? in->root().bin("skd", 128) : Result<std::string>(in.error());
-              auto r = skd.ok() ? crypto::SenderKeyReceiver::from_distribution(*skd)
-                                : Result<crypto::SenderKeyReceiver>(skd.error());
-              if (!in.ok() || in->root().str_or("group", "", 128).value() != m.conv || !r.ok()) {
-                dist_why = "a malformed sender key for this group";
-              } else {
-                given = std::move(r).value();
-              }
-            } else {
-              dist_why = o.why;
-            }
-            pairwise = std::move(o);
-          }
-          // A chain already held wins over a copy given again (which could only move it back).
-          PARLEY_ASSIGN_OR_RETURN(
-              st, profile_.db().prepare("SELECT state FROM e2e_group_receivers WHERE conv = ? AND "
-                                        "sender = ? AND device = ? AND chain_id = ?"));
-          st.bind(1, m.conv).bind(2, m.from).bind(3, p.sender_device).bind_blob(4, *chain_id);
-          PARLEY_ASSIGN_OR_RETURN(row, st.step());
-          if (row) {
-            PARLEY_ASSIGN_OR_RETURN(held,
-                                    crypto::SenderKeyReceiver::deserialize(st.column_text(0)));
-            receiver.emplace(*chain_id, std::move(held));
-          } else if (given && given->chain_id() == *chain_id) {
-            receiver.emplace(*chain_id, std::move(*given));
-          } else {
-            why = dist_why.empty() ? "no sender key from that device for this group" : dist_why;
-          }
-          if (why == "ok") {
-            auto plain = receiver->second.decrypt(
-                g->message, group_ad(m.conv, m.from, static_cast<std::uint64_t>(p.sender_device)));
-            auto in = plain.ok() ? inner_of(plain->view()) : Result<wire::Message>(plain.error());
-            if (!in.ok()) {
-              why = in.error().message;
-            } else if (in->root().str_or("group", "", 128).value() != m.conv) {
-              why = "the ciphertext belongs to another group";
-            } else {
-              m.body = in->root().bin("text", 1u << 24).value_or(std::string());
-            }
-          }
-          // A new chain is kept even if its first message failed; a held one only advances.
-          if (why != "ok" && receiver && row) receiver.reset();
         }
       } else {
         auto env = Envelope::decode(body_bytes);
@@ -908,18 +737,6 @@ Status E2e::process_pending(Session& s, const Opened& opened) {
       }
       PARLEY_ASSIGN_OR_RETURN(tx, store::Transaction::begin(profile_.db()));
       if (pairwise) PARLEY_TRY(save_opened(m.from, p.sender_device, *pairwise));
-      if (receiver) {
-        PARLEY_ASSIGN_OR_RETURN(
-            st, profile_.db().prepare("INSERT INTO e2e_group_receivers(conv, sender, device, "
-                                      "chain_id, state) VALUES(?, ?, ?, ?, ?) ON CONFLICT DO "
-                                      "UPDATE SET state = excluded.state"));
-        PARLEY_TRY(st.bind(1, m.conv)
-                       .bind(2, m.from)
-                       .bind(3, p.sender_device)
-                       .bind_blob(4, receiver->first)
-                       .bind_blob(5, receiver->second.serialize().view())
-                       .run());
-      }
       if (!m.conv.empty()) {
         PARLEY_TRY(profile_.add_message(m, why));
       } else if (!received_identity.empty()) {
@@ -1020,14 +837,16 @@ Status E2e::send_identity(Session& s, std::uint64_t device) {
   wire::MapWriter in;
   in.add("id", td_id).add("kind", "identity").add_bin("seed", identity_seed);
   std::string body;
-  PARLEY_TRY(seal_for(s, self.keys.dh, self.device, targets, crypto::pad_message(in.finish()),
-                      [&](const Envelope& envelope) -> Status {
-                        if (envelope.entries.empty()) {
-                          return make_error("unreachable", "no session with that device");
-                        }
-                        body = envelope.encode();
-                        return ok_status();
-                      }));
+  SealJob job;
+  job.targets = std::move(targets);
+  job.padded = crypto::pad_message(in.finish());
+  PARLEY_TRY(seal_for(s, self.keys.dh, self.device, job, [&](const Envelope& envelope) -> Status {
+    if (envelope.entries.empty()) {
+      return make_error("unreachable", "no session with that device");
+    }
+    body = envelope.encode();
+    return ok_status();
+  }));
   wire::MapWriter f;
   f.add("device", device).add("td_id", td_id).add_bin("body", body);
   return s.call("to_device", f).status();

@@ -59,7 +59,8 @@ Result<Envelope> Envelope::decode(std::string_view bytes) {
 
 std::string GroupBody::encode() const {
   wire::MapWriter w;
-  w.add("v", 2).add("sd", sender_device).add_bin("sk", message);
+  w.add("v", 2).add("sd", sender_device);
+  if (!message.empty()) w.add_bin("sk", message);
   if (dist) w.add_bin("dist", dist->encode());
   return w.finish();
 }
@@ -79,12 +80,19 @@ Result<GroupBody> GroupBody::decode(std::string_view bytes) {
   GroupBody out;
   PARLEY_ASSIGN_OR_RETURN(sd, root.uint("sd"));
   out.sender_device = sd;
-  PARLEY_ASSIGN_OR_RETURN(sk, root.bin("sk", 1u << 24));
-  out.message = std::move(sk);
+  if (root.has("sk")) {
+    PARLEY_ASSIGN_OR_RETURN(sk, root.bin("sk", 1u << 24));
+    if (sk.empty()) return make_error("bad_request", "group body: empty sk");
+    out.message = std::move(sk);
+  }
   if (root.has("dist")) {
     PARLEY_ASSIGN_OR_RETURN(dist, root.bin("dist", 1u << 24));
     PARLEY_ASSIGN_OR_RETURN(env, Envelope::decode(dist));
     out.dist = std::move(env);
+  }
+  // Without sk it is a key handover, which is nothing without a distribution.
+  if (out.message.empty() && (!out.dist || out.dist->entries.empty())) {
+    return make_error("bad_request", "group body: needs sk or a non-empty dist");
   }
   return out;
 }

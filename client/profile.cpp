@@ -56,6 +56,16 @@ ALTER TABLE e2e_pending ADD COLUMN ord_sum INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE e2e_pending ADD COLUMN ord_actor TEXT NOT NULL DEFAULT '';
 ALTER TABLE e2e_pending ADD COLUMN ord_seq INTEGER NOT NULL DEFAULT 0;
 )sql"},
+      {5, "group key handovers, group messages waiting for a chain", R"sql(
+CREATE TABLE e2e_group_handover(conv TEXT NOT NULL, user TEXT NOT NULL, chain_id BLOB NOT NULL,
+  dist BLOB NOT NULL, created_ms INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+  next_ms INTEGER NOT NULL DEFAULT 0, covered_by TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY(conv, user, chain_id));
+CREATE TABLE e2e_group_waiting(seq INTEGER PRIMARY KEY, conv TEXT NOT NULL, cseq INTEGER NOT NULL,
+  msg_id TEXT NOT NULL, sender TEXT NOT NULL, device INTEGER NOT NULL, chain_id BLOB NOT NULL,
+  body BLOB NOT NULL, sent_ms INTEGER NOT NULL);
+CREATE INDEX e2e_group_waiting_by_chain ON e2e_group_waiting(conv, sender, device, chain_id);
+)sql"},
   };
   return kMigrations;
 }

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <map>
 
 namespace parley::client {
 
@@ -35,34 +36,66 @@ Status Session::handle_push(const wire::Message& frame) {
   return ok_status();
 }
 
-Result<wire::Message> Session::call(const std::string& type, const wire::MapWriter& fields,
-                                    int timeout_ms) {
-  const std::uint64_t id = next_id_++;
-  wire::MapWriter w;
-  w.add("t", type).add("id", id);
-  w.merge_map(fields.finish());
-  PARLEY_TRY(conn_->send(w.finish()));
+namespace {
+
+// A response frame as a result: the frame, or its error (with the wait of a rate limit).
+Result<wire::Message> answer_of(wire::Message frame) {
+  if (frame.root().boolean_or("ok", false).value()) return frame;
+  std::string code = frame.root().str_or("code", "internal").value();
+  std::string msg = frame.root().str_or("msg", "request failed").value();
+  // rate_limited answers say when to try again; the message carries it to the user.
+  if (const auto wait = frame.root().uint_or("retry_after_ms", 0).value(); wait > 0) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, " (rate limited: retry after %.1f s)", wait / 1000.0);
+    msg += buf;
+  }
+  return make_error(std::move(code), std::move(msg));
+}
+
+}  // namespace
+
+Result<std::vector<Result<wire::Message>>> Session::call_all(const std::vector<Request>& requests,
+                                                             int timeout_ms) {
+  std::vector<Result<wire::Message>> out;
+  out.reserve(requests.size());
+  for (std::size_t i = 0; i < requests.size(); ++i) {
+    out.emplace_back(make_error("timeout", "no answer from the node to " + requests[i].type));
+  }
+  std::map<std::uint64_t, std::size_t> waiting;  // request id -> index
+  std::size_t next = 0;
   const std::int64_t deadline = now_ms() + timeout_ms;
-  for (;;) {
+  while (next < requests.size() || !waiting.empty()) {
+    while (next < requests.size() && waiting.size() < kMaxInFlight) {
+      const std::uint64_t id = next_id_++;
+      wire::MapWriter w;
+      w.add("t", requests[next].type).add("id", id);
+      w.merge_map(requests[next].fields.finish());
+      PARLEY_TRY(conn_->send(w.finish()));
+      waiting.emplace(id, next++);
+    }
     const auto left = static_cast<int>(std::max<std::int64_t>(0, deadline - now_ms()));
+    if (left == 0) break;
     PARLEY_ASSIGN_OR_RETURN(frame, conn_->read(left));
-    if (!frame) return make_error("timeout", "no answer from the node to " + type);
-    if (frame->type() == "re" && frame->root().uint_or("id", 0).value() == id) {
-      if (!frame->root().boolean_or("ok", false).value()) {
-        std::string code = frame->root().str_or("code", "internal").value();
-        std::string msg = frame->root().str_or("msg", "request failed").value();
-        // rate_limited answers say when to try again; the message carries it to the user.
-        if (const auto wait = frame->root().uint_or("retry_after_ms", 0).value(); wait > 0) {
-          char buf[64];
-          std::snprintf(buf, sizeof buf, " (rate limited: retry after %.1f s)", wait / 1000.0);
-          msg += buf;
-        }
-        return make_error(std::move(code), std::move(msg));
+    if (!frame) break;
+    if (frame->type() == "re") {
+      const auto it = waiting.find(frame->root().uint_or("id", 0).value());
+      if (it != waiting.end()) {
+        out[it->second] = answer_of(std::move(*frame));
+        waiting.erase(it);
       }
-      return std::move(*frame);
+      continue;  // else an answer nobody waits for any more (it came too late)
     }
     PARLEY_TRY(handle_push(*frame));
   }
+  return out;
+}
+
+Result<wire::Message> Session::call(const std::string& type, const wire::MapWriter& fields,
+                                    int timeout_ms) {
+  std::vector<Request> one;
+  one.push_back({type, fields});
+  PARLEY_ASSIGN_OR_RETURN(answers, call_all(one, timeout_ms));
+  return std::move(answers.front());
 }
 
 Status Session::until_synced() {

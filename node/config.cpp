@@ -222,8 +222,15 @@ Result<NodeConfig> load_config(const std::string& path) {
   }
   if (auto node = root.at_path("federation.public_url")) {
     const auto v = node.value<std::string>();
-    if (!v || (v->rfind("https://", 0) != 0 && v->rfind("http://", 0) != 0)) {
+    // http:// only where plain HTTP is allowed at all (spec/federation.md section 3).
+    const bool plain = v && v->rfind("http://", 0) == 0;
+    if (!v || (v->rfind("https://", 0) != 0 && !plain)) {
       return make_error("bad_config", "federation.public_url must be an https:// URL");
+    }
+    if (plain && !c.federation_allow_plaintext) {
+      return make_error("bad_config",
+                        "federation.public_url is http:// but federation.allow_plaintext_http "
+                        "is false");
     }
     c.federation_public_url = *v;
   }
@@ -343,7 +350,10 @@ std::string federation_scheme(const NodeConfig& c) {
 
 std::string federation_public_url(const NodeConfig& c) {
   if (!c.federation_public_url.empty()) return c.federation_public_url;
-  return federation_scheme(c) + "://" + c.name + ":" + std::to_string(c.federation_listen.port);
+  // https even when the listener speaks plain HTTP (tests, or TLS ended by a proxy in front of
+  // it): peers refuse http:// unless their own config allows it, so advertising it would only
+  // invite a downgrade. A node that really is reached over http:// says so in public_url.
+  return "https://" + c.name + ":" + std::to_string(c.federation_listen.port);
 }
 
 bool is_loopback(const std::string& host) {

@@ -18,6 +18,8 @@ constexpr std::size_t kMaxOneTimeKey = 256;
 constexpr std::size_t kMaxOneTimePerPublish = 200;
 constexpr std::int64_t kMaxOneTimeStored = 1000;
 constexpr std::size_t kMaxDisplayName = 128;
+// What another node's directory limit tells us to wait (its fixed Retry-After).
+constexpr std::int64_t kRemoteDirectoryRetryMs = 60'000;
 
 bool is_directory_kind(const std::string& kind) {
   return kind == "lookup" || kind == "keys_query" || kind == "keys_claim";
@@ -274,7 +276,13 @@ void Core::start_directory(ConnId id, Conn& c, const std::string& kind, wire::Vi
   if (!address.ok()) return fail(address.error());
   if (address->domain == config_.name) {
     auto answer = directory_answer(kind, address->local, c.address, req);
-    if (!answer.ok()) return fail(answer.error());
+    if (!answer.ok()) {
+      // Like every rate limit on this port, say when to try again: the window's end.
+      if (answer.error().code == "rate_limited") {
+        retry_after_ms_ = directory_misses_.blocked_for(c.address, clock_.now_ms());
+      }
+      return fail(answer.error());
+    }
     wire::MapWriter out;
     out.add("t", "re").add("id", req_id).add("ok", true).merge_map(*answer);
     send_frame(c, out.finish());
@@ -296,7 +304,11 @@ void Core::start_directory(ConnId id, Conn& c, const std::string& kind, wire::Vi
     const auto it = conns_.find(id);
     if (it == conns_.end() || it->second->closed) return;
     Conn& conn = *it->second;
-    if (!answer.ok()) return reply_error(conn, req_id, answer.error());
+    if (!answer.ok()) {
+      // The other node's limit answers Retry-After: 60 (spec/federation.md section 5).
+      if (answer.error().code == "rate_limited") retry_after_ms_ = kRemoteDirectoryRetryMs;
+      return reply_error(conn, req_id, answer.error());
+    }
     wire::MapWriter out;
     out.add("t", "re").add("id", req_id).add("ok", true);
     if (!out.merge_map(*answer)) {

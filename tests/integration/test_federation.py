@@ -177,16 +177,38 @@ class Discovery(unittest.TestCase):
             self.assertTrue(pa["discovered"] and pb["discovered"])
             self.assertEqual(pa["url"], web.well_known["b.example"])
             self.assertEqual(pb["key"], a.parleyd("key", "show", check=True).stdout.split()[-1])
-            # A node serves its own discovery document too.
+            # A node serves its own discovery document too, naming https://NAME:PORT by default
+            # even while its listener speaks plain HTTP (spec/federation.md section 3): it never
+            # invites peers to downgrade unless public_url says so.
             import urllib.request
             doc = json.loads(urllib.request.urlopen(
                 "http://127.0.0.1:%d/.well-known/parley" % a.fed_port, timeout=10).read())
-            self.assertEqual(doc["federation_url"], "http://a.example:%d" % a.fed_port)
+            self.assertEqual(doc, {"federation_url": "https://a.example:%d" % a.fed_port})
         finally:
             a.cleanup()
             b.cleanup()
             web.close()
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+    def test_public_url_may_be_http_only_where_plain_http_is_allowed(self):
+        url = {"federation.public_url": '"http://127.0.0.1:7999"'}
+        n = Node(name="a.example", federation=True, settings=url).start()
+        try:
+            import urllib.request
+            doc = json.loads(urllib.request.urlopen(
+                "http://127.0.0.1:%d/.well-known/parley" % n.fed_port, timeout=10).read())
+            self.assertEqual(doc, {"federation_url": "http://127.0.0.1:7999"})
+        finally:
+            n.cleanup()
+        n = Node(name="a.example", settings=url)
+        try:
+            with self.assertRaises(AssertionError):
+                n.start()
+            self.assertIn("federation.public_url is http:// but federation.allow_plaintext_http "
+                          "is false", n.logs())
+        finally:
+            n.cleanup()
 
 
 class Outages(unittest.TestCase):
@@ -358,6 +380,31 @@ class CrossNodeDirectory(unittest.TestCase):
                 c.close()
             # Key material never shows up in the logs.
             self.assertNotIn("otk-", a.logs() + b.logs())
+        finally:
+            a.cleanup()
+            b.cleanup()
+
+
+class CrossNodeDirectoryLimit(unittest.TestCase):
+    def test_a_remote_lookup_limit_reaches_the_client_with_retry_after_ms(self):
+        from harness import RawClient
+        fast = {"federation.requests_per_second": "10000"}
+        a = Node(name="a.example", federation=True, settings=fast).start()
+        b = Node(name="b.example", federation=True, settings=fast).start()
+        try:
+            a.parleyd("peer", "add", "b.example", "http://127.0.0.1:%d" % b.fed_port, check=True)
+            b.parleyd("peer", "add", "a.example", "http://127.0.0.1:%d" % a.fed_port, check=True)
+            a.add_user("alice")
+            c = RawClient(a.client_port)
+            self.assertTrue(c.request("login", user="alice@a.example",
+                                      password="correct horse battery")["ok"])
+            # b allows a node 300 lookups of users that do not exist per minute.
+            for i in range(300):
+                re = c.request("lookup", address="ghost%d@b.example" % i)
+                self.assertEqual((re["ok"], re["exists"]), (True, False), re)
+            re = c.request("lookup", address="ghost300@b.example")
+            self.assertEqual((re["ok"], re["code"]), (False, "rate_limited"), re)
+            self.assertEqual(re["retry_after_ms"], 60000, re)  # b's Retry-After: 60
         finally:
             a.cleanup()
             b.cleanup()

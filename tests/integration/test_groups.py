@@ -4,7 +4,9 @@ membership; a removed member's node stops receiving the group; message bodies st
 encrypted; the group commands answer as documented."""
 import json
 import os
+import signal
 import sqlite3
+import time
 import unittest
 
 from harness import Node, User, mp_unpack, wait_for
@@ -133,6 +135,14 @@ class ThreeNodes(unittest.TestCase):
         # "welcome dan" reused the chain: everyone reachable held it (dan's node was down, so he
         # had no keys to give it to and cannot read that one).
         self.assertNotIn("dist", anns[1])
+        # Not only the remover rekeys: cat's chain had reached bob's device ("cat here"), so her
+        # next message starts a new one too, given to ann and dan only (crypto.md section 6).
+        cat.ok("group", "send", conv, "cat after bob left")
+        self.converged([ann, cat, dan], conv, 11)
+        cats = [body for author, body in message_bodies(c, conv) if author == cat.address]
+        self.assertNotEqual(cats[-1]["sk"][4:20], cats[0]["sk"][4:20])
+        self.assertEqual({e["u"] for e in mp_unpack(cats[-1]["dist"])[0]["to"]},
+                         {ann.address, dan.address})
         r = bob.run("group", "send", conv, "still here?")
         self.assertEqual(r.returncode, 5, r.stderr)
 
@@ -144,6 +154,101 @@ class ThreeNodes(unittest.TestCase):
                         data = fh.read()
                     for text in (b"hello team from ann", b"while c sleeps", b"after bob left"):
                         self.assertNotIn(text, data, os.path.join(root, f))
+
+
+class MemberNodeDown(unittest.TestCase):
+    """A group send does not wait for a member's node that does not answer: the message goes to
+    the reachable members at once, and the sender's chain is handed to the others' devices when
+    their node answers again (spec/crypto.md section 8a, key handover)."""
+
+    def setUp(self):
+        self.nodes = [Node(name=n, federation=True).start()
+                      for n in ("a.example", "b.example", "c.example")]
+        for n in self.nodes:
+            for other in self.nodes:
+                if other is not n:
+                    n.parleyd("peer", "add", other.name, "http://127.0.0.1:%d" % other.fed_port,
+                              check=True)
+        a, b, c = self.nodes
+        a.add_user("ann")
+        b.add_user("bob")
+        c.add_user("cat")
+        c.add_user("dan")
+        self.users = [User(a, "ann"), User(b, "bob"), User(c, "cat"), User(c, "dan")]
+        for u in self.users:
+            self.assertEqual(u.login().returncode, 0)
+        self.stopped = None
+
+    def tearDown(self):
+        if self.stopped:
+            self.stopped.proc.send_signal(signal.SIGCONT)
+        for n in self.nodes:
+            n.cleanup()
+
+    def texts(self, user, conv):
+        return [e.get("text") for e in history(user, conv) if e["kind"] == "message"]
+
+    def test_first_message_goes_out_at_once_and_the_chain_follows_when_the_node_is_back(self):
+        a, b, c = self.nodes
+        ann, bob, cat, dan = self.users
+        conv = json.loads(ann.ok("group", "create", "team", "--member", bob.address, "--member",
+                                 cat.address, "--member", dan.address, "--json"))["conv"]
+        for u in (bob, cat, dan):
+            wait_for(lambda: conv in u.ok("group", "list"), what="%s sees the group" % u.address)
+        # Bob knows cat's and dan's verified device lists (as after comparing safety numbers)
+        # but has no session with their devices and has never sent to the group.
+        bob.ok("verify", cat.address)
+        bob.ok("verify", dan.address)
+
+        # c stops answering: requests to it hang until they time out, as to a host that went
+        # away (SIGSTOP keeps its port open). Bob's first two messages go out at once anyway.
+        c.proc.send_signal(signal.SIGSTOP)
+        self.stopped = c
+        for text in ("bob first", "bob second"):
+            started = time.time()
+            r = bob.run("group", "send", conv, text)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertLess(time.time() - started, 10, "the send waited for the stopped node")
+        wait_for(lambda: self.texts(ann, conv) == ["bob first", "bob second"], timeout=30,
+                 what="ann reads both at once")
+        # The handover waits in bob's profile (so this CLI process may end), one per member.
+        db = sqlite3.connect(os.path.join(bob.profile, "profile.db"))
+        try:
+            waiting = sorted(u for (u,) in db.execute("SELECT user FROM e2e_group_handover"))
+        finally:
+            db.close()
+        self.assertEqual(waiting, [cat.address, dan.address])
+
+        # c answers again: any later command of bob's hands his chain over, from the first
+        # message they missed, so cat and dan read both messages.
+        c.proc.send_signal(signal.SIGCONT)
+        self.stopped = None
+
+        def read_by_c():
+            bob.ok("sync")
+            return all(self.texts(u, conv) == ["bob first", "bob second"] for u in (cat, dan))
+        wait_for(read_by_c, timeout=120, what="cat and dan read bob's messages")
+        for u in (ann, bob):  # the handover is not a message anyone sees
+            self.assertEqual(self.texts(u, conv), ["bob first", "bob second"], u.address)
+        db = sqlite3.connect(os.path.join(bob.profile, "profile.db"))
+        try:
+            self.assertEqual(db.execute("SELECT count(*) FROM e2e_group_handover").fetchone()[0],
+                             0)
+        finally:
+            db.close()
+        # On the wire: a message event whose body has no sender-key message, only the chain for
+        # cat's and dan's devices.
+        bobs = [body for author, body in message_bodies(b, conv) if author == bob.address]
+        self.assertEqual(len(bobs), 3)
+        self.assertNotIn("sk", bobs[2])
+        self.assertEqual({e["u"] for e in mp_unpack(bobs[2]["dist"])[0]["to"]},
+                         {cat.address, dan.address})
+        # Later messages need no handover: cat's devices hold the chain now.
+        bob.ok("group", "send", conv, "bob third")
+        wait_for(lambda: self.texts(cat, conv)[-1:] == ["bob third"], timeout=60,
+                 what="cat reads the third")
+        self.assertNotIn("dist", [body for author, body in message_bodies(b, conv)
+                                  if author == bob.address][-1])
 
 
 class OneNode(unittest.TestCase):

@@ -424,8 +424,47 @@ class Gateway(unittest.TestCase):
         c = RawClient(self.node.client_port)
         re = c.request("convs")
         self.assertEqual(re["code"], "unauthenticated")
+        # A type the node does not know is refused the same way before login (nothing tells an
+        # unauthenticated peer which requests exist); after login it is bad_request.
+        re = c.request("frobnicate")
+        self.assertEqual(re["code"], "unauthenticated")
         re = c.request("resume", token="not-a-token")
         self.assertEqual(re["code"], "bad_credentials")
+        self.assertTrue(c.request("ping")["ok"])  # the connection is kept throughout
+
+    def test_second_login_or_resume_on_an_authenticated_connection(self):
+        c = RawClient(self.node.client_port)
+        first = c.request("login", user="alice@example.org", password=PW, device="one")
+        self.assertTrue(first["ok"], first)
+        again = c.request("login", user="alice@example.org", password=PW, device="two")
+        self.assertEqual((again["ok"], again["code"]), (False, "bad_request"))
+        other = RawClient(self.node.client_port)
+        token = other.request("login", user="alice@example.org", password=PW)["token"]
+        re = c.request("resume", token=token)
+        self.assertEqual((re["ok"], re["code"]), (False, "bad_request"))
+        # Still authenticated as the first device: no second device was made.
+        re = c.request("frobnicate")
+        self.assertEqual(re["code"], "bad_request")
+        self.assertTrue(c.request("convs")["ok"])
+        sessions = json.loads(self.node.parleyd("user", "sessions", "alice", "--all", "--json",
+                                                check=True).stdout)
+        labels = [s["label"] for s in sessions]
+        self.assertIn("one", labels)
+        self.assertNotIn("two", labels)
+
+    def test_too_many_requests_while_logging_in_is_slow_consumer(self):
+        c = RawClient(self.node.client_port)
+        frames = [dict(t="login", id=1, user="alice@example.org", password=PW)]
+        frames += [dict(t="ping", id=2 + i) for i in range(70)]
+        data = b""
+        for f in frames:
+            payload = mp_pack(f)
+            data += struct.pack(">I", len(payload)) + payload
+        c.send_raw(data)  # one write: the node has them all before the password is checked
+        got = c.closed_within(5)
+        self.assertEqual(got[-1]["t"], "bye")
+        self.assertEqual(got[-1]["code"], "slow_consumer")
+        self.assertFalse(any(f.get("t") == "re" and f.get("id", 0) > 1 for f in got), got)
 
     def test_oversize_body_is_refused_and_connection_kept(self):
         c = RawClient(self.node.client_port)
@@ -433,6 +472,34 @@ class Gateway(unittest.TestCase):
         re = c.request("send", to="bob@example.org", msg_id="big", body=b"x" * (65 * 1024))
         self.assertEqual(re["code"], "payload_too_large")
         self.assertTrue(c.request("ping")["ok"])
+
+
+class DirectoryLimit(unittest.TestCase):
+    def test_lookup_limit_answers_retry_after_ms(self):
+        node = Node().start()
+        try:
+            node.add_user("alice")
+            node.add_user("bob")
+            c = RawClient(node.client_port)
+            self.assertTrue(c.request("login", user="alice@example.org", password=PW)["ok"])
+            for i in range(30):  # the minute's budget of users that do not exist
+                re = c.request("lookup", address="ghost%d@example.org" % i)
+                self.assertEqual((re["ok"], re["exists"]), (True, False), re)
+            started = time.time()
+            for t, fields in (("lookup", {"address": "ghost99@example.org"}),
+                              ("lookup", {"address": "bob@example.org"}),  # any lookup
+                              ("keys_query", {"address": "bob@example.org"})):
+                re = c.request(t, **fields)
+                self.assertEqual((re["ok"], re["code"]), (False, "rate_limited"), re)
+                self.assertTrue(0 < re["retry_after_ms"] <= 60000, re)
+                self.assertGreater(re["retry_after_ms"], 60000 - (time.time() - started) * 1000
+                                   - 5000, re)
+            # Another user has a budget of their own.
+            other = RawClient(node.client_port)
+            self.assertTrue(other.request("login", user="bob@example.org", password=PW)["ok"])
+            self.assertTrue(other.request("lookup", address="alice@example.org")["exists"])
+        finally:
+            node.cleanup()
 
 
 class SlowConsumer(unittest.TestCase):

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -49,9 +50,9 @@ class E2e {
   // The body of a message to group `conv` (spec/crypto.md section 8a): one sender-key
   // encryption, plus this device's chain for the member devices that do not hold it yet (over
   // their pairwise sessions); a new chain when a device that held it is no longer a member's
-  // trusted device (a member left or was removed). Members without keys (or whose node is
-  // unreachable and who were never seen) are skipped; a changed identity key of any member stops
-  // it ("identity_changed").
+  // trusted device (a member left or was removed). Members without keys are skipped; members
+  // whose node does not answer within kGroupDirectoryWaitMs are owed a key handover (below); a
+  // changed identity key of any member stops it ("identity_changed").
   Result<std::string> seal_group(Session& s, const std::string& conv,
                                  const std::vector<std::string>& members,
                                  const std::string& plaintext);
@@ -59,9 +60,17 @@ class E2e {
   // device's history, and records which devices now hold this device's chain.
   Status remember_sent(const std::string& msg_id, const std::string& conv,
                        const std::string& plaintext, const std::string& body);
+  // How long a group send waits for other nodes' directory answers (device lists, prekey
+  // claims). A member whose node has not answered by then is sent to later: the message goes
+  // out to the others at once and this device's chain is handed to that member's devices when
+  // their node answers again (a key handover, spec/crypto.md section 8a; process_pending tries
+  // the handovers that are due). Kept in the profile, so a restart loses none.
+  static constexpr int kGroupDirectoryWaitMs = 3000;
 
   // Opens every pending message in stream order, adds them to the history and calls `opened`
-  // with each (body = plaintext). Messages that cannot be opened are kept with the reason.
+  // with each (body = plaintext). Messages that cannot be opened are kept with the reason; a
+  // group message whose sender's chain this device lacks is opened again once a key handover
+  // brings it. Then hands this device's own chains over where that is due.
   using Opened = std::function<void(const StoredMessage& m, const std::string& e2e)>;
   Status process_pending(Session& s, const Opened& opened);
 
@@ -91,11 +100,11 @@ class E2e {
   struct OwnList;
   Result<OwnList> own_list(Session& s);
   Status publish_list(Session& s, OwnList& own);  // with the version raised
-  // Starts sessions with `targets` that have none (X3DH from claimed bundles), encrypts `padded`
-  // for each, and saves the sessions together with whatever `in_transaction` writes.
-  Status seal_for(Session& s, const crypto::DhKeyPair& my_dh, std::uint64_t my_device,
-                  const std::vector<std::pair<std::string, Listed>>& targets,
-                  const std::string& padded,
+  // Starts sessions with the job's targets that have none (X3DH from claimed bundles, all claims
+  // at once), encrypts the job's plaintext for each, and saves the sessions together with
+  // whatever `in_transaction` writes. Targets whose claim got no answer get no entry.
+  struct SealJob;
+  Status seal_for(Session& s, const crypto::DhKeyPair& my_dh, std::uint64_t my_device, SealJob& job,
                   const std::function<Status(const Envelope&)>& in_transaction);
   // Hands this device's identity key to `device`, another approved device of the user.
   Status send_identity(Session& s, std::uint64_t device);
@@ -108,6 +117,32 @@ class E2e {
   Status save_opened(const std::string& from, std::int64_t sender_device, const OpenedEntry& o);
   Result<std::vector<Listed>> trusted_devices(Session& s, const std::string& user,
                                               bool require_trusted);
+  // The same for several users, asked at once; a user whose node has not answered within
+  // `wait_ms` is treated as unreachable (the list verified last time, if any). With `lookup`,
+  // its `claim` users are asked with keys_claim instead (no session with them yet: one round
+  // trip gives the list and the prekeys), and it tells who did not answer.
+  struct Lookup;
+  Result<std::map<std::string, Result<std::vector<Listed>>>> trusted_devices_of(
+      Session& s, const std::vector<std::string>& users, bool require_trusted, int wait_ms,
+      Lookup* lookup = nullptr);
+  // The trusted devices in a keys_query or keys_claim answer (or, when the node was
+  // unreachable, in the list verified last time); pins the identity key on first use.
+  Result<std::vector<Listed>> devices_from_answer(const std::string& user,
+                                                  const Result<wire::Message>& answer,
+                                                  bool require_trusted);
+  // Whether this device has a session with any device of `user`.
+  Result<bool> has_session_with(const std::string& user);
+  // Group messages and key handovers (e2e_group.cpp).
+  struct OpenedGroup;
+  Result<OpenedGroup> open_group(Session& s, const StoredMessage& m, std::int64_t sender_device,
+                                 const std::string& body,
+                                 std::map<std::string, std::vector<Listed>>& lists);
+  // Saves what open_group found (inside the caller's transaction); messages it could open now
+  // that a chain arrived are appended to `reopened`.
+  Status save_group(std::int64_t seq, const StoredMessage& m, std::int64_t sender_device,
+                    const std::string& body, OpenedGroup& g, std::vector<StoredMessage>& reopened);
+  Status open_pending_messages(Session& s, const Opened& opened);
+  Status hand_over(Session& s);
   Profile& profile_;
 };
 

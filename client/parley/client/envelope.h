@@ -31,10 +31,11 @@ struct Envelope {
 
 // The body of a group message (spec/crypto.md section 8a): a sender-key message, and the
 // sender's chain for the devices that do not hold it yet, as an envelope of pairwise
-// ciphertexts.
+// ciphertexts. Without a sender-key message it is a key handover: only the chain, for members
+// whose node was down when the sender wrote.
 struct GroupBody {
   std::uint64_t sender_device = 0;
-  std::string message;           // crypto.md section 6 ("PSK1" ...)
+  std::string message;           // crypto.md section 6 ("PSK1" ...); empty: a key handover
   std::optional<Envelope> dist;  // entries over {"group", "skd"}
 
   std::string encode() const;

@@ -5,8 +5,10 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "parley/client/connection.h"
 #include "parley/client/e2e.h"
@@ -30,6 +32,17 @@ class Session {
   // Sends a request and waits for its response (processing pushes meanwhile).
   Result<wire::Message> call(const std::string& type, const wire::MapWriter& fields,
                              int timeout_ms = 30000);
+  // Several requests at once (at most kMaxInFlight outstanding), answers in the same order, so
+  // one slow answer (another node that does not answer) costs its wait once, not once per
+  // request. A request not answered within `timeout_ms` of the start gets "timeout"; its late
+  // answer is dropped.
+  struct Request {
+    std::string type;
+    wire::MapWriter fields;
+  };
+  static constexpr std::size_t kMaxInFlight = 16;
+  Result<std::vector<Result<wire::Message>>> call_all(const std::vector<Request>& requests,
+                                                      int timeout_ms);
   // Processes pushed frames for up to timeout_ms; acknowledges what was stored.
   Status pump(int timeout_ms);
   Status ack();

@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "anywhere_option.h"
 #include "parley/address.h"
 #include "parley/client/session.h"
 #include "parley/crypto/secret.h"
@@ -148,10 +149,6 @@ int main(int argc, char** argv) {
       "identity key changed; this device not approved yet), 6 timed out, 7 rate limited\n"
       "(sending or reporting too fast: the message says when to retry).");
   app.require_subcommand(1);
-  std::string profile_dir = default_profile();
-  if (const char* env = std::getenv("PARLEY_PROFILE")) profile_dir = env;
-  app.add_option("--profile", profile_dir, "Profile directory of this device (or PARLEY_PROFILE)")
-      ->envname("PARLEY_PROFILE");
 
   std::string address, server, device = "cli", target, text, msg_id, wait_for;
   bool password_stdin = false, json = false, off = false;
@@ -323,6 +320,12 @@ int main(int argc, char** argv) {
   g_read->add_option("EVENT", group_args.event, "Read up to this event (id or unique prefix)");
   auto* g_list = group_cmd("list", "Your groups");
   g_list->add_flag("--json", group_args.json, "JSON array");
+  // Last, so that every command and subcommand takes it (and shows it in its --help).
+  const AnywhereOption profile_option(
+      app, "--profile",
+      "Profile directory of this device (or PARLEY_PROFILE; default ~/.parley); anywhere on the "
+      "line",
+      "PARLEY_PROFILE", default_profile());
 
   try {
     app.parse(argc, argv);
@@ -330,6 +333,12 @@ int main(int argc, char** argv) {
     const int rc = app.exit(e);
     return rc == 0 ? kOk : kUsage;
   }
+  const auto profile_given = profile_option.value();
+  if (!profile_given.ok()) {
+    std::fprintf(stderr, "parley: %s\n", profile_given.error().message.c_str());
+    return kUsage;
+  }
+  const std::string& profile_dir = *profile_given;
   crypto::init();
   std::signal(SIGINT, [](int) { g_stop = 1; });
   std::signal(SIGPIPE, SIG_IGN);

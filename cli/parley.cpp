@@ -19,6 +19,7 @@
 #include "parley/address.h"
 #include "parley/client/session.h"
 #include "parley/crypto/secret.h"
+#include "parley/utf8.h"
 #include "parley_group.h"
 #include "parley_output.h"
 #include "parley_report.h"
@@ -327,6 +328,14 @@ int main(int argc, char** argv) {
       "line",
       "PARLEY_PROFILE", default_profile());
 
+  // The protocol carries text as UTF-8 (spec/client-protocol.md §2) and a node closes the
+  // connection on anything else: refuse such an argument here, naming it, before sending.
+  for (int i = 1; i < argc; ++i) {
+    if (!wire::valid_utf8(argv[i])) {
+      std::fprintf(stderr, "parley: argument %d is not valid UTF-8\n", i);
+      return kUsage;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

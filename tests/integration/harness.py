@@ -16,6 +16,8 @@ import time
 BUILD = os.environ.get("PARLEY_BUILD", os.path.join(os.path.dirname(__file__), "../../build"))
 PARLEYD = os.path.join(BUILD, "cli", "parleyd")
 PARLEY = os.path.join(BUILD, "cli", "parley")
+# Sanitized builds start and stop several times slower (scripts/test-sanitized.sh sets 3).
+SLOW = float(os.environ.get("PARLEY_TEST_TIME_SCALE", "1"))
 
 
 # Every process spawn() started that may still run. A test whose setUp fails never reaches its
@@ -281,7 +283,7 @@ class Node:
         self.log = open(self.log_path, "a")  # closed by stop()
         self.proc = spawn([PARLEYD, "--data", self.data, "serve"], stdout=self.log,
                           stderr=subprocess.STDOUT, env=env)
-        deadline = time.time() + 20
+        deadline = time.time() + 20 * SLOW
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError("parleyd exited at start: " + self.logs())
@@ -300,7 +302,7 @@ class Node:
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
-                self.proc.wait(timeout=20)
+                self.proc.wait(timeout=20 * SLOW)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()

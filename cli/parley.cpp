@@ -15,9 +15,11 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "anywhere_option.h"
 #include "parley/address.h"
 #include "parley/client/session.h"
 #include "parley/crypto/secret.h"
+#include "parley/utf8.h"
 #include "parley_group.h"
 #include "parley_output.h"
 #include "parley_report.h"
@@ -148,10 +150,6 @@ int main(int argc, char** argv) {
       "identity key changed; this device not approved yet), 6 timed out, 7 rate limited\n"
       "(sending or reporting too fast: the message says when to retry).");
   app.require_subcommand(1);
-  std::string profile_dir = default_profile();
-  if (const char* env = std::getenv("PARLEY_PROFILE")) profile_dir = env;
-  app.add_option("--profile", profile_dir, "Profile directory of this device (or PARLEY_PROFILE)")
-      ->envname("PARLEY_PROFILE");
 
   std::string address, server, device = "cli", target, text, msg_id, wait_for;
   bool password_stdin = false, json = false, off = false;
@@ -323,13 +321,33 @@ int main(int argc, char** argv) {
   g_read->add_option("EVENT", group_args.event, "Read up to this event (id or unique prefix)");
   auto* g_list = group_cmd("list", "Your groups");
   g_list->add_flag("--json", group_args.json, "JSON array");
+  // Last, so that every command and subcommand takes it (and shows it in its --help).
+  const AnywhereOption profile_option(
+      app, "--profile",
+      "Profile directory of this device (or PARLEY_PROFILE; default ~/.parley); anywhere on the "
+      "line",
+      "PARLEY_PROFILE", default_profile());
 
+  // The protocol carries text as UTF-8 (spec/client-protocol.md §2) and a node closes the
+  // connection on anything else: refuse such an argument here, naming it, before sending.
+  for (int i = 1; i < argc; ++i) {
+    if (!wire::valid_utf8(argv[i])) {
+      std::fprintf(stderr, "parley: argument %d is not valid UTF-8\n", i);
+      return kUsage;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const int rc = app.exit(e);
     return rc == 0 ? kOk : kUsage;
   }
+  const auto profile_given = profile_option.value();
+  if (!profile_given.ok()) {
+    std::fprintf(stderr, "parley: %s\n", profile_given.error().message.c_str());
+    return kUsage;
+  }
+  const std::string& profile_dir = *profile_given;
   crypto::init();
   std::signal(SIGINT, [](int) { g_stop = 1; });
   std::signal(SIGPIPE, SIG_IGN);

@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "anywhere_option.h"
 #include "parley/crypto/secret.h"
 #include "parley/crypto/sign.h"
 #include "parley/node/node.h"
@@ -70,10 +71,6 @@ int main(int argc, char** argv) {
       "3 unreachable (node not running); 4 not found; 5 refused (exists, conflict, bad input);\n"
       "6 another parleyd serves the data directory. Listings take --json.");
   app.require_subcommand(1);
-  std::string data_dir;
-  if (const char* env = std::getenv("PARLEYD_DATA")) data_dir = env;
-  app.add_option("--data", data_dir, "Node data directory (or PARLEYD_DATA)")
-      ->envname("PARLEYD_DATA");
 
   // init
   auto* init = app.add_subcommand("init", "Create a node: config, node key, database");
@@ -190,6 +187,10 @@ int main(int argc, char** argv) {
   parley::cli::add_retention_commands(app, retention_cmd);
   parley::cli::BackupCommand backup_cmd;
   parley::cli::add_backup_commands(app, backup_cmd);
+  // Last, so that every command and subcommand takes it (and shows it in its --help).
+  const parley::cli::AnywhereOption data_option(
+      app, "--data", "Node data directory (or PARLEYD_DATA); anywhere on the line", "PARLEYD_DATA",
+      "");
 
   try {
     app.parse(argc, argv);
@@ -197,6 +198,12 @@ int main(int argc, char** argv) {
     const int rc = app.exit(e);
     return rc == 0 ? kOk : kUsage;
   }
+  const auto data_given = data_option.value();
+  if (!data_given.ok()) {
+    std::cerr << "parleyd: " << data_given.error().message << "\n";
+    return kUsage;
+  }
+  const std::string& data_dir = *data_given;
   if (parley::cli::backup_needs_no_data(backup_cmd)) {
     return parley::cli::run_backup_command(backup_cmd, data_dir);
   }

@@ -8,6 +8,7 @@
 #include <cpprest/http_msg.h>
 
 #include "parley/node/core.h"
+#include "parley/utf8.h"
 
 namespace parley::node {
 
@@ -17,6 +18,10 @@ namespace json = web::json;
 namespace {
 
 json::value num(std::int64_t n) { return json::value::number(static_cast<int64_t>(n)); }
+
+// Text users wrote, as JSON. Rows stored before the client port checked UTF-8 may hold other
+// bytes, which would make the whole answer unreadable JSON: they are shown as U+FFFD instead.
+json::value text(const std::string& s) { return json::value::string(wire::repair_utf8(s)); }
 
 template <class T>
 T on_core(const RunOnCore& run, std::function<T(Core&)> f) {
@@ -47,15 +52,15 @@ bool query_flag(const AdminExchange& req, const char* name) {
 json::value session_json(const SessionInfo& s) {
   json::value v;
   v["device"] = num(s.device);
-  v["label"] = json::value::string(s.label);
+  v["label"] = text(s.label);
   v["created_ms"] = num(s.created_ms);
   v["last_seen_ms"] = num(s.last_seen_ms);
-  v["last_address"] = json::value::string(s.last_address);
+  v["last_address"] = text(s.last_address);
   v["signed_in"] = json::value::boolean(s.signed_in);
   v["connected"] = json::value::boolean(!s.connections.empty());
   json::value conns = json::value::array(s.connections.size());
   for (std::size_t i = 0; i < s.connections.size(); ++i) {
-    conns[i] = json::value::string(s.connections[i]);
+    conns[i] = text(s.connections[i]);
   }
   v["connections"] = conns;
   return v;
@@ -72,20 +77,20 @@ json::value limit_json(const SendLimit& l) {
 json::value report_json(const ReportInfo& r, bool with_text) {
   json::value v;
   v["id"] = num(r.id);
-  v["state"] = json::value::string(r.resolved_ms ? "resolved" : "open");
-  v["reporter"] = json::value::string(r.reporter);
+  v["state"] = text(r.resolved_ms ? "resolved" : "open");
+  v["reporter"] = text(r.reporter);
   v["reporter_device"] = num(r.reporter_device);
-  v["conv"] = json::value::string(r.conv);
+  v["conv"] = text(r.conv);
   v["cseq"] = num(r.cseq);
-  v["msg_id"] = json::value::string(r.msg_id);
-  v["sender"] = json::value::string(r.sender);
+  v["msg_id"] = text(r.msg_id);
+  v["sender"] = text(r.sender);
   v["sent_ms"] = num(r.sent_ms);
-  v["reason"] = json::value::string(r.reason);
+  v["reason"] = text(r.reason);
   v["has_text"] = json::value::boolean(r.text.has_value());
-  if (with_text) v["text"] = r.text ? json::value::string(*r.text) : json::value::null();
+  if (with_text) v["text"] = r.text ? text(*r.text) : json::value::null();
   v["created_ms"] = num(r.created_ms);
   v["resolved_ms"] = num(r.resolved_ms);
-  v["note"] = json::value::string(r.note);
+  v["note"] = text(r.note);
   return v;
 }
 

@@ -4,7 +4,8 @@ set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config ccache clang-format
       libsodium-dev libboost-system-dev libboost-dev libcpprest-dev libssl-dev libsqlite3-dev
       libmsgpack-cxx-dev catch2 libcli11-dev libspdlog-dev libfmt-dev libtomlplusplus-dev
-      python3 sqlite3 openssl ca-certificates)
+      python3 sqlite3 openssl ca-certificates
+      clang libclang-rt-14-dev)  # clang: the sanitized pass (scripts/test-sanitized.sh)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

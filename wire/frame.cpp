@@ -15,7 +15,7 @@ std::string encode_frame(std::string_view payload) {
 }
 
 Status FrameDecoder::feed(std::string_view bytes) {
-  if (failed_) return make_error("bad_frame", "connection already failed framing");
+  if (failed_) return make_error("frame_too_large", "connection already failed framing");
   while (!bytes.empty()) {
     if (!expected_) {
       const std::size_t need = kFrameHeaderBytes - partial_.size();
@@ -27,9 +27,9 @@ Status FrameDecoder::feed(std::string_view bytes) {
       const std::uint32_t len = (std::uint32_t{h[0]} << 24) | (std::uint32_t{h[1]} << 16) |
                                 (std::uint32_t{h[2]} << 8) | std::uint32_t{h[3]};
       partial_.clear();
-      if (len == 0) {
+      if (len == 0) {  // spec/client-protocol.md §4: a length of 0 is frame_too_large
         failed_ = true;
-        return make_error("bad_frame", "zero-length frame");
+        return make_error("frame_too_large", "zero-length frame");
       }
       if (len > max_frame_) {
         failed_ = true;

@@ -2,6 +2,8 @@
 
 #include <msgpack.hpp>
 
+#include "parley/utf8.h"
+
 namespace parley::wire {
 namespace {
 
@@ -12,6 +14,34 @@ struct StringSink {
 
 using Obj = msgpack::object;
 const Obj* as_obj(const void* p) { return static_cast<const Obj*>(p); }
+
+// Message::parse also refuses (malformed_frame) what spec/client-protocol.md §1-2 forbids in
+// any value: a map key that is not a string and a string that is not UTF-8.
+// What spec/client-protocol.md §1-2 asks of every value: map keys are strings and every string
+// is UTF-8. Returns the first violation. Depth is bounded by the unpack limit.
+const char* encoding_violation(const Obj& o) {
+  switch (o.type) {
+    case msgpack::type::STR:
+      return valid_utf8(std::string_view(o.via.str.ptr, o.via.str.size))
+                 ? nullptr
+                 : "a string is not valid UTF-8";
+    case msgpack::type::ARRAY:
+      for (std::uint32_t i = 0; i < o.via.array.size; ++i) {
+        if (const char* v = encoding_violation(o.via.array.ptr[i])) return v;
+      }
+      return nullptr;
+    case msgpack::type::MAP:
+      for (std::uint32_t i = 0; i < o.via.map.size; ++i) {
+        const auto& kv = o.via.map.ptr[i];
+        if (kv.key.type != msgpack::type::STR) return "a map key is not a string";
+        if (const char* v = encoding_violation(kv.key)) return v;
+        if (const char* v = encoding_violation(kv.val)) return v;
+      }
+      return nullptr;
+    default:
+      return nullptr;
+  }
+}
 
 Error field_error(std::string_view key, const char* what) {
   return make_error("bad_request", "field '" + std::string(key) + "' " + what);
@@ -174,6 +204,9 @@ Result<Message> Message::parse(std::string_view bytes, const Limits& limits) {
   }
   if (m.handle_->oh.get().type != msgpack::type::MAP) {
     return make_error("malformed_frame", "frame is not a msgpack map");
+  }
+  if (const char* violation = encoding_violation(m.handle_->oh.get())) {
+    return make_error("malformed_frame", violation);
   }
   m.root_ = View(&m.handle_->oh.get());
   if (auto t = m.root_.str("t", 64); t.ok()) m.type_ = std::move(t).value();

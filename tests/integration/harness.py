@@ -3,6 +3,7 @@
 Only the Python standard library is used; `mp_pack`/`mp_unpack` are a minimal msgpack codec for the
 raw-socket tests (just the types the client protocol uses).
 """
+import atexit
 import os
 import shutil
 import signal
@@ -15,6 +16,46 @@ import time
 BUILD = os.environ.get("PARLEY_BUILD", os.path.join(os.path.dirname(__file__), "../../build"))
 PARLEYD = os.path.join(BUILD, "cli", "parleyd")
 PARLEY = os.path.join(BUILD, "cli", "parley")
+# Sanitized builds start and stop several times slower (scripts/test-sanitized.sh sets 3).
+SLOW = float(os.environ.get("PARLEY_TEST_TIME_SCALE", "1"))
+
+
+# Every process spawn() started that may still run. A test whose setUp fails never reaches its
+# tearDown, so whatever it started is killed here at exit (also when the runner is sent SIGTERM
+# or SIGINT, e.g. by ctest's timeout); each runs in its own process group, so whatever it started
+# goes too.
+_live = set()
+
+
+def spawn(args, **kw):
+    """subprocess.Popen in a new process group, killed at the latest when this process exits."""
+    p = subprocess.Popen(args, start_new_session=True, **kw)
+    _live.add(p)
+    return p
+
+
+def kill_all():
+    """Kills every process spawn() started that still runs (and its process group)."""
+    for p in list(_live):
+        if p.poll() is None:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                p.kill()
+            p.wait()
+        _live.discard(p)
+
+
+atexit.register(kill_all)
+
+
+def _exit_on_signal(signum, frame):
+    raise SystemExit(128 + signum)  # runs atexit, hence kill_all
+
+
+for _sig in (signal.SIGTERM, signal.SIGHUP):
+    if signal.getsignal(_sig) in (signal.SIG_DFL, None):
+        signal.signal(_sig, _exit_on_signal)
 
 
 def free_port():
@@ -241,9 +282,9 @@ class Node:
 
     def start(self, env=None):
         self.log = open(self.log_path, "a")  # closed by stop()
-        self.proc = subprocess.Popen([PARLEYD, "--data", self.data, "serve"], stdout=self.log,
-                                     stderr=subprocess.STDOUT, env=env)
-        deadline = time.time() + 20
+        self.proc = spawn([PARLEYD, "--data", self.data, "serve"], stdout=self.log,
+                          stderr=subprocess.STDOUT, env=env)
+        deadline = time.time() + 20 * SLOW
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError("parleyd exited at start: " + self.logs())
@@ -254,13 +295,15 @@ class Node:
                 return self
             except OSError:
                 time.sleep(0.05)
+        self.proc.kill()  # the caller's setUp fails here: nobody else would stop it
+        self.proc.wait()
         raise AssertionError("parleyd did not start listening")
 
     def stop(self, sig=signal.SIGTERM):
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
-                self.proc.wait(timeout=20)
+                self.proc.wait(timeout=20 * SLOW)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()

@@ -10,7 +10,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import Node, RawClient, User, mp_pack, wait_for  # noqa: E402
+from harness import Node, RawClient, User, mp_pack, spawn, wait_for  # noqa: E402
 
 PW = "correct horse battery"
 
@@ -332,8 +332,8 @@ class Live(unittest.TestCase):
             alice.login()
             bob.login()
             # listen must outlive several 2 s heartbeat windows by pinging on its own.
-            listener = subprocess.Popen([PARLEY, "--profile", bob.profile, "listen", "--json",
-                                         "--count", "2"], stdout=subprocess.PIPE, text=True)
+            listener = spawn([PARLEY, "--profile", bob.profile, "listen", "--json",
+                              "--count", "2"], stdout=subprocess.PIPE, text=True)
             time.sleep(5)
             out = alice.ok("send", bob.address, "first", "--wait", "delivered", "--timeout", "10")
             self.assertIn("RECEIPT", out)

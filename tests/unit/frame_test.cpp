@@ -31,7 +31,7 @@ TEST_CASE("oversize and zero-length frames fail before buffering") {
 
   FrameDecoder z(1024);
   auto zs = z.feed(std::string(4, '\0'));
-  REQUIRE(zs.error().code == "bad_frame");
+  REQUIRE(zs.error().code == "frame_too_large");  // spec/client-protocol.md §4
 }
 
 TEST_CASE("a frame of exactly the limit is accepted") {

@@ -2,6 +2,7 @@
 
 #include "parley/frame.h"
 #include "parley/message.h"
+#include "parley/utf8.h"
 
 using namespace parley::wire;
 
@@ -83,4 +84,72 @@ TEST_CASE("merge_map appends another map's entries") {
   REQUIRE(m.ok());
   REQUIRE(*m->root().uint("a") == 1);
   REQUIRE(*m->root().str("b") == "two");
+}
+
+// spec/client-protocol.md §1-2: keys are strings in every map, every str is UTF-8.
+TEST_CASE("a map key that is not a string is malformed, at any depth") {
+  // {1: "x"}
+  auto top = Message::parse(std::string("\x81\x01\xa1x", 4));
+  REQUIRE_FALSE(top.ok());
+  REQUIRE(top.error().code == "malformed_frame");
+  // {"t": "ping", "m": {true: 1}}
+  auto nested = Message::parse(std::string("\x82\xa1t\xa4ping\xa1m\x81\xc3\x01", 12));
+  REQUIRE_FALSE(nested.ok());
+  REQUIRE(nested.error().code == "malformed_frame");
+  // {"a": [{"k": 1}]} stays fine
+  REQUIRE(Message::parse(std::string("\x81\xa1"
+                                     "a\x91\x81\xa1k\x01",
+                                     8))
+              .ok());
+}
+
+TEST_CASE("a string that is not UTF-8 is malformed: value, key or inside an array") {
+  for (const std::string& bad : {
+           std::string("\xff"),              // never in UTF-8
+           std::string("\xc0\xaf"),          // overlong '/'
+           std::string("\xe0\x80\xaf"),      // overlong
+           std::string("\xed\xa0\x80"),      // surrogate U+D800
+           std::string("\xf4\x90\x80\x80"),  // above U+10FFFF
+           std::string("ab\xc3"),            // truncated sequence
+       }) {
+    MapWriter value;
+    value.add("t", "report").add("reason", bad);
+    auto v = Message::parse(value.finish());
+    REQUIRE_FALSE(v.ok());
+    CHECK(v.error().code == "malformed_frame");
+    MapWriter key;
+    key.add(bad, "x");
+    CHECK_FALSE(Message::parse(key.finish()).ok());
+    ArrayWriter arr;
+    arr.push("ok").push(bad);
+    MapWriter in_array;
+    in_array.add("list", arr);
+    CHECK_FALSE(Message::parse(in_array.finish()).ok());
+  }
+  // Binary values carry any bytes.
+  MapWriter bin;
+  bin.add_bin("body", std::string("\xff\xfe", 2));
+  REQUIRE(Message::parse(bin.finish()).ok());
+}
+
+TEST_CASE("well-formed UTF-8 of every length is accepted") {
+  MapWriter w;
+  w.add("t", "profile")
+      .add("display_name", "A\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xf4\x8f\xbf\xbf");
+  auto m = Message::parse(w.finish());
+  REQUIRE(m.ok());
+  REQUIRE(*m->root().str("display_name") ==
+          "A\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xf4\x8f\xbf\xbf");
+}
+
+TEST_CASE("repair_utf8 keeps valid text and replaces each bad byte with U+FFFD") {
+  REQUIRE(repair_utf8("caf\xc3\xa9") == "caf\xc3\xa9");
+  REQUIRE(
+      valid_utf8(repair_utf8("a\xff"
+                             "b\xed\xa0\x80")));
+  REQUIRE(repair_utf8("a\xff"
+                      "b") ==
+          "a\xef\xbf\xbd"
+          "b");
+  REQUIRE(repair_utf8("\xc3") == "\xef\xbf\xbd");
 }

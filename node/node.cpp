@@ -34,6 +34,7 @@
 #include "parley/store/checkpointer.h"
 #include "parley/store/database.h"
 #include "parley/store/node_schema.h"
+#include "remote_queries.h"
 
 namespace parley::node {
 
@@ -71,51 +72,6 @@ class PoolPasswordWork : public PasswordWork {
 
  private:
   asio::io_context& core_ctx_;
-  asio::thread_pool pool_;
-};
-
-// Directory questions to other nodes, on a small pool (each blocks on HTTP for up to 15 s).
-class PoolRemoteQueries : public RemoteQueries {
- public:
-  PoolRemoteQueries(asio::io_context& core_ctx, FederationClient& client)
-      : core_ctx_(core_ctx), client_(client), pool_(2) {}
-  ~PoolRemoteQueries() override { pool_.join(); }
-  void query(std::string dest, std::string kind, std::string body,
-             std::function<void(Result<std::string>)> done) override {
-    asio::post(pool_, [this, dest = std::move(dest), kind = std::move(kind), body = std::move(body),
-                       done = std::move(done)]() mutable {
-      Result<std::string> answer = make_error("internal", "unset");
-      auto resp = client_.request(dest, "POST", "/federation/v1/query/" + kind, body);
-      if (!resp.ok()) {
-        // The reason (a refused private address, a connection error) is for the admin's log,
-        // not for the user who asked: it would tell them what this node's network looks like.
-        spdlog::info("event=remote_query_failed peer={} kind={} reason=\"{}\"", dest, kind,
-                     resp.error().message);
-        answer = make_error("unreachable", "cannot reach " + dest);
-      } else if (resp->status == 200) {
-        answer = std::move(resp->body);
-      } else {
-        // The other node's error, passed on: {"code": ..., "message": ...}.
-        std::string code = "bad_gateway";
-        std::string message = dest + " answered HTTP " + std::to_string(resp->status);
-        try {
-          const auto v = web::json::value::parse(resp->body);
-          code = v.at("code").as_string();
-          message = dest + ": " + v.at("message").as_string();
-        } catch (const std::exception&) {
-        }
-        answer = make_error(code, message);
-      }
-      asio::post(core_ctx_, [done = std::move(done), answer = std::move(answer)]() mutable {
-        done(std::move(answer));
-      });
-    });
-  }
-  void stop() { pool_.join(); }
-
- private:
-  asio::io_context& core_ctx_;
-  FederationClient& client_;
   asio::thread_pool pool_;
 };
 

@@ -320,6 +320,40 @@ class DiscoveryTargets(unittest.TestCase):
             n.cleanup()
 
 
+class HangingPeer(unittest.TestCase):
+    def test_questions_to_a_node_that_hangs_do_not_delay_questions_to_others(self):
+        # h.example accepts connections and never answers (a host that went away mid-request).
+        hang = socket.socket()
+        hang.bind(("127.0.0.1", 0))
+        hang.listen(64)
+        a, b, alice, bob = flooded_pair()
+        try:
+            a.parleyd("peer", "add", "h.example", "http://127.0.0.1:%d" % hang.getsockname()[1],
+                      check=True)
+            stuck = [subprocess.Popen([alice_cli for alice_cli in alice_command(alice)]
+                                      + ["lookup", "user%d@h.example" % i],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                     for i in range(4)]
+            time.sleep(1)  # the four questions to h.example are in flight or waiting
+            started = time.time()
+            out = alice.ok("lookup", bob.address, timeout=30)
+            self.assertIn("bob", out)
+            self.assertLess(time.time() - started, 5,
+                            "a question to b.example waited behind the hanging node")
+            for p in stuck:
+                p.kill()
+                p.wait()
+        finally:
+            hang.close()
+            a.cleanup()
+            b.cleanup()
+
+
+def alice_command(user):
+    from harness import PARLEY
+    return [PARLEY, "--profile", user.profile]
+
+
 class AdminApiOnItsOwn(unittest.TestCase):
     def test_admin_requests_without_the_token_are_refused_before_their_body(self):
         node = Node(name="adm.example").start()

@@ -294,13 +294,20 @@ Status serve(const std::string& data_dir) {
   PARLEY_TRY(gateway.listen(config.client_listen));
   Metrics metrics;
 
+  // The core-thread task owns the promise: set_value may still touch it after waking the
+  // waiter, so it must not live on the waiter's stack (which is gone once wait() returns).
   auto run_on_core = [&core_ctx, &core](std::function<void(Core&)> f) {
-    std::promise<void> done;
-    asio::post(core_ctx, [&] {
-      f(core);
-      done.set_value();
+    auto done = std::make_shared<std::promise<void>>();
+    auto finished = done->get_future();
+    asio::post(core_ctx, [&core, &f, done] {
+      try {
+        f(core);
+        done->set_value();
+      } catch (...) {
+        done->set_exception(std::current_exception());
+      }
     });
-    done.get_future().wait();
+    finished.get();
   };
   Retention retention(*db);
   AdminContext admin_ctx{

@@ -200,7 +200,12 @@ def flooded_pair():
 
 class OutOfDescriptors(unittest.TestCase):
     def test_accepting_backs_off_when_descriptors_run_out_and_recovers(self):
-        node = Node(name="fd.example", federation=True).start()
+        env = dict(os.environ)
+        if "UBSAN_OPTIONS" in env:  # scripts/test-sanitized.sh: see the suppression's reason
+            supp = os.path.join(os.path.dirname(__file__), "..", "sanitizers",
+                                "ubsan_no_descriptors.supp")
+            env["UBSAN_OPTIONS"] = "halt_on_error=1:print_stacktrace=1:suppressions=" + supp
+        node = Node(name="fd.example", federation=True).start(env=env)
         socks = []
         try:
             pid = node.proc.pid

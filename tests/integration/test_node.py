@@ -453,7 +453,12 @@ class Gateway(unittest.TestCase):
         self.assertNotIn("two", labels)
 
     def test_too_many_requests_while_logging_in_is_slow_consumer(self):
-        c = RawClient(self.node.client_port)
+        # A real password hash, so the login is still being verified when the node has read
+        # every frame (with test-only hashing it may finish first on a slow machine).
+        node = Node(settings={"security.password_hash": '"interactive"'}).start()
+        self.addCleanup(node.cleanup)
+        node.add_user("alice")
+        c = RawClient(node.client_port)
         frames = [dict(t="login", id=1, user="alice@example.org", password=PW)]
         frames += [dict(t="ping", id=2 + i) for i in range(70)]
         data = b""

@@ -1,5 +1,7 @@
 #include "parley/node/config.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <toml++/toml.h>
 #include <filesystem>
 #include <set>
@@ -97,6 +99,8 @@ Status check_known_keys(const toml::table& root) {
       "security.password_hash",
       "security.login_failures_per_window",
       "security.login_window_seconds",
+      "security.login_failures_per_source",
+      "security.login_failures_per_account",
       "storage.max_database_mb",
       "limits.messages_per_minute",
       "limits.message_burst",
@@ -189,6 +193,10 @@ Result<NodeConfig> load_config(const std::string& path) {
   PARLEY_TRY(read_uint(root, "security.login_failures_per_window", c.login_failures_per_window, 1,
                        1u << 20));
   PARLEY_TRY(read_uint(root, "security.login_window_seconds", c.login_window_seconds, 1, 86400));
+  PARLEY_TRY(read_uint(root, "security.login_failures_per_source", c.login_failures_per_source, 1,
+                       1u << 20));
+  PARLEY_TRY(read_uint(root, "security.login_failures_per_account", c.login_failures_per_account, 1,
+                       1u << 20));
   PARLEY_TRY(read_uint(root, "limits.messages_per_minute", c.messages_per_minute, 0, 1u << 20));
   PARLEY_TRY(read_uint(root, "limits.message_burst", c.message_burst, 1, 1u << 20));
   PARLEY_TRY(read_uint(root, "limits.reports_per_hour", c.reports_per_hour, 1, 10000));
@@ -301,6 +309,8 @@ void take_reloadable(NodeConfig& live, const NodeConfig& fresh) {
   live.max_connections = fresh.max_connections;
   live.login_failures_per_window = fresh.login_failures_per_window;
   live.login_window_seconds = fresh.login_window_seconds;
+  live.login_failures_per_source = fresh.login_failures_per_source;
+  live.login_failures_per_account = fresh.login_failures_per_account;
   live.purge_interval_seconds = fresh.purge_interval_seconds;
   live.purge_batch = fresh.purge_batch;
   live.messages_per_minute = fresh.messages_per_minute;
@@ -356,8 +366,19 @@ std::string federation_public_url(const NodeConfig& c) {
   return "https://" + c.name + ":" + std::to_string(c.federation_listen.port);
 }
 
+// An address literal, parsed (inet_pton: dotted-quad IPv4, RFC 4291 IPv6), in 127.0.0.0/8 or
+// ::1 (also as ::ffff:127.x.y.z); or the name "localhost" (RFC 6761). A host name that merely
+// starts with "127." is not loopback.
 bool is_loopback(const std::string& host) {
-  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+  if (host == "localhost") return true;
+  in_addr v4{};
+  if (inet_pton(AF_INET, host.c_str(), &v4) == 1) {
+    return (ntohl(v4.s_addr) >> 24) == 127;
+  }
+  in6_addr v6{};
+  if (inet_pton(AF_INET6, host.c_str(), &v6) != 1) return false;
+  if (IN6_IS_ADDR_LOOPBACK(&v6)) return true;
+  return IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127;
 }
 
 Status check_exposure(const NodeConfig& c) {
@@ -451,8 +472,14 @@ std::string render_config(const NodeConfig& c) {
     << "# Argon2id cost for stored passwords: interactive or moderate.\n"
     << "# (test-only-minimal exists for test suites; never use it for real users.)\n"
     << "password_hash = \"" << strength_name(c.password_strength) << "\"\n"
-    << "# Failed logins allowed per address and per source IP in each window.\n"
+    << "# Password logins that may fail in each window (seconds): per address from one source\n"
+    << "# IP, per source IP over all addresses, and per address over all sources. An attempt\n"
+    << "# counts from its start and a success gives it back; beyond a bound the login is\n"
+    << "# refused (rate_limited) without checking the password. Session resumes with a device\n"
+    << "# token are never limited by them.\n"
     << "login_failures_per_window = " << c.login_failures_per_window << "\n"
+    << "login_failures_per_source = " << c.login_failures_per_source << "\n"
+    << "login_failures_per_account = " << c.login_failures_per_account << "\n"
     << "login_window_seconds = " << c.login_window_seconds << "\n\n"
     << "[limits]\n"
     << "# Messages (1:1 sends and group events) each user may send per minute, and how many may\n"

@@ -18,10 +18,12 @@ Core::Core(NodeConfig config, store::Database& db, Clock& clock, PasswordWork& p
       clock_(clock),
       passwords_(passwords),
       dummy_hash_(std::move(dummy_hash)),
-      failures_by_address_(config_.login_failures_per_window,
-                           std::int64_t{config_.login_window_seconds} * 1000),
-      failures_by_source_(config_.login_failures_per_window,
+      failures_by_pair_(config_.login_failures_per_window,
+                        std::int64_t{config_.login_window_seconds} * 1000),
+      failures_by_source_(config_.login_failures_per_source,
                           std::int64_t{config_.login_window_seconds} * 1000),
+      failures_by_address_(config_.login_failures_per_account,
+                           std::int64_t{config_.login_window_seconds} * 1000),
       directory_misses_(kDirectoryMissesPerWindow, kDirectoryMissWindowMs),
       node_directory_misses_(10 * kDirectoryMissesPerWindow, kDirectoryMissWindowMs),
       reports_(config_.reports_per_hour, kReportWindowMs),
@@ -32,6 +34,7 @@ Core::~Core() = default;
 ConnId Core::on_connect(std::shared_ptr<Outlet> outlet, std::string source) {
   const ConnId id = next_conn_++;
   auto c = std::make_unique<Conn>();
+  c->id = id;
   c->outlet = std::move(outlet);
   c->source = std::move(source);
   conns_.emplace(id, std::move(c));
@@ -72,10 +75,10 @@ void Core::close_user(std::int64_t user_id, const std::string& code, const std::
   }
 }
 
-void Core::send_frame(Conn& c, std::string payload) {
+void Core::send_frame(Conn& c, std::string payload, std::string if_not_stored) {
   if (c.closed) return;
   if (batching_) {
-    deferred_.push_back({Deferred::kSend, c.outlet, std::move(payload), {}});
+    deferred_.push_back({Deferred::kSend, c.outlet, std::move(payload), std::move(if_not_stored)});
   } else {
     c.outlet->send(std::move(payload));
   }
@@ -104,9 +107,12 @@ void Core::reload(const NodeConfig& fresh) {
   config_.heartbeat_timeout_seconds = fresh.heartbeat_timeout_seconds;
   config_.login_failures_per_window = fresh.login_failures_per_window;
   config_.login_window_seconds = fresh.login_window_seconds;
+  config_.login_failures_per_source = fresh.login_failures_per_source;
+  config_.login_failures_per_account = fresh.login_failures_per_account;
   const std::int64_t window_ms = std::int64_t{fresh.login_window_seconds} * 1000;
-  failures_by_address_.set_limits(fresh.login_failures_per_window, window_ms);
-  failures_by_source_.set_limits(fresh.login_failures_per_window, window_ms);
+  failures_by_pair_.set_limits(fresh.login_failures_per_window, window_ms);
+  failures_by_source_.set_limits(fresh.login_failures_per_source, window_ms);
+  failures_by_address_.set_limits(fresh.login_failures_per_account, window_ms);
   config_.messages_per_minute = fresh.messages_per_minute;
   config_.message_burst = fresh.message_burst;
   config_.reports_per_hour = fresh.reports_per_hour;
@@ -161,8 +167,13 @@ void Core::end_batch() {
   batching_ = false;
   auto out = std::move(deferred_);
   deferred_.clear();
+  const auto pushed = std::move(batch_pushed_);
+  batch_pushed_.clear();
   const Status committed = db_.end_batch(true);
   if (committed.ok()) {
+    for (ConnId id : pushed) {
+      if (auto it = conns_.find(id); it != conns_.end()) it->second->batch_floor = -1;
+    }
     for (auto& d : out) {
       if (d.kind == Deferred::kSend) {
         d.outlet->send(std::move(d.a));
@@ -174,25 +185,25 @@ void Core::end_batch() {
     }
     return;
   }
-  // Nothing of the batch is stored. Successful answers become the error; pushes are dropped and
-  // their connections closed so they resume from their acknowledged cursor.
+  // Nothing of the batch is stored. Successful answers become the error (or the request's own
+  // answer for that case); pushes are dropped, and each connection that lost some is rewound and
+  // pushed again what is committed. The connections stay: reads and deliveries go on
+  // (spec/client-protocol.md section 6).
   spdlog::error("event=batch_commit_failed code={} reason=\"{}\"", committed.error().code,
                 committed.error().message);
   note_write_refused(committed.error());
   conv_rollback();
   touched_.clear();
   outbox_grew_ = false;
-  std::set<Outlet*> lost;
-  for (auto& d : out) {
-    if (d.kind != Deferred::kSend) continue;
-    auto m = wire::Message::parse(d.a);
-    if (!m.ok() || m->type() != "re") lost.insert(d.outlet.get());
-  }
   for (auto& d : out) {
     if (d.kind == Deferred::kSend) {
       auto m = wire::Message::parse(d.a);
-      if (!m.ok() || m->type() != "re") continue;
-      if (m->root().boolean_or("ok", false).value()) {
+      if (!m.ok() || m->type() == "ev") continue;  // an event that may not be stored: pushed again
+      if (m->type() != "re" || !m->root().boolean_or("ok", false).value()) {
+        d.outlet->send(std::move(d.a));
+      } else if (!d.b.empty()) {
+        d.outlet->send(std::move(d.b));
+      } else {
         wire::MapWriter w;
         w.add("t", "re")
             .add("id", m->root().uint_or("id", 0).value())
@@ -200,20 +211,31 @@ void Core::end_batch() {
             .add("code", store::write_refused(committed.error()) ? committed.error().code
                                                                  : std::string("storage"))
             .add("msg", "not stored: " + committed.error().message);
+        if (metrics_)
+          metrics_->count_error(store::write_refused(committed.error()) ? committed.error().code
+                                                                        : std::string("storage"));
         d.outlet->send(w.finish());
-      } else {
-        d.outlet->send(std::move(d.a));
       }
     } else if (d.kind == Deferred::kClose) {
       d.outlet->close(d.a, d.b);
+    } else {
+      d.outlet->notify_when_drained();  // a backlog page waits for it (pump)
     }
   }
-  // Marked closed, not forgotten: a request of that connection may still be running (this can
-  // be called from inside one); the gateway reports the disconnect.
-  for (auto& [id, c] : conns_) {
-    if (!lost.count(c->outlet.get()) || c->closed) continue;
-    c->outlet->close("internal", "the node could not store its last changes");
-    c->closed = true;
+  for (ConnId id : pushed) {
+    const auto it = conns_.find(id);
+    if (it == conns_.end()) continue;
+    Conn& c = *it->second;
+    const std::int64_t floor = c.batch_floor;
+    c.batch_floor = -1;
+    if (c.closed || floor < 0) continue;
+    c.pushed_upto = floor;
+    // A connection in its backlog goes on from the floor when its pending drain arrives; a live
+    // one gets the committed events after it (none, usually) at once.
+    if (c.live && !load_events(c.user_id, floor, 1 << 20, c).ok()) {
+      out_close(c.outlet, "internal", "cannot read the stream");
+      c.closed = true;  // forgotten when the gateway reports the disconnect
+    }
   }
 }
 
@@ -267,12 +289,20 @@ void Core::process(ConnId id, Conn& c, const wire::Message& frame) {
     s = c.user_id ? make_error("bad_request", "already authenticated")
                   : do_resume(id, c, frame.root(), out);
     if (s.ok()) {
-      send_frame(c, out.finish());
+      // A resume stores nothing that matters (last seen, best effort): it holds if the batch
+      // does not commit.
+      std::string answer = out.finish();
+      send_frame(c, answer, answer);
       pump(id, c);
       return;
     }
   } else if (type == "ping") {
     s = do_ping(c, frame.root(), out);
+    if (s.ok()) {
+      std::string answer = out.finish();
+      send_frame(c, answer, answer);  // stores nothing
+      return;
+    }
   } else if (c.user_id == 0) {
     s = make_error("unauthenticated", "log in or resume a session first");
   } else {
@@ -281,6 +311,7 @@ void Core::process(ConnId id, Conn& c, const wire::Message& frame) {
   if (!s.ok()) {
     touched_.clear();
     outbox_grew_ = false;
+    if_not_stored_.clear();
     conv_rollback();
     note_write_refused(s.error());
     restart_broken_batch();
@@ -293,13 +324,15 @@ void Core::process(ConnId id, Conn& c, const wire::Message& frame) {
     return;
   }
   if (type == "logout") {
+    // The token is revoked: every live connection signed in with it ends, this one after its
+    // answer (close_device forgets them all, `c` included).
+    if_not_stored_.clear();
     send_frame(c, out.finish());
-    out_close(c.outlet, "logged_out", "logged out");
-    c.closed = true;
-    on_disconnect(id);
+    close_device(c.user_id, c.device_id, "logged_out", "logged out");
     return;
   }
-  send_frame(c, out.finish());
+  send_frame(c, out.finish(), std::move(if_not_stored_));
+  if_not_stored_.clear();
   notify_touched();
   if (outbox_grew_ && outbox_listener_) outbox_listener_();
   outbox_grew_ = false;
@@ -349,9 +382,13 @@ void Core::start_login(ConnId id, Conn& c, const wire::Message& frame, std::uint
   auto address = wire::parse_address(*user);
   if (!address.ok()) return fail(address.error());
 
+  // Every attempt counts from its start, so guesses in flight together are bounded too; a
+  // success gives its counts back (finish_login).
   const std::int64_t now = clock_.now_ms();
-  const std::int64_t wait = std::max(failures_by_address_.blocked_for(address->str(), now),
-                                     failures_by_source_.blocked_for(c.source, now));
+  LoginReservation r{address->str() + " " + c.source, c.source, address->str()};
+  const std::int64_t wait = std::max({failures_by_pair_.blocked_for(r.pair, now),
+                                      failures_by_source_.blocked_for(r.source, now),
+                                      failures_by_address_.blocked_for(r.address, now)});
   if (wait > 0) {
     wire::MapWriter w;
     w.add("t", "re")
@@ -361,7 +398,7 @@ void Core::start_login(ConnId id, Conn& c, const wire::Message& frame, std::uint
         .add("msg", "too many failed logins; try again later")
         .add("retry_after_ms", wait);
     if (metrics_) metrics_->count_error("rate_limited");
-    bump(&Metrics::logins_failed);
+    bump(&Metrics::logins_rate_limited);
     send_frame(c, w.finish());
     return;
   }
@@ -371,14 +408,18 @@ void Core::start_login(ConnId id, Conn& c, const wire::Message& frame, std::uint
     if (!row.ok()) return fail(row.error());
     if (row->has_value()) hash = (*row)->password_hash;
   }
+  r.pair_window = failures_by_pair_.record_failure(r.pair, now);
+  r.source_window = failures_by_source_.record_failure(r.source, now);
+  r.address_window = failures_by_address_.record_failure(r.address, now);
   c.logging_in = true;
   passwords_.verify(std::move(hash), std::move(password).value(),
-                    [this, id, req, addr = address->str(), dev = std::move(device).value()](
-                        bool ok) mutable { finish_login(id, req, addr, dev, ok); });
+                    [this, id, req, r = std::move(r), dev = std::move(device).value()](
+                        bool ok) mutable { finish_login(id, req, r, dev, ok); });
 }
 
-void Core::finish_login(ConnId id, std::uint64_t req, std::string address, std::string device,
-                        bool password_ok) {
+void Core::finish_login(ConnId id, std::uint64_t req, const LoginReservation& reserved,
+                        std::string device, bool password_ok) {
+  const std::string& address = reserved.address;
   const auto it = conns_.find(id);
   if (it == conns_.end()) return;
   Conn& c = *it->second;
@@ -395,12 +436,16 @@ void Core::finish_login(ConnId id, std::uint64_t req, std::string address, std::
     user = *row;
   }
   if (!user) {
+    // The attempt stays counted (start_login).
     bump(&Metrics::logins_failed);
-    failures_by_address_.record_failure(address, now);
-    failures_by_source_.record_failure(c.source, now);
+    spdlog::info("event=login_failed conn={} source={}", id, c.source);
     reply_error(c, req, make_error("bad_credentials", "wrong address or password"));
     return drain_deferred(id);
   }
+  // The right password of a real user: not a guess that failed.
+  failures_by_pair_.give_back(reserved.pair, reserved.pair_window);
+  failures_by_source_.give_back(reserved.source, reserved.source_window);
+  failures_by_address_.give_back(reserved.address, reserved.address_window);
   if (user->suspended || user->deactivated) {
     const char* code = user->deactivated ? "deactivated" : "suspended";
     const std::string why = std::string("the account is ") + code;

@@ -267,6 +267,19 @@ Result<std::string> Core::directory_answer(const std::string& kind, const std::s
   return out.finish();
 }
 
+Result<Core::UserRow> Core::local_user_counted(Conn& c, const std::string& address) {
+  const std::int64_t now = clock_.now_ms();
+  if (const auto wait = directory_misses_.blocked_for(c.address, now); wait > 0) {
+    retry_after_ms_ = wait;
+    return make_error("rate_limited", "too many requests naming unknown users; retry after " +
+                                          std::to_string((wait + 999) / 1000) + " s");
+  }
+  auto row = local_user_for(address);
+  if (!row.ok() && row.error().code == "not_found")
+    directory_misses_.record_failure(c.address, now);
+  return row;
+}
+
 void Core::start_directory(ConnId id, Conn& c, const std::string& kind, wire::View req,
                            std::uint64_t req_id) {
   auto fail = [&](const Error& e) { reply_error(c, req_id, e); };

@@ -9,6 +9,7 @@
 namespace parley::node {
 
 struct Core::Conn {
+  ConnId id = 0;
   std::shared_ptr<Outlet> outlet;
   std::string source;
   std::int64_t user_id = 0;  // 0 until authenticated
@@ -21,6 +22,9 @@ struct Core::Conn {
   bool live = false;                   // backlog done; new events are pushed at once
   bool awaiting_drain = false;
   bool closed = false;
+  // pushed_upto before the current batch's first push (-1: no push in this batch). A batch
+  // whose commit fails rewinds to it, so committed events are pushed again and nothing is lost.
+  std::int64_t batch_floor = -1;
 };
 
 struct Core::UserRow {

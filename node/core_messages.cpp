@@ -61,7 +61,7 @@ Status Core::do_send(Conn& c, wire::View req, wire::MapWriter& out) {
   const bool remote = !is_local(peer);
   UserRow recipient;
   if (!remote) {
-    PARLEY_ASSIGN_OR_RETURN(r, local_user_for(peer));
+    PARLEY_ASSIGN_OR_RETURN(r, local_user_counted(c, peer));
     recipient = std::move(r);
   }
   if (remote && config_.direct_messages == DirectMessagePolicy::kOrganization) {
@@ -151,6 +151,16 @@ Status Core::do_ack(Conn& c, wire::View req, wire::MapWriter& out) {
   }
   PARLEY_TRY(stored);
   out.add("cursor", upto);
+  if (batching_) {
+    // The batch's commit may still fail: then the answer is the same as for a refused write.
+    wire::MapWriter w;
+    w.add("t", "re")
+        .add("id", req.uint_or("id", 0).value())
+        .add("ok", true)
+        .add("cursor", cursor)
+        .add("deferred", true);
+    if_not_stored_ = w.finish();
+  }
   return ok_status();
 }
 

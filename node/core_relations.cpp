@@ -40,7 +40,7 @@ Status Core::do_relation(Conn& c, const std::string& type, wire::View req, wire:
     // ahead of time.
     std::optional<UserRow> them;
     if (a.domain == config_.name) {
-      PARLEY_ASSIGN_OR_RETURN(t, local_user_for(other));
+      PARLEY_ASSIGN_OR_RETURN(t, local_user_counted(c, other));
       them = t;
     }
     PARLEY_TRY(set_relation(c.user_id, other, "blocked"));
@@ -57,7 +57,7 @@ Status Core::do_relation(Conn& c, const std::string& type, wire::View req, wire:
   }
 
   if (!is_local(other)) return remote_relation(c, type, other, mine, tx, out);
-  PARLEY_ASSIGN_OR_RETURN(them, local_user_for(other));
+  PARLEY_ASSIGN_OR_RETURN(them, local_user_counted(c, other));
   PARLEY_ASSIGN_OR_RETURN(theirs, relation(them.id, c.address));
 
   if (type == "friend_request") {

@@ -267,6 +267,10 @@ Result<int> Core::load_events(std::int64_t user_id, std::int64_t after, int limi
       w.merge_map(st.column_text(3));
     }
     if (kind == "msg" || kind == "gev") bump(&Metrics::deliveries);
+    if (batching_ && c.batch_floor < 0) {
+      c.batch_floor = c.pushed_upto;
+      batch_pushed_.push_back(c.id);
+    }
     send_frame(c, w.finish());
     c.pushed_upto = seq;
     ++n;

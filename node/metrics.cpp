@@ -91,6 +91,7 @@ std::string render_metrics(const Metrics& m, const Snapshot& s) {
   w.family("parley_logins_total", "counter", "Client logins and session resumes, by result.");
   w.sample("parley_logins_total", load(m.logins_ok), "result=\"ok\"");
   w.sample("parley_logins_total", load(m.logins_failed), "result=\"failed\"");
+  w.sample("parley_logins_total", load(m.logins_rate_limited), "result=\"rate_limited\"");
   w.simple("parley_messages_received_total", "counter",
            "Messages and group events stored for this node's senders.", load(m.messages_in));
   w.simple("parley_deliveries_total", "counter",

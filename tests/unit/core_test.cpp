@@ -159,6 +159,7 @@ void befriend(Harness& h, Client& a, const std::string& a_addr, Client& b,
 TEST_CASE("login: right password, wrong password, unknown user, rate limit") {
   Harness h;
   h.add_user("alice");
+  h.add_user("bob");
   Client c = h.connect("192.0.2.1");
   wire::MapWriter f;
   f.add("user", "alice@example.org").add("password", "wrong");
@@ -166,18 +167,111 @@ TEST_CASE("login: right password, wrong password, unknown user, rate limit") {
   wire::MapWriter u;
   u.add("user", "nobody@example.org").add("password", "x");
   REQUIRE(code(h.request(c, u, "login")) == "bad_credentials");
-  for (int i = 0; i < 3; ++i) REQUIRE(code(h.request(c, f, "login")) == "bad_credentials");
-  // Five failures from this source: even the right password is refused for the window.
+  for (int i = 0; i < 4; ++i) REQUIRE(code(h.request(c, f, "login")) == "bad_credentials");
+  // Five failures for this address from this source: even the right password is refused here
+  // for the window.
   wire::MapWriter right;
   right.add("user", "alice@example.org").add("password", "pw-alice");
   auto limited = h.request(c, right, "login");
   REQUIRE(code(limited) == "rate_limited");
   REQUIRE(*limited.root().uint("retry_after_ms") > 0);
-  // Another source is not limited by the source counter, and the address has 4 failures only.
+  // Another user from the same source, and the owner from another source, are not limited by
+  // that (the source and the address have failures left).
+  wire::MapWriter bob;
+  bob.add("user", "bob@example.org").add("password", "pw-bob");
+  REQUIRE(ok(h.request(c, bob, "login")));
   Client other = h.connect("192.0.2.2");
   REQUIRE(ok(h.request(other, right, "login")));
   h.clock.now += 61'000;
-  REQUIRE(ok(h.request(c, right, "login")));
+  Client again = h.connect("192.0.2.1");
+  REQUIRE(ok(h.request(again, right, "login")));
+}
+
+TEST_CASE("login attempts count from their start; bounds per source and per account") {
+  // Issue 14 item 3: the old node checked the limit at the start and counted after the hash,
+  // so guesses in flight together were all checked.
+  struct HeldPasswords : PasswordWork {
+    std::vector<std::pair<bool, std::function<void(bool)>>> held;
+    void verify(std::string hash, std::string pw, std::function<void(bool)> done) override {
+      held.emplace_back(crypto::verify_password(hash, pw), std::move(done));
+    }
+    void release() {
+      auto all = std::move(held);
+      held.clear();
+      for (auto& [result, done] : all) done(result);
+    }
+  };
+  crypto::init();
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("parley-login-test-" + crypto::hex_encode(crypto::random_bytes(6)) + ".db");
+  {
+    auto db = std::move(store::Database::open(path.string()).value());
+    REQUIRE(db->migrate(store::node_migrations()).ok());
+    NodeConfig config;
+    config.name = "example.org";
+    config.password_strength = crypto::PasswordStrength::kTestOnlyMinimal;
+    config.login_failures_per_window = 5;
+    config.login_failures_per_source = 8;
+    config.login_failures_per_account = 12;
+    FakeClock clock;
+    HeldPasswords passwords;
+    Core core(config, *db, clock, passwords, Harness::hash("dummy"));
+    REQUIRE(core.add_user("alice", Harness::hash("pw-alice")).ok());
+    auto attempt = [&](const std::string& source, const std::string& pw) {
+      auto out = std::make_shared<FakeOutlet>();
+      const ConnId id = core.on_connect(out, source);
+      wire::MapWriter w;
+      w.add("t", "login").add("id", 1).add("user", "alice@example.org").add("password", pw);
+      core.on_frame(id, *wire::Message::parse(w.finish()));
+      return out;
+    };
+    auto answer = [](const std::shared_ptr<FakeOutlet>& out) {
+      REQUIRE(out->frames.size() >= 1);
+      return out->frames.front().root().str_or("code", "ok").value();
+    };
+    // 50 guesses at once from one source: 5 go to the password check, 45 are refused at once.
+    std::vector<std::shared_ptr<FakeOutlet>> guesses;
+    for (int i = 0; i < 50; ++i) guesses.push_back(attempt("198.51.100.7", "guess"));
+    REQUIRE(passwords.held.size() == 5);
+    int refused = 0;
+    for (auto& g : guesses) {
+      if (g->frames.empty()) continue;
+      REQUIRE(answer(g) == "rate_limited");
+      REQUIRE(*g->frames.front().root().uint("retry_after_ms") > 0);
+      ++refused;
+    }
+    REQUIRE(refused == 45);
+    passwords.release();
+    // The owner from elsewhere: in flight, then a success gives its count back.
+    auto owner = attempt("203.0.113.1", "pw-alice");
+    REQUIRE(passwords.held.size() == 1);
+    passwords.release();
+    REQUIRE(answer(owner) == "ok");
+    // Guesses from other sources up to the account's looser bound (12, 5 used): 7 more.
+    int checked = 0;
+    for (int i = 0; i < 20; ++i) {
+      auto g = attempt("192.0.2." + std::to_string(10 + i / 2), "guess");
+      if (g->frames.empty()) ++checked;
+      passwords.release();
+    }
+    REQUIRE(checked == 7);
+    // The account is at its bound for password logins now; its owner's token still resumes.
+    auto limited = attempt("203.0.113.1", "pw-alice");
+    REQUIRE(answer(limited) == "rate_limited");
+    auto re = owner->frames.front().root().str("token");
+    REQUIRE(re.ok());
+    auto resumer = std::make_shared<FakeOutlet>();
+    const ConnId rid = core.on_connect(resumer, "198.51.100.7");
+    wire::MapWriter rw;
+    rw.add("t", "resume").add("id", 1).add("token", *re);
+    core.on_frame(rid, *wire::Message::parse(rw.finish()));
+    REQUIRE(answer(resumer) == "ok");
+    clock.now += 61'000;
+    auto later = attempt("198.51.100.7", "pw-alice");
+    passwords.release();
+    REQUIRE(answer(later) == "ok");
+  }
+  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path.string() + suffix);
 }
 
 TEST_CASE("requests before authentication are refused; resume with a token works") {
@@ -452,6 +546,45 @@ TEST_CASE("directory: exact lookups only, display names, misses rate limited per
   CHECK(ok(lookup("bob@example.org")));
   // No federation configured: a remote user cannot be looked up, and says why.
   CHECK(code(lookup("carol@other.example")) == "unavailable");
+}
+
+TEST_CASE("block, friend requests and sends to unknown users share the lookup budget") {
+  // Issue 14 item 19c: the old node answered `block`/`friend_request` with not_found for an
+  // unknown user and ok for a known one however often it was asked, so existence leaked past
+  // the lookup limit.
+  Harness h(DirectMessagePolicy::kOrganization);
+  h.add_user("alice");
+  h.add_user("bob");
+  h.add_user("carol");
+  auto a = h.login("alice");
+  auto c = h.login("carol");
+  for (int i = 0; i < 30; ++i) {
+    const std::string who = "nobody" + std::to_string(i) + "@example.org";
+    const char* type = i % 3 == 0 ? "block" : i % 3 == 1 ? "friend_request" : "friend_accept";
+    INFO(type << " " << who);
+    REQUIRE(code(h.rel(a, type, who)) == "not_found");
+  }
+  // The budget is spent: known and unknown users get the same answer, and so does a send.
+  for (const char* who : {"bob@example.org", "nobody-else@example.org"}) {
+    for (const char* type : {"block", "friend_request", "friend_remove"}) {
+      INFO(type << " " << who);
+      auto re = h.rel(a, type, who);
+      REQUIRE(code(re) == "rate_limited");
+      REQUIRE(*re.root().uint("retry_after_ms") > 0);
+      REQUIRE(*re.root().uint("retry_after_ms") <= 60'000);
+    }
+    INFO("send " << who);
+    REQUIRE(code(h.send(a, who, "x", std::string("m-") + who)) == "rate_limited");
+  }
+  wire::MapWriter f;
+  f.add("address", "bob@example.org");
+  REQUIRE(code(h.request(a, f, "lookup")) == "rate_limited");  // one budget for all of them
+  // Remote addresses and other askers are not affected; unblock names no one.
+  REQUIRE(ok(h.rel(c, "friend_request", "bob@example.org")));
+  REQUIRE(code(h.rel(a, "unblock", "bob@example.org")) == "not_found");
+  h.clock.now += 61'000;
+  REQUIRE(ok(h.rel(a, "friend_request", "bob@example.org")));
+  REQUIRE(ok(h.send(a, "bob@example.org", "x", "after")));
 }
 
 TEST_CASE("key directory: publish, query, one-time prekeys handed out exactly once") {
@@ -732,8 +865,10 @@ TEST_CASE("group commit: answers leave after the batch commits; a failed batch a
   CHECK(h.events(bob).size() == 2);
   CHECK(count() == 2);
 
-  // The database drops the batch (say, the disk filled): the sender hears the error, the live
-  // receiver's connection is closed (it resumes from its cursor), nothing is stored.
+  // The database drops the batch (say, the disk filled): the sender hears the error, nothing is
+  // stored, and no connection is closed (issue 14 item 17: the old node closed both with
+  // `bye internal`); the pushes of what was not stored are dropped and the next stored event
+  // follows without a gap.
   ann.out->frames.clear();
   h.core().begin_batch();
   h.core().on_frame(ann.id, frame("m3", "three"));
@@ -743,8 +878,21 @@ TEST_CASE("group commit: answers leave after the batch commits; a failed batch a
   REQUIRE(re.size() == 1);
   CHECK_FALSE(ok(re[0]));
   CHECK(code(re[0]) == "storage");
-  CHECK(bob.out->closed_code == "internal");
+  CHECK(bob.out->closed_code.empty());
+  CHECK(ann.out->closed_code.empty());
+  CHECK(h.events(bob).empty());
+  CHECK(h.events(ann).empty());
   CHECK(count() == 2);
+  h.core().begin_batch();
+  h.core().on_frame(ann.id, frame("m3", "three"));
+  h.core().end_batch();
+  re = responses();
+  REQUIRE(re.size() == 1);
+  CHECK(ok(re[0]));
+  auto got = h.events(bob);
+  REQUIRE(got.size() == 1);
+  CHECK(*got[0].root().uint("seq") == 3);
+  CHECK(*got[0].root().bin("body", 100) == "three");
 }
 
 TEST_CASE("send rate limit: burst, rate_limited with retry_after_ms, per-user override, reload") {

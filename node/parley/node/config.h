@@ -78,7 +78,9 @@ struct NodeConfig {
   bool federation_allow_private_addresses = false;
 
   crypto::PasswordStrength password_strength = crypto::PasswordStrength::kInteractive;
-  std::uint32_t login_failures_per_window = 5;
+  std::uint32_t login_failures_per_window = 5;    // per (address, source IP)
+  std::uint32_t login_failures_per_source = 20;   // per source IP, all addresses
+  std::uint32_t login_failures_per_account = 50;  // per address, all sources
   std::uint32_t login_window_seconds = 60;
 
   // [limits]: messages (send, group_event) per user and minute, with a burst allowance; 0:
@@ -125,6 +127,8 @@ std::string federation_public_url(const NodeConfig& config);
 // Refuses exposures that are unsafe by default: a non-loopback admin API, or a non-loopback
 // plaintext client listener without client.allow_plaintext_remote.
 Status check_exposure(const NodeConfig& config);
+// True for an IP address literal in 127.0.0.0/8 or ::1 (or ::ffff:127.0.0.0/104), and for
+// "localhost"; every other text, e.g. the host name "127.evil.example", is not loopback.
 bool is_loopback(const std::string& host);
 // The commented TOML text `parleyd init` writes.
 std::string render_config(const NodeConfig& config);

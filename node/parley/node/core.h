@@ -152,10 +152,12 @@ class Core {
 
   // Group commit: requests processed between begin_batch() and end_batch() share one database
   // commit; their responses and pushes leave only after it (a durable acknowledgement is never
-  // sent before its commit). If the commit fails, every request of the batch is answered with
-  // the error and connections whose pushes were lost are closed (they resume from their
-  // cursor). Without a batch each request commits on its own; so does every request while the
-  // database refuses writes (full, read-only), until a probe write succeeds again.
+  // sent before its commit). If the commit fails, every request of the batch that succeeded is
+  // answered with the error (an `ack`: ok, cursor unchanged, deferred), the batch's pushes are
+  // dropped and each connection that lost some is rewound to what it had before the batch and
+  // pushed the committed events again; connections stay open. Without a batch each request commits
+  // on its own; so does every request while the database refuses writes (full, read-only), until a
+  // probe write succeeds again.
   void begin_batch();
   void end_batch();
 
@@ -252,8 +254,15 @@ class Core {
   struct Conn;
   struct Handler;
   struct UserRow;
+  // The counts a login in progress holds (start_login), given back on success.
+  struct LoginReservation {
+    std::string pair, source, address;
+    std::int64_t pair_window = 0, source_window = 0, address_window = 0;
+  };
 
-  void send_frame(Conn& c, std::string payload);
+  // `if_not_stored`: the answer to send instead when the batch holding this one fails to
+  // commit (empty: the request's error).
+  void send_frame(Conn& c, std::string payload, std::string if_not_stored = {});
   // After a failure: if the database rolled the current batch back, end it and open another.
   void restart_broken_batch();
   void note_write_refused(const Error& e);
@@ -265,8 +274,8 @@ class Core {
   void reply_error(Conn& c, std::uint64_t id, const Error& e);
   void process(ConnId id, Conn& c, const wire::Message& frame);
   void start_login(ConnId id, Conn& c, const wire::Message& frame, std::uint64_t req);
-  void finish_login(ConnId id, std::uint64_t req, std::string address, std::string device,
-                    bool password_ok);
+  void finish_login(ConnId id, std::uint64_t req, const LoginReservation& reserved,
+                    std::string device, bool password_ok);
   Status do_resume(ConnId id, Conn& c, wire::View req, wire::MapWriter& out);
   void authenticated(ConnId id, Conn& c, std::int64_t user_id, std::string address,
                      std::int64_t device_id);
@@ -341,6 +350,10 @@ class Core {
   // Storage helpers (core_store.cpp).
   Result<std::optional<UserRow>> find_user(const std::string& name);
   Result<UserRow> local_user_for(const std::string& address);
+  // local_user_for for a request of `c` naming a user of this node (block, friend_*, send): an
+  // unknown user counts against `c`'s directory budget like a lookup (client-protocol.md §11),
+  // and while that budget is spent every such request is "rate_limited" (retry_after_ms_ set).
+  Result<UserRow> local_user_counted(Conn& c, const std::string& address);
   Result<std::int64_t> append_event(std::int64_t user_id, const std::string& kind,
                                     const std::string& conv, std::int64_t cseq,
                                     const std::string& payload);
@@ -389,8 +402,10 @@ class Core {
   Clock& clock_;
   PasswordWork& passwords_;
   std::string dummy_hash_;
-  RateLimiter failures_by_address_;
-  RateLimiter failures_by_source_;
+  // Password logins, counted from their start (spec/client-protocol.md section 5).
+  RateLimiter failures_by_pair_;       // per (address, source IP)
+  RateLimiter failures_by_source_;     // per source IP
+  RateLimiter failures_by_address_;    // per address, looser
   RateLimiter directory_misses_;       // lookups of users that do not exist, per user
   RateLimiter node_directory_misses_;  // the same, per asking node
   RemoteQueries* remote_ = nullptr;
@@ -409,8 +424,11 @@ class Core {
   struct Deferred {
     enum Kind { kSend, kClose, kDrain } kind;
     std::shared_ptr<Outlet> outlet;
-    std::string a, b;
+    std::string a, b;  // kSend: the payload and its if_not_stored; kClose: code and message
   };
+  std::vector<ConnId> batch_pushed_;  // connections with a batch_floor in the current batch
+  // Set by a handler whose success answer differs when its batch fails (do_ack).
+  std::string if_not_stored_;
   bool batching_ = false;
   Metrics* metrics_ = nullptr;
   void bump(std::atomic<std::int64_t> Metrics::*counter) {

@@ -37,9 +37,10 @@ class Histogram {
 
 struct Metrics {
   std::atomic<std::int64_t> logins_ok{0}, logins_failed{0};
-  std::atomic<std::int64_t> messages_in{0};  // 1:1 messages and group events stored for a
-                                             // local sender
-  std::atomic<std::int64_t> deliveries{0};   // message and group events pushed to devices
+  std::atomic<std::int64_t> logins_rate_limited{0};  // refused before the password was checked
+  std::atomic<std::int64_t> messages_in{0};          // 1:1 messages and group events stored for a
+                                                     // local sender
+  std::atomic<std::int64_t> deliveries{0};           // message and group events pushed to devices
   std::atomic<std::int64_t> federation_events_in{0}, federation_events_out{0};
   std::atomic<std::int64_t> federation_txn_ok{0}, federation_txn_failed{0};
   Histogram federation_latency;                  // one transaction: send → answer

@@ -23,11 +23,22 @@ class RateLimiter {
     return it->second.start + window_ms_ - now_ms;
   }
 
-  void record_failure(const std::string& key, std::int64_t now_ms) {
+  // Counts one failure (or an attempt reserved before its outcome is known); returns the start
+  // of the window it was counted in, for give_back.
+  std::int64_t record_failure(const std::string& key, std::int64_t now_ms) {
     if (windows_.size() >= max_keys_) prune(now_ms);
     auto& w = windows_[key];
     if (now_ms - w.start >= window_ms_) w = Window{now_ms, 0};
     ++w.count;
+    return w.start;
+  }
+
+  // Takes back one count made by record_failure in the window that started at `window_start`
+  // (the attempt succeeded). Nothing when that window has ended meanwhile.
+  void give_back(const std::string& key, std::int64_t window_start) {
+    const auto it = windows_.find(key);
+    if (it == windows_.end() || it->second.start != window_start || it->second.count == 0) return;
+    --it->second.count;
   }
 
   std::size_t size() const { return windows_.size(); }

@@ -6,6 +6,7 @@ import re
 import unittest
 import urllib.request
 
+from fakenode import FakeNode
 from test_federation import FakeNodeCase
 
 
@@ -84,6 +85,31 @@ class PerEventVerdicts(FakeNodeCase):
         self.assertEqual(self.send([self.msg(6), self.msg(7, sender="alice@a.example")])[:2],
                          (403, "forbidden"))
         self.assertEqual(self.bob_messages(), [])
+
+
+class StrictKeyDocuments(FakeNodeCase):
+    def first_contact(self, origin, form):
+        """A transaction from `origin` (never seen by b) whose key document, served by the fake
+        node, has the structure `form` but a valid self-signature."""
+        self.fake.publish("k1", name=origin, form=form)
+        path, body = self.fake.transaction([self.msg(1, sender="x@" + origin)], origin=origin)
+        auth = self.fake.sign("k1", "PUT", path, "b.example", body, origin=origin)
+        return FakeNode.call(self.b.fed_port, "PUT", path, body, auth)[:2]
+
+    def test_a_non_canonical_key_document_is_refused_and_not_pinned(self):
+        for i, form in enumerate(("extra_field", "reordered", "long_int")):
+            origin = "x%d.example" % i
+            self.assertEqual(self.first_contact(origin, form), (401, "unknown_key"), form)
+            self.assertNotIn(origin, [p["name"] for p in json.loads(
+                self.b.parleyd("peer", "list", "--json", check=True).stdout) if p.get("key")])
+        logs = self.b.logs()
+        self.assertEqual(logs.count("not in canonical form"), 3, logs)
+        self.assertNotIn("event=peer_key_pinned peer=x", logs)
+        self.assertEqual(self.bob_messages(), [])
+        # The same key in the canonical form is pinned on first contact.
+        self.assertEqual(self.first_contact("x9.example", "canonical")[0], 200)
+        self.assertIn("event=peer_key_pinned peer=x9.example", self.b.logs())
+        self.assertEqual(len(self.bob_messages()), 1)
 
 
 if __name__ == "__main__":

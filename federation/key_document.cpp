@@ -76,11 +76,10 @@ Status KeyDocument::continues_from(std::string_view pinned) const {
   return ok_status();
 }
 
-Result<std::string> encode_key_document(const KeyDocument& doc, const crypto::SigningKey& current) {
-  const NodeKey* cur = doc.current();
-  if (!cur || cur->public_key != current.public_key()) {
-    return make_error("bad_argument", "the signing key must be the document's current key");
-  }
+namespace {
+
+// The canonical `doc` bytes of a document (spec/federation.md section 1).
+std::string encode_body(const KeyDocument& doc) {
   wire::ArrayWriter keys;
   for (const auto& k : doc.keys) {
     wire::MapWriter e;
@@ -92,10 +91,27 @@ Result<std::string> encode_key_document(const KeyDocument& doc, const crypto::Si
   }
   wire::MapWriter body;
   body.add("v", 1).add("name", doc.name).add("keys", keys);
-  const std::string bytes = body.finish();
+  return body.finish();
+}
+
+std::string outer_map(std::string_view doc_bytes, std::string_view sig) {
   wire::MapWriter outer;
-  outer.add_bin("doc", bytes).add_bin("sig", current.sign(signed_bytes(bytes)));
+  outer.add_bin("doc", doc_bytes).add_bin("sig", sig);
   return outer.finish();
+}
+
+}  // namespace
+
+std::string sign_key_document(std::string_view doc_bytes, const crypto::SigningKey& key) {
+  return outer_map(doc_bytes, key.sign(signed_bytes(doc_bytes)));
+}
+
+Result<std::string> encode_key_document(const KeyDocument& doc, const crypto::SigningKey& current) {
+  const NodeKey* cur = doc.current();
+  if (!cur || cur->public_key != current.public_key()) {
+    return make_error("bad_argument", "the signing key must be the document's current key");
+  }
+  return sign_key_document(encode_body(doc), current);
 }
 
 Result<KeyDocument> parse_key_document(std::string_view bytes, std::string_view expected_name) {
@@ -120,6 +136,7 @@ Result<KeyDocument> parse_key_document(std::string_view bytes, std::string_view 
     auto from = e.sint("from_ms");
     auto until = e.sint("until_ms");
     if (!key.ok() || !from.ok() || !until.ok()) return malformed("bad key entry");
+    if (*from < 0 || *until < 0) return malformed("key times are not negative");
     auto raw = crypto::parse_public_key(*key);
     if (!raw.ok()) return malformed(raw.error().message);
     std::string prev_sig;
@@ -133,6 +150,11 @@ Result<KeyDocument> parse_key_document(std::string_view bytes, std::string_view 
   int current = 0;
   for (const auto& k : doc.keys) current += k.until_ms == 0;
   if (current != 1) return malformed("exactly one key must be current");
+  // One document, one encoding: extra or reordered fields, longer integer or length forms and
+  // duplicate keys all parse above but are not what the spec's structure encodes to.
+  if (encode_body(doc) != *doc_bytes || outer_map(*doc_bytes, *sig) != bytes) {
+    return malformed("not in canonical form");
+  }
   if (!crypto::verify_signature(doc.current()->public_key, signed_bytes(*doc_bytes), *sig)) {
     return make_error("bad_signature", "the key document's signature does not verify");
   }

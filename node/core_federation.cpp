@@ -40,11 +40,7 @@ Result<std::int64_t> Core::apply_federation(const std::string& origin, std::uint
     }
     for (const auto& e : events) {
       if (e.id <= applied) continue;  // already applied: a resent transaction
-      auto msg = wire::Message::parse(e.payload);
-      if (!msg.ok())
-        return make_error("bad_request",
-                          "event " + std::to_string(e.id) + ": " + msg.error().message);
-      PARLEY_TRY(apply_remote(origin, msg->root()));
+      PARLEY_TRY(apply_one(origin, e));
       applied = e.id;
       ++fresh;
     }
@@ -78,6 +74,43 @@ Result<std::int64_t> Core::apply_federation(const std::string& origin, std::uint
   return result;
 }
 
+namespace {
+
+// Errors that refuse the whole transaction: the origin spoke for someone it does not speak for
+// (403, federation.md section 4), or this node could not store what it applied (the sender
+// retries). Every other error is a verdict on one event, which is acknowledged and dropped.
+bool fails_transaction(const Error& e) {
+  return e.code == "forbidden" || store::write_refused(e) || e.code == "storage" ||
+         e.code == "busy" || e.code == "corrupt" || e.code == "conflict" || e.code == "internal";
+}
+
+}  // namespace
+
+// One event, in a savepoint: a dropped event leaves nothing behind, the events before and after
+// it in the transaction are applied.
+Status Core::apply_one(const std::string& origin, const InboundEvent& e) {
+  PARLEY_TRY(db_.exec("SAVEPOINT fed_event"));
+  Status s = [&]() -> Status {
+    auto msg = wire::Message::parse(e.payload);
+    if (!msg.ok()) return make_error("bad_request", "malformed payload: " + msg.error().message);
+    return apply_remote(origin, msg->root());
+  }();
+  if (s.ok() || fails_transaction(s.error())) {
+    if (s.ok()) PARLEY_TRY(db_.exec("RELEASE fed_event"));
+    return s;
+  }
+  PARLEY_TRY(db_.exec("ROLLBACK TO fed_event; RELEASE fed_event"));
+  drop_inbound(origin, e.id, s.error().code, s.error().message);
+  return ok_status();
+}
+
+void Core::drop_inbound(const std::string& origin, std::int64_t id, const std::string& reason,
+                        const std::string& detail) {
+  spdlog::warn("event=federation_event_dropped peer={} id={} reason={} detail=\"{}\"", origin, id,
+               reason, detail);
+  if (metrics_) metrics_->count_federation_drop(reason);
+}
+
 Status Core::apply_remote(const std::string& origin, wire::View ev) {
   PARLEY_ASSIGN_OR_RETURN(type, ev.str("type", 32));
   if (type == "conv") {
@@ -94,7 +127,7 @@ Status Core::apply_remote(const std::string& origin, wire::View ev) {
     return make_error("forbidden", "event from " + from.str() + " sent by node " + origin);
   }
   if (to.domain != config_.name) {
-    return make_error("bad_request", "event for " + to.str() + ", who is not on this node");
+    return make_error("not_ours", "event for " + to.str() + ", who is not on this node");
   }
   // A message names the conversation between `from` and `to`; an origin cannot write into a
   // conversation it is not part of.
@@ -125,7 +158,14 @@ Status Core::apply_remote(const std::string& origin, wire::View ev) {
       return friend_event(me.id, "request", from.str(), from.str());
     }
     if (event == "accepted") {
-      if (mine != "outgoing" && mine != "incoming") return ok_status();
+      // Only the addressee answers a request: `from` accepts what our user asked of them. An
+      // `accepted` for a request `from` made itself (incoming here) would let a node complete
+      // its own request on our user's behalf.
+      if (mine == "incoming") {
+        return make_error("unsolicited_accept",
+                          from.str() + " accepted its own request to " + to.str());
+      }
+      if (mine != "outgoing") return ok_status();
       PARLEY_TRY(set_relation(me.id, from.str(), "friend"));
       return friend_event(me.id, "accepted", from.str(), from.str());
     }

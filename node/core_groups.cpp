@@ -274,6 +274,7 @@ Status Core::apply_conv(const std::string& from, const std::string& signed_bytes
   auto refuse = [&](const char* reason) {
     spdlog::warn("event=conv_event_refused conv={} id={} origin={} from={} reason=\"{}\"", e.conv,
                  id, e.origin, from, reason);
+    if (metrics_) metrics_->count_federation_drop("group_event_refused");
     return ok_status();  // acknowledged and dropped: resending would not change the verdict
   };
   if (!is_group(e.conv)) return refuse("not a group conversation");

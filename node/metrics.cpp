@@ -34,6 +34,16 @@ std::map<std::string, std::int64_t> Metrics::errors() const {
   return errors_;
 }
 
+void Metrics::count_federation_drop(const std::string& reason) {
+  std::lock_guard<std::mutex> lock(errors_mutex_);
+  ++federation_drops_[reason];
+}
+
+std::map<std::string, std::int64_t> Metrics::federation_drops() const {
+  std::lock_guard<std::mutex> lock(errors_mutex_);
+  return federation_drops_;
+}
+
 std::string escape_label(const std::string& value) {
   std::string out;
   out.reserve(value.size());
@@ -122,6 +132,13 @@ std::string render_metrics(const Metrics& m, const Snapshot& s) {
            "le=\"+Inf\"");
   w.sample("parley_federation_transaction_seconds_sum", h.sum);
   w.sample("parley_federation_transaction_seconds_count", static_cast<double>(h.count));
+  w.family("parley_federation_dropped_total", "counter",
+           "Federation events acknowledged and dropped (inbound) or given up on (outbound), by "
+           "reason.");
+  for (const auto& [reason, n] : m.federation_drops()) {
+    w.sample("parley_federation_dropped_total", static_cast<double>(n),
+             "reason=\"" + escape_label(reason) + "\"");
+  }
   w.family("parley_peer_queued_events", "gauge",
            "Events waiting in the outbound queue, per federation peer.");
   for (const auto& p : s.peers) {

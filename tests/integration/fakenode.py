@@ -53,9 +53,11 @@ class FakeNode(BackgroundHttp):
         out = subprocess.run([FEDTOOL, "keygen", path], capture_output=True, text=True, check=True)
         return out.stdout.strip()
 
-    def publish(self, *labels, endorse=True):
-        """Serves a key document listing keys `labels` (oldest first; the last is current)."""
-        args = [FEDTOOL, "keydoc", self.name] + ([] if endorse else ["--no-endorse"])
+    def publish(self, *labels, endorse=True, name=None, form="canonical"):
+        """Serves a key document listing keys `labels` (oldest first; the last is current) for
+        `name` (this node's by default), in `form` (parley-fedtool keydoc --form)."""
+        args = [FEDTOOL, "keydoc", name or self.name, "--form", form]
+        args += [] if endorse else ["--no-endorse"]
         args += [os.path.join(self.dir, l + ".key") for l in labels]
         self.key_doc = subprocess.run(args, capture_output=True, check=True).stdout
 

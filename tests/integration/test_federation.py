@@ -25,8 +25,10 @@ def peers(node):
 
 
 class FakeNodeCase(unittest.TestCase):
-    """b.example (real, `anyone` may message bob) and f.example (fake, key k1 pinned by b)."""
+    """b.example (real, `anyone` may message bob unless `policy` says otherwise) and f.example
+    (fake, key k1 pinned by b)."""
     settings = {}
+    policy = "anyone"
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="parley-fake-")
@@ -36,7 +38,8 @@ class FakeNodeCase(unittest.TestCase):
         settings = {"federation.discovery_url":
                     '"%s/{name}/.well-known/parley"' % self.fake.url}
         settings.update(self.settings)
-        self.b = Node(name="b.example", policy="anyone", federation=True, settings=settings).start()
+        self.b = Node(name="b.example", policy=self.policy, federation=True,
+                      settings=settings).start()
         self.b.add_user("bob")
         self.bob = User(self.b, "bob")
         self.assertEqual(self.bob.login().returncode, 0)

@@ -4,8 +4,11 @@
 // bytes. Test-only; never installed.
 //
 //   parley-fedtool keygen FILE                      writes a key, prints its public key
-//   parley-fedtool keydoc NAME [--no-endorse] KEYFILE...
-//                                                   key document (oldest key first, last current)
+//   parley-fedtool keydoc NAME [--no-endorse] [--form FORM] KEYFILE...
+//                                                   key document (oldest key first, last current);
+//                                                   FORM canonical (default), or a validly signed
+//                                                   non-canonical one: extra_field, reordered,
+//                                                   long_int
 //   parley-fedtool sign KEYFILE METHOD PATH ORIGIN DEST [TS_MS]   body on stdin, header on stdout
 #include <unistd.h>
 
@@ -13,6 +16,7 @@
 #include <cstdio>
 #include <iostream>
 #include <iterator>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +24,7 @@
 #include "parley/crypto/sign.h"
 #include "parley/federation/key_document.h"
 #include "parley/federation/signing.h"
+#include "parley/message.h"
 
 namespace {
 
@@ -45,6 +50,37 @@ crypto::SigningKey load(const std::string& path) {
   return std::move(k).value();
 }
 
+// The document's `doc` bytes in a structure the spec does not allow (or canonical), signed by
+// `current` all the same: what a sloppy or hostile node could serve.
+std::optional<std::string> document_in_form(const federation::KeyDocument& doc,
+                                            const crypto::SigningKey& current,
+                                            const std::string& form) {
+  if (form == "canonical") return federation::encode_key_document(doc, current).value_or("");
+  wire::ArrayWriter keys;
+  for (const auto& k : doc.keys) {
+    wire::MapWriter e;
+    e.add("key", crypto::format_public_key(k.public_key))
+        .add("from_ms", k.from_ms)
+        .add("until_ms", k.until_ms);
+    if (!k.prev_sig.empty()) e.add_bin("prev_sig", k.prev_sig);
+    keys.push(e);
+  }
+  std::string body;
+  if (form == "extra_field") {
+    body =
+        wire::MapWriter().add("v", 1).add("name", doc.name).add("keys", keys).add("x", 1).finish();
+  } else if (form == "reordered") {
+    body = wire::MapWriter().add("name", doc.name).add("v", 1).add("keys", keys).finish();
+  } else if (form == "long_int") {
+    // "v": 1 as a uint64 (0xcf and eight bytes) instead of a positive fixint.
+    const std::string rest = wire::MapWriter().add("name", doc.name).add("keys", keys).finish();
+    body = std::string("\x83\xa1v\xcf", 4) + std::string(7, '\0') + "\x01" + rest.substr(1);
+  } else {
+    return std::nullopt;
+  }
+  return federation::sign_key_document(body, current);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -58,10 +94,13 @@ int main(int argc, char** argv) {
   }
   if (args.size() >= 3 && args[0] == "keydoc") {
     bool endorse = true;
+    std::string form = "canonical";
     std::vector<crypto::SigningKey> keys;
     for (std::size_t i = 2; i < args.size(); ++i) {
       if (args[i] == "--no-endorse") {
         endorse = false;
+      } else if (args[i] == "--form" && i + 1 < args.size()) {
+        form = args[++i];
       } else {
         keys.push_back(load(args[i]));
       }
@@ -78,8 +117,8 @@ int main(int argc, char** argv) {
       }
       doc.keys.push_back(k);
     }
-    auto bytes = federation::encode_key_document(doc, keys.back());
-    if (!bytes.ok()) return fail(bytes.error().message);
+    auto bytes = document_in_form(doc, keys.back(), form);
+    if (!bytes || bytes->empty()) return fail("cannot write a key document in form " + form);
     std::fwrite(bytes->data(), 1, bytes->size(), stdout);
     return 0;
   }
@@ -94,6 +133,6 @@ int main(int argc, char** argv) {
     return 0;
   }
   return fail(
-      "usage: keygen FILE | keydoc NAME [--no-endorse] KEYFILE... | "
+      "usage: keygen FILE | keydoc NAME [--no-endorse] [--form FORM] KEYFILE... | "
       "sign KEYFILE METHOD PATH ORIGIN DEST [TS_MS]");
 }

@@ -990,3 +990,50 @@ TEST_CASE(
   CHECK(stale.error().code == "stale_epoch");
   CHECK(*apply(2, 2) == 2);
 }
+
+TEST_CASE("federation: a bad event is dropped, the rest of its transaction applied") {
+  Harness h;
+  Metrics metrics;
+  h.core().set_metrics(&metrics);
+  h.add_user("ann");
+  auto friend_event = [](const char* event, const char* from, const char* to) {
+    return wire::MapWriter()
+        .add("type", "friend")
+        .add("event", event)
+        .add("from", from)
+        .add("to", to)
+        .finish();
+  };
+  const std::string request = friend_event("request", "x@b.example", "ann@example.org");
+  const std::string self_accept = friend_event("accepted", "x@b.example", "ann@example.org");
+  const std::string elsewhere = friend_event("request", "x@b.example", "ann@c.example");
+  const std::string bad_group =
+      wire::MapWriter().add("type", "conv").add_bin("ev", "not a signed event").finish();
+  auto applied = h.core().apply_federation(
+      "b.example", 0,
+      {{1, "\xc1"}, {2, bad_group}, {3, elsewhere}, {4, request}, {5, self_accept}});
+  REQUIRE(applied.ok());
+  CHECK(*applied == 5);
+  Client ann = h.login("ann");
+  auto friends = h.request(ann, wire::MapWriter(), "friends");
+  CHECK(friends.root().array("friends")->size() == 0);  // x cannot accept its own request
+  REQUIRE(friends.root().array("incoming")->size() == 1);
+  CHECK(metrics.federation_drops() ==
+        std::map<std::string, std::int64_t>{
+            {"bad_request", 2}, {"not_ours", 1}, {"unsolicited_accept", 1}});
+  // ann asks y; y's node answers for y: friends.
+  REQUIRE(ok(h.rel(ann, "friend_request", "y@b.example")));
+  REQUIRE(h.core()
+              .apply_federation("b.example", 0,
+                                {{6, friend_event("accepted", "y@b.example", "ann@example.org")}})
+              .ok());
+  friends = h.request(ann, wire::MapWriter(), "friends");
+  REQUIRE(friends.root().array("friends")->size() == 1);
+  CHECK(*(*friends.root().array("friends"))[0].as_str() == "y@b.example");
+  // Speaking for another node's user refuses the whole transaction.
+  auto forged = h.core().apply_federation(
+      "b.example", 0,
+      {{7, request}, {8, friend_event("request", "z@c.example", "ann@example.org")}});
+  REQUIRE_FALSE(forged.ok());
+  CHECK(forged.error().code == "forbidden");
+}

@@ -172,6 +172,95 @@ TEST_CASE("key documents: round trip, self-signature, name, structure") {
   REQUIRE(parse_key_document(*bad, "a.example").error().code == "malformed_key_document");
 }
 
+TEST_CASE("key documents: only the canonical encoding is accepted") {
+  crypto::init();
+  const auto key = crypto::SigningKey::generate();
+  const std::string pk = crypto::format_public_key(key.public_key());
+  auto entry = [&](std::int64_t from) {
+    wire::MapWriter e;
+    e.add("key", pk).add("from_ms", from).add("until_ms", 0);
+    return e;
+  };
+  auto keys_of = [](const wire::MapWriter& e) {
+    wire::ArrayWriter a;
+    a.push(e);
+    return a;
+  };
+  auto refused = [](const std::string& doc_bytes, const crypto::SigningKey& by) {
+    auto r = parse_key_document(sign_key_document(doc_bytes, by), "a.example");
+    return !r.ok() && r.error().code == "malformed_key_document";
+  };
+  // The canonical form, written by hand, parses: the checks below differ from it in one way.
+  const std::string canonical = wire::MapWriter()
+                                    .add("v", 1)
+                                    .add("name", "a.example")
+                                    .add("keys", keys_of(entry(5)))
+                                    .finish();
+  REQUIRE(parse_key_document(sign_key_document(canonical, key), "a.example").ok());
+  REQUIRE(sign_key_document(canonical, key) ==
+          *encode_key_document({"a.example", {{key.public_key(), 5, 0}}}, key));
+
+  CHECK(refused(wire::MapWriter()
+                    .add("v", 1)
+                    .add("name", "a.example")
+                    .add("keys", keys_of(entry(5)))
+                    .add("extra", "x")
+                    .finish(),
+                key));
+  CHECK(refused(wire::MapWriter()
+                    .add("name", "a.example")
+                    .add("v", 1)
+                    .add("keys", keys_of(entry(5)))
+                    .finish(),
+                key));
+  // A key entry with an extra field, or its fields reordered.
+  CHECK(refused(wire::MapWriter()
+                    .add("v", 1)
+                    .add("name", "a.example")
+                    .add("keys", keys_of(entry(5).add("note", "x")))
+                    .finish(),
+                key));
+  wire::MapWriter swapped;
+  swapped.add("key", pk).add("until_ms", 0).add("from_ms", 5);
+  CHECK(refused(
+      wire::MapWriter().add("v", 1).add("name", "a.example").add("keys", keys_of(swapped)).finish(),
+      key));
+  // Integers and lengths not in their shortest form: "v" as uint64, "from_ms" 5 as int16, the
+  // name as str8 where a fixstr fits.
+  REQUIRE(canonical.substr(0, 4) == std::string("\x83\xa1v\x01", 4));
+  CHECK(refused(
+      std::string("\x83\xa1v\xcf", 4) + std::string(7, '\0') + "\x01" + canonical.substr(4), key));
+  std::string wide_from = canonical;
+  const auto at = wide_from.find("from_ms") + 7;
+  REQUIRE(wide_from[at] == '\x05');
+  wide_from.replace(at, 1, std::string("\xd1\x00\x05", 3));
+  CHECK(refused(wide_from, key));
+  std::string long_name = canonical;
+  const auto name_at = long_name.find("a.example") - 1;
+  REQUIRE(long_name[name_at] == static_cast<char>(0xa9));
+  long_name.replace(name_at, 1, std::string("\xd9\x09", 2));
+  CHECK(refused(long_name, key));
+  // A repeated field (the second "v" would win or lose depending on the parser).
+  CHECK(refused(std::string("\x84\xa1v\x01\xa1v\x01", 7) + canonical.substr(4), key));
+  // Negative times, and an outer map that is not exactly {"doc", "sig"}.
+  CHECK(refused(wire::MapWriter()
+                    .add("v", 1)
+                    .add("name", "a.example")
+                    .add("keys", keys_of(entry(-1)))
+                    .finish(),
+                key));
+  const std::string sig = key.sign("parley-key-document-v1\n" + canonical);
+  auto outer_refused = [](const std::string& bytes) {
+    auto r = parse_key_document(bytes, "a.example");
+    return !r.ok() && r.error().code == "malformed_key_document";
+  };
+  CHECK(outer_refused(wire::MapWriter().add_bin("sig", sig).add_bin("doc", canonical).finish()));
+  CHECK(outer_refused(
+      wire::MapWriter().add_bin("doc", canonical).add_bin("sig", sig).add("x", 1).finish()));
+  CHECK_FALSE(
+      outer_refused(wire::MapWriter().add_bin("doc", canonical).add_bin("sig", sig).finish()));
+}
+
 TEST_CASE("key documents: rotation chains are followed only through endorsements") {
   crypto::init();
   const auto k1 = crypto::SigningKey::generate();

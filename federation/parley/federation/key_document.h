@@ -45,7 +45,12 @@ struct KeyDocument {
 
 // Encodes and signs with `current`, which must be the document's current key.
 Result<std::string> encode_key_document(const KeyDocument& doc, const crypto::SigningKey& current);
+// The served map {"doc": doc_bytes, "sig": …} for `doc_bytes` as given, signed by `key`
+// (encode_key_document's last step; tests use it to sign documents that are not canonical).
+std::string sign_key_document(std::string_view doc_bytes, const crypto::SigningKey& key);
 // Parses, checks the structure and the self-signature, and that the name is `expected_name`.
+// Strict: both maps must be exactly the canonical bytes encode_key_document would produce (field
+// order, no extra fields, shortest integers and lengths), so a document has one encoding only.
 // Errors: "malformed_key_document", "bad_signature", "wrong_name".
 Result<KeyDocument> parse_key_document(std::string_view bytes, std::string_view expected_name);
 

@@ -396,6 +396,11 @@ class Core {
   Status enqueue_remote(const std::string& address, const std::string& payload);
   Status enqueue_node(const std::string& node, const std::string& payload);
   Status apply_remote(const std::string& origin, wire::View ev);
+  // apply_remote of one transaction event; an event refused on its own is dropped (logged and
+  // counted) and the transaction goes on.
+  Status apply_one(const std::string& origin, const InboundEvent& e);
+  void drop_inbound(const std::string& origin, std::int64_t id, const std::string& reason,
+                    const std::string& detail);
 
   NodeConfig config_;
   store::Database& db_;

@@ -53,9 +53,16 @@ struct Metrics {
   void count_error(const std::string& code);
   std::map<std::string, std::int64_t> errors() const;
 
+  // Federation work refused or given up on without failing a transaction, by reason
+  // (spec/federation.md section 4): inbound events acknowledged and dropped, outbound events
+  // held back or expired.
+  void count_federation_drop(const std::string& reason);
+  std::map<std::string, std::int64_t> federation_drops() const;
+
  private:
   mutable std::mutex errors_mutex_;
   std::map<std::string, std::int64_t> errors_;
+  std::map<std::string, std::int64_t> federation_drops_;  // under errors_mutex_
 };
 
 // Values read at scrape time.

@@ -1,0 +1,116 @@
+"""Federation trust against a hostile peer (the fake node of fakenode.py): who may complete a
+friend request, what one bad event in a transaction costs, strict key documents, denied peers,
+blocks inside groups, and limits on the work a user can queue for other nodes."""
+import json
+import re
+import unittest
+import urllib.request
+
+from fakenode import FakeNode
+from test_federation import FakeNodeCase
+
+
+def metric(node, name, **labels):
+    """The value of one sample of `node`'s /metrics (0 when absent)."""
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % node.metrics_port, timeout=10) as r:
+        text = r.read().decode()
+    want = ",".join('%s="%s"' % kv for kv in sorted(labels.items()))
+    for line in text.splitlines():
+        m = re.match(r'^(\w+)(?:\{(.*)\})? (\S+)$', line)
+        if m and m.group(1) == name and (m.group(2) or "") == want:
+            return float(m.group(3))
+    return 0
+
+
+def friend(event, sender, to="bob@b.example"):
+    return {"type": "friend", "event": event, "from": sender, "to": to}
+
+
+class FriendRequestAnswers(FakeNodeCase):
+    """Under policy `friends` only friends may message bob, so becoming one must take bob's yes."""
+    policy = "friends"
+
+    def friends(self):
+        return json.loads(self.bob.ok("friend", "list", "--json"))
+
+    def test_a_node_cannot_accept_its_own_request_for_the_local_user(self):
+        # mallory asks, then her node answers "accepted" as if bob had said yes.
+        self.assertEqual(self.send([friend("request", "mallory@f.example"),
+                                    friend("accepted", "mallory@f.example")])[0], 200)
+        self.assertEqual(self.friends(),
+                         {"friends": [], "incoming": ["mallory@f.example"], "outgoing": []})
+        # The same in separate transactions.
+        self.assertEqual(self.send([friend("accepted", "mallory@f.example")])[0], 200)
+        self.assertEqual(self.friends()["friends"], [])
+        self.assertEqual(self.send([self.msg(1)])[0], 200)  # a DM under policy friends: dropped
+        self.assertEqual(self.bob_messages(), [])
+        self.assertIn("event=federation_event_dropped peer=f.example id=2 reason=unsolicited_accept",
+                      self.b.logs())
+        self.assertEqual(metric(self.b, "parley_federation_dropped_total",
+                                reason="unsolicited_accept"), 2)
+
+        # The legitimate flow: bob asks eve, eve's node answers for eve.
+        self.bob.ok("friend", "request", "eve@f.example")
+        self.assertEqual(self.friends()["outgoing"], ["eve@f.example"])
+        self.assertEqual(self.send([friend("accepted", "eve@f.example")])[0], 200)
+        self.assertEqual(self.friends()["friends"], ["eve@f.example"])
+        self.assertEqual(self.send([self.msg(2, sender="eve@f.example")])[0], 200)
+        self.assertEqual(len(self.bob_messages()), 1)
+        # And bob may still accept mallory himself.
+        self.bob.ok("friend", "accept", "mallory@f.example")
+        self.assertEqual(self.friends()["friends"], ["eve@f.example", "mallory@f.example"])
+
+
+class PerEventVerdicts(FakeNodeCase):
+    def test_bad_events_are_dropped_and_the_rest_of_the_transaction_applied(self):
+        bad_group = {"type": "conv", "ev": b"not a signed event"}
+        elsewhere = self.msg(3, to="carol@elsewhere.example")
+        no_body = dict(self.msg(4))
+        del no_body["body"]
+        status, answer, _ = self.send([self.msg(1), bad_group, elsewhere, b"\xc1 not msgpack",
+                                       no_body, self.msg(2)])
+        self.assertEqual((status, answer), (200, {"applied_upto": 6}))
+        self.assertEqual(len(self.bob_messages()), 2)
+        logs = self.b.logs()
+        for eid, reason in ((2, "bad_request"), (3, "not_ours"), (4, "bad_request"),
+                            (5, "bad_request")):
+            self.assertIn("event=federation_event_dropped peer=f.example id=%d reason=%s"
+                          % (eid, reason), logs)
+        self.assertEqual(metric(self.b, "parley_federation_dropped_total", reason="bad_request"), 3)
+        self.assertEqual(metric(self.b, "parley_federation_dropped_total", reason="not_ours"), 1)
+        # The sender's queue moves on: the next transaction applies as usual.
+        self.assertEqual(self.send([self.msg(5)])[:2], (200, {"applied_upto": 7}))
+        self.assertEqual(len(self.bob_messages()), 1)
+        # Speaking for another node's user still refuses the whole transaction (403).
+        self.assertEqual(self.send([self.msg(6), self.msg(7, sender="alice@a.example")])[:2],
+                         (403, "forbidden"))
+        self.assertEqual(self.bob_messages(), [])
+
+
+class StrictKeyDocuments(FakeNodeCase):
+    def first_contact(self, origin, form):
+        """A transaction from `origin` (never seen by b) whose key document, served by the fake
+        node, has the structure `form` but a valid self-signature."""
+        self.fake.publish("k1", name=origin, form=form)
+        path, body = self.fake.transaction([self.msg(1, sender="x@" + origin)], origin=origin)
+        auth = self.fake.sign("k1", "PUT", path, "b.example", body, origin=origin)
+        return FakeNode.call(self.b.fed_port, "PUT", path, body, auth)[:2]
+
+    def test_a_non_canonical_key_document_is_refused_and_not_pinned(self):
+        for i, form in enumerate(("extra_field", "reordered", "long_int")):
+            origin = "x%d.example" % i
+            self.assertEqual(self.first_contact(origin, form), (401, "unknown_key"), form)
+            self.assertNotIn(origin, [p["name"] for p in json.loads(
+                self.b.parleyd("peer", "list", "--json", check=True).stdout) if p.get("key")])
+        logs = self.b.logs()
+        self.assertEqual(logs.count("not in canonical form"), 3, logs)
+        self.assertNotIn("event=peer_key_pinned peer=x", logs)
+        self.assertEqual(self.bob_messages(), [])
+        # The same key in the canonical form is pinned on first contact.
+        self.assertEqual(self.first_contact("x9.example", "canonical")[0], 200)
+        self.assertIn("event=peer_key_pinned peer=x9.example", self.b.logs())
+        self.assertEqual(len(self.bob_messages()), 1)
+
+
+if __name__ == "__main__":
+    unittest.main()

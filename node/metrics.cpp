@@ -34,6 +34,16 @@ std::map<std::string, std::int64_t> Metrics::errors() const {
   return errors_;
 }
 
+void Metrics::count_refused_event(const std::string& reason) {
+  std::lock_guard<std::mutex> lock(errors_mutex_);
+  ++refused_events_[reason];
+}
+
+std::map<std::string, std::int64_t> Metrics::refused_events() const {
+  std::lock_guard<std::mutex> lock(errors_mutex_);
+  return refused_events_;
+}
+
 std::string escape_label(const std::string& value) {
   std::string out;
   out.reserve(value.size());
@@ -151,6 +161,14 @@ std::string render_metrics(const Metrics& m, const Snapshot& s) {
   w.family("parley_errors_total", "counter", "Error answers to clients, by error code.");
   for (const auto& [code, n] : m.errors()) {
     w.sample("parley_errors_total", static_cast<double>(n), "code=\"" + escape_label(code) + "\"");
+  }
+  w.family("parley_federation_refused_events_total", "counter",
+           "Events from other nodes acknowledged and dropped, by reason (clock: an invalid vector "
+           "clock; signature: no valid origin signature; no_member: an origin hosting no member; "
+           "malformed).");
+  for (const auto& [reason, n] : m.refused_events()) {
+    w.sample("parley_federation_refused_events_total", static_cast<double>(n),
+             "reason=\"" + escape_label(reason) + "\"");
   }
   w.simple("parley_database_bytes", "gauge", "Database file plus write-ahead log, in bytes.",
            static_cast<double>(s.database_bytes));

@@ -51,10 +51,14 @@ struct Metrics {
 
   void count_error(const std::string& code);
   std::map<std::string, std::int64_t> errors() const;
+  // Events from other nodes refused and dropped (group events, 1:1 message clocks), by reason.
+  void count_refused_event(const std::string& reason);
+  std::map<std::string, std::int64_t> refused_events() const;
 
  private:
   mutable std::mutex errors_mutex_;
   std::map<std::string, std::int64_t> errors_;
+  std::map<std::string, std::int64_t> refused_events_;
 };
 
 // Values read at scrape time.

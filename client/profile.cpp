@@ -125,9 +125,13 @@ Result<bool> Profile::store_event(const wire::View& ev, const std::string& me) {
       PARLEY_ASSIGN_OR_RETURN(sum, ord[0].as_uint());
       PARLEY_ASSIGN_OR_RETURN(actor, ord[1].as_str(300));
       PARLEY_ASSIGN_OR_RETURN(oseq, ord[2].as_uint());
-      ord_sum = static_cast<std::int64_t>(sum);
-      ord_actor = std::move(actor);
-      ord_seq = static_cast<std::int64_t>(oseq);
+      // A node sends sums below 2^53 (spec/ordering.md section 2); a larger one would wrap to
+      // the front of the order here, so it is kept in arrival order instead.
+      if (sum < (std::uint64_t{1} << 53) && oseq < (std::uint64_t{1} << 53)) {
+        ord_sum = static_cast<std::int64_t>(sum);
+        ord_actor = std::move(actor);
+        ord_seq = static_cast<std::int64_t>(oseq);
+      }
     }
     PARLEY_ASSIGN_OR_RETURN(
         st, db_->prepare("INSERT INTO e2e_pending(seq, conv, cseq, msg_id, sender, sender_device, "

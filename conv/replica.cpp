@@ -68,6 +68,40 @@ std::vector<std::string> create_members(const std::string& body) {
   return out;
 }
 
+bool parse_actor(std::string_view actor, std::string* node, std::uint64_t* epoch) {
+  const auto hash = actor.rfind('#');
+  if (hash == std::string_view::npos || hash == 0) return false;
+  const std::string_view digits = actor.substr(hash + 1);
+  if (digits.empty() || digits.size() > 10 || (digits.size() > 1 && digits[0] == '0')) {
+    return false;
+  }
+  std::uint64_t n = 0;
+  for (const char c : digits) {
+    if (c < '0' || c > '9') return false;
+    n = n * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  if (n > 0xffffffffu) return false;
+  const std::string_view name = actor.substr(0, hash);
+  if (name.find('#') != std::string_view::npos) return false;
+  if (node) *node = std::string(name);
+  if (epoch) *epoch = n;
+  return true;
+}
+
+Result<std::uint64_t> clock_sum(const Clock& clock) {
+  std::uint64_t sum = 0;
+  for (const auto& [actor, n] : clock) {
+    if (!parse_actor(actor, nullptr, nullptr)) {
+      return make_error("bad_clock", "a clock entry's actor is not node#epoch: " + actor);
+    }
+    if (n >= kMaxClockSum - sum) {  // sum + n >= kMaxClockSum, without wrapping
+      return make_error("bad_clock", "a clock's entries add up to 2^53 or more");
+    }
+    sum += n;
+  }
+  return sum;
+}
+
 const char* to_string(Kind kind) { return kKinds[static_cast<int>(kind)]; }
 
 Result<Kind> parse_kind(std::string_view text) {
@@ -137,6 +171,9 @@ Result<Event> Event::decode(std::string_view bytes) {
   if (e.seq == 0 || e.clock[e.actor()] != e.seq) {
     return make_error("bad_request", "an event's clock must hold its own seq");
   }
+  if (auto sum = clock_sum(e.clock); !sum.ok()) {
+    return make_error("bad_request", "event: " + sum.error().message);
+  }
   if (e.encode() != bytes) return make_error("bad_request", "event is not in canonical form");
   return e;
 }
@@ -170,8 +207,10 @@ bool SignedEvent::verify(std::string_view origin_key) const {
 }
 
 OrderKey order_key(const Event& e) {
+  // Received events have valid clocks (sum below 2^53); saturating anyway, so no clock built in
+  // memory can wrap to the front of the order.
   std::uint64_t sum = 0;
-  for (const auto& [node, n] : e.clock) sum += n;
+  for (const auto& [node, n] : e.clock) sum = n > UINT64_MAX - sum ? UINT64_MAX : sum + n;
   return {sum, e.actor(), e.seq};
 }
 
@@ -276,6 +315,42 @@ bool Replica::authorized(const Event& e) const {
   return false;
 }
 
+bool Replica::hosts_member(const std::string& node, const Event& e) const {
+  for (const auto& [user, unused] : about_) {
+    if (node_of(user) == node && member_in(user, &e).has_value()) return true;
+  }
+  return false;
+}
+
+std::string Replica::inadmissible(const Event& e) const {
+  // The clock never regresses along an actor: e's clock covers its predecessor's (which is
+  // applied, e being ready), so Σ grows along every actor and the order extends causality.
+  if (e.seq > 1) {
+    const auto at = id_at_.find({e.actor(), e.seq - 1});
+    if (at != id_at_.end()) {
+      const Event& previous = log_[by_id_.at(at->second)];
+      for (const auto& [actor, n] : previous.clock) {
+        const auto it = e.clock.find(actor);
+        if (n > 0 && (it == e.clock.end() || it->second < n)) return "clock regresses";
+      }
+    }
+  }
+  // Only a node that hosts a member in the event's causal past writes into the conversation
+  // (the create, with nothing before it, makes its author's node the first).
+  if (e.kind == Kind::kCreate) {
+    if (e.seq != 1 || e.clock.size() != 1) return "origin hosts no member";
+    return "";
+  }
+  if (!hosts_member(e.origin, e)) return "origin hosts no member";
+  return "";
+}
+
+std::vector<std::pair<Event, std::string>> Replica::take_refused() {
+  auto out = std::move(refused_);
+  refused_.clear();
+  return out;
+}
+
 void Replica::apply(const Event& e) {
   const std::string id = e.id();
   const bool ok = authorized(e);
@@ -308,6 +383,9 @@ Result<Event> Replica::create(Kind kind, const std::string& author, const std::s
   e.role = role;
   e.body = body;
   e.wall_ms = wall_ms;
+  if (!clock_sum(e.clock).ok()) {
+    return make_error("not_allowed", "this conversation's clock is exhausted");
+  }
   if (!authorized(e)) {
     return make_error("not_allowed", std::string(to_string(kind)) + " by " + author +
                                          " is not allowed in this conversation now");
@@ -316,11 +394,18 @@ Result<Event> Replica::create(Kind kind, const std::string& author, const std::s
   return e;
 }
 
-Replica::Outcome Replica::receive(const Event& e) {
-  if (e.conv != conv_ || e.seq == 0) return Outcome::kRejected;
+Replica::Outcome Replica::receive(const Event& e, bool stored) {
+  auto reject = [this](const char* why) {
+    rejected_because_ = why;
+    return Outcome::kRejected;
+  };
+  if (e.conv != conv_) return reject("for another conversation");
   const std::string actor = e.actor();
   const auto clock_entry = e.clock.find(actor);
-  if (clock_entry == e.clock.end() || clock_entry->second != e.seq) return Outcome::kRejected;
+  if (e.seq == 0 || clock_entry == e.clock.end() || clock_entry->second != e.seq) {
+    return reject("clock without its own seq");
+  }
+  if (!stored && !clock_sum(e.clock).ok()) return reject("invalid clock");
   const std::string id = e.id();
   if (auto at = id_at_.find({actor, e.seq}); at != id_at_.end()) {
     if (at->second == id) return Outcome::kDuplicate;
@@ -337,16 +422,28 @@ Replica::Outcome Replica::receive(const Event& e) {
     if (buffer_.size() < kMaxBuffered) buffer_.emplace(std::make_pair(actor, e.seq), e);
     return Outcome::kBuffered;
   }
+  if (!stored) {
+    if (auto why = inadmissible(e); !why.empty()) {
+      rejected_because_ = std::move(why);
+      return Outcome::kRejected;
+    }
+  }
   apply(e);
   // Whatever waited for it may be ready now.
   for (bool progress = true; progress;) {
     progress = false;
     for (auto it = buffer_.begin(); it != buffer_.end();) {
+      const auto have = clock_.find(it->first.first);
       if (ready(it->second)) {
+        if (auto why = inadmissible(it->second); !why.empty()) {
+          refused_.emplace_back(std::move(it->second), std::move(why));
+          it = buffer_.erase(it);
+          continue;
+        }
         apply(it->second);
         it = buffer_.erase(it);
         progress = true;
-      } else if (clock_[it->first.first] >= it->first.second) {
+      } else if (have != clock_.end() && have->second >= it->first.second) {
         it = buffer_.erase(it);  // applied meanwhile (a copy arrived another way)
       } else {
         ++it;

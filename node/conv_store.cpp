@@ -30,7 +30,7 @@ Result<conv::Replica*> ConvStore::load(const std::string& conv, bool create) {
       PARLEY_ASSIGN_OR_RETURN(row, st.step());
       if (!row) break;
       PARLEY_ASSIGN_OR_RETURN(event, conv::Event::decode(st.column_text(0)));
-      if (replica->receive(event) != conv::Replica::Outcome::kApplied) {
+      if (replica->receive(event, true) != conv::Replica::Outcome::kApplied) {
         return make_error("corrupt", "stored event " + std::to_string(n) + " of " + conv +
                                          " does not apply in order");
       }
@@ -46,11 +46,25 @@ Result<conv::Replica*> ConvStore::load(const std::string& conv, bool create) {
     for (;;) {
       PARLEY_ASSIGN_OR_RETURN(row, st.step());
       if (!row) break;
-      PARLEY_ASSIGN_OR_RETURN(event, conv::Event::decode(st.column_text(0)));
-      sigs[event.id()] = st.column_text(1);
-      replica->receive(event);
-      ++pending;
+      // A waiting event stored before the clock rules (ordering.md section 2) may not decode
+      // any more: it is left out, and the rest of the conversation loads.
+      auto event = conv::Event::decode(st.column_text(0));
+      if (!event.ok()) continue;
+      const std::string id = event->id();
+      const auto outcome = replica->receive(*event);
+      if (outcome == conv::Replica::Outcome::kBuffered ||
+          outcome == conv::Replica::Outcome::kApplied) {
+        sigs[id] = st.column_text(1);
+        ++pending;
+      }
     }
+  }
+  // Waiting events refused as they became ready here (stored before the admission rules).
+  for (auto& r : replica->take_refused()) {
+    sigs.erase(r.first.id());
+    --pending;
+    PARLEY_TRY(drop_pending(conv, r.first.id()));
+    refused_[conv].push_back(std::move(r));
   }
   if (n == 0 && pending == 0 && !create) {
     sigs_.erase(conv);
@@ -102,6 +116,11 @@ Result<conv::Replica::Outcome> ConvStore::receive(const std::string& conv,
                    .bind(7, from)
                    .run());
   }
+  for (auto& r : it->second->take_refused()) {
+    sigs.erase(r.first.id());
+    PARLEY_TRY(drop_pending(conv, r.first.id()));
+    refused_[conv].push_back(std::move(r));
+  }
   if (outcome == conv::Replica::Outcome::kBuffered) {
     PARLEY_ASSIGN_OR_RETURN(
         st, db_.prepare("INSERT OR IGNORE INTO conv_pending(conv_id, event_id, bytes, sig) "
@@ -115,6 +134,20 @@ Result<conv::Replica::Outcome> ConvStore::receive(const std::string& conv,
     sigs.erase(id);
   }
   return outcome;
+}
+
+Status ConvStore::drop_pending(const std::string& conv, const std::string& id) {
+  PARLEY_ASSIGN_OR_RETURN(
+      st, db_.prepare("DELETE FROM conv_pending WHERE conv_id = ? AND event_id = ?"));
+  return st.bind(1, conv).bind(2, id).run();
+}
+
+std::vector<std::pair<conv::Event, std::string>> ConvStore::take_refused(const std::string& conv) {
+  auto it = refused_.find(conv);
+  if (it == refused_.end()) return {};
+  auto out = std::move(it->second);
+  refused_.erase(it);
+  return out;
 }
 
 Result<std::pair<std::size_t, std::size_t>> ConvStore::persist(const std::string& conv) {
@@ -142,11 +175,7 @@ Result<std::pair<std::size_t, std::size_t>> ConvStore::persist(const std::string
                      .bind_blob(7, sig->second)
                      .run());
     }
-    {
-      PARLEY_ASSIGN_OR_RETURN(
-          st, db_.prepare("DELETE FROM conv_pending WHERE conv_id = ? AND event_id = ?"));
-      PARLEY_TRY(st.bind(1, conv).bind(2, id).run());
-    }
+    PARLEY_TRY(drop_pending(conv, id));
     sigs.erase(sig);
   }
   return std::pair{first, done};

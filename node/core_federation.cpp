@@ -2,6 +2,7 @@
 // order, with this node's rules (policy, blocks, relationship states) for its own users.
 #include "core_internal.h"
 #include "parley/address.h"
+#include "parley/conv/replica.h"
 #include "parley/node/conv_store.h"
 
 #include <spdlog/spdlog.h>
@@ -111,6 +112,67 @@ void Core::drop_inbound(const std::string& origin, std::int64_t id, const std::s
   if (metrics_) metrics_->count_federation_drop(reason);
 }
 
+Status Core::dm_check_clock(const std::string& conv, const std::string& origin, DmOrder& order) {
+  auto bad = [](const std::string& why) { return make_error("bad_clock", why); };
+  auto sum = conv::clock_sum(order.clock);
+  if (!sum.ok()) return bad(sum.error().message);
+  std::string node;
+  std::uint64_t epoch = 0;
+  if (!conv::parse_actor(order.actor, &node, &epoch) || node != origin ||
+      !order.clock.count(order.actor)) {
+    return bad("the message's actor is not an entry of its origin in its clock");
+  }
+  for (const auto& [actor, n] : order.clock) {
+    conv::parse_actor(actor, &node, &epoch);
+    if (node != origin && node != config_.name) {
+      return bad("clock entry " + actor + " is of neither node of the conversation");
+    }
+  }
+  order.seq = order.clock.at(order.actor);
+  order.sum = static_cast<std::int64_t>(*sum);
+  // What this node holds: its clock of the conversation (the highest entries seen and its own
+  // count), and the last message it stored from the same actor.
+  std::map<std::string, std::uint64_t> held;
+  {
+    PARLEY_ASSIGN_OR_RETURN(st, db_.prepare("SELECT actor, seq FROM dm_clocks WHERE conv_id = ?"));
+    st.bind(1, conv);
+    for (;;) {
+      PARLEY_ASSIGN_OR_RETURN(row, st.step());
+      if (!row) break;
+      held[st.column_text(0)] = static_cast<std::uint64_t>(st.column_int64(1));
+    }
+  }
+  if (const auto it = held.find(order.actor); it != held.end() && order.seq <= it->second) {
+    return bad("the origin's entry " + std::to_string(order.seq) + " does not exceed " +
+               std::to_string(it->second) + ", already seen");
+  }
+  PARLEY_ASSIGN_OR_RETURN(my_epoch, convs_->epoch());
+  const std::string mine = config_.name + "#" + std::to_string(my_epoch);
+  if (const auto it = order.clock.find(mine); it != order.clock.end()) {
+    const auto sent = held.find(mine);
+    if (it->second > (sent == held.end() ? 0 : sent->second)) {
+      return bad("the clock counts more messages of " + mine + " than this node sent");
+    }
+  }
+  {
+    PARLEY_ASSIGN_OR_RETURN(
+        st, db_.prepare("SELECT ord_sum, ord_seq FROM messages WHERE conv_id = ? AND ord_actor = "
+                        "? ORDER BY ord_seq DESC LIMIT 1"));
+    st.bind(1, conv).bind(2, order.actor);
+    PARLEY_ASSIGN_OR_RETURN(row, st.step());
+    if (row) {
+      const auto before_sum = static_cast<std::uint64_t>(st.column_int64(0));
+      const auto before_seq = static_cast<std::uint64_t>(st.column_int64(1));
+      // The other entries together never go down from one message of an actor to its next.
+      if (before_seq < order.seq && before_sum >= before_seq &&
+          *sum - order.seq < before_sum - before_seq) {
+        return bad("the clock regresses from the origin's previous message");
+      }
+    }
+  }
+  return ok_status();
+}
+
 Status Core::apply_remote(const std::string& origin, wire::View ev) {
   PARLEY_ASSIGN_OR_RETURN(type, ev.str("type", 32));
   if (type == "conv") {
@@ -205,14 +267,18 @@ Status Core::apply_remote(const std::string& origin, wire::View ev) {
       for (const auto& actor : actors) {
         PARLEY_ASSIGN_OR_RETURN(seq, clock.uint(actor));
         order.clock[actor] = seq;
-        order.sum += static_cast<std::int64_t>(seq);
       }
       PARLEY_ASSIGN_OR_RETURN(actor, ev.str("actor", 300));
-      if (actor.rfind(origin + "#", 0) != 0 || !order.clock.count(actor)) {
-        return make_error("bad_request", "message clock without its origin's entry");
-      }
       order.actor = actor;
-      order.seq = order.clock[actor];
+      // An invalid clock (ordering.md section 7) is acknowledged and dropped: refusing the
+      // transaction would stop the origin's queue behind it.
+      if (Status valid = dm_check_clock(conv, origin, order); !valid.ok()) {
+        if (valid.error().code != "bad_clock") return valid;
+        spdlog::warn("event=dm_clock_refused conv={} from={} msg_id={} reason=\"{}\"", conv,
+                     from.str(), msg_id, valid.error().message);
+        if (metrics_) metrics_->count_federation_drop("clock");
+        return ok_status();
+      }
       PARLEY_TRY(dm_merge(conv, order.clock));
     }  // without a clock (an older origin): ordered by arrival, like before version 8
     PARLEY_ASSIGN_OR_RETURN(

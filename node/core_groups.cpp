@@ -28,6 +28,13 @@ constexpr std::size_t kMaxSignedEvent = 128 * 1024;
 
 bool is_group(const std::string& conv) { return conv.rfind("g:", 0) == 0; }
 
+// The metric label of a replica's reason for refusing an event.
+const char* refusal_label(const std::string& why) {
+  if (why.find("clock") != std::string::npos) return "clock";
+  if (why == "origin hosts no member") return "no_member";
+  return "malformed";
+}
+
 // The name a group's creator gave it (the `target` of its `create`).
 std::string group_name(const conv::Replica& r) {
   for (const auto& e : r.log()) {
@@ -271,14 +278,18 @@ Status Core::apply_conv(const std::string& from, const std::string& signed_bytes
   PARLEY_ASSIGN_OR_RETURN(se, conv::SignedEvent::decode(signed_bytes));
   const conv::Event& e = se.event;
   const std::string id = e.id();
-  auto refuse = [&](const char* reason) {
+  // Acknowledged and dropped: resending would not change the verdict. `counted` is the reason
+  // label of parley_federation_dropped_total.
+  auto refuse = [&](const char* counted, const std::string& reason) {
     spdlog::warn("event=conv_event_refused conv={} id={} origin={} from={} reason=\"{}\"", e.conv,
                  id, e.origin, from, reason);
-    if (metrics_) metrics_->count_federation_drop("group_event_refused");
-    return ok_status();  // acknowledged and dropped: resending would not change the verdict
+    if (metrics_) metrics_->count_federation_drop(counted);
+    return ok_status();
   };
-  if (!is_group(e.conv)) return refuse("not a group conversation");
-  if (conv::node_of(e.author) != e.origin) return refuse("the author is not a user of the origin");
+  if (!is_group(e.conv)) return refuse("malformed", "not a group conversation");
+  if (conv::node_of(e.author) != e.origin) {
+    return refuse("malformed", "the author is not a user of the origin");
+  }
   // The origin's signature: its pinned key (ours: any of our keys). An event its origin delivered
   // itself came in a transaction it signed, which is enough after a key rotation too.
   bool signed_ok = false;
@@ -296,7 +307,7 @@ Status Core::apply_conv(const std::string& from, const std::string& signed_bytes
     signed_ok = peer && !peer->public_key.empty() && se.verify(peer->public_key);
     if (!signed_ok && from == e.origin) signed_ok = true;
   }
-  if (!signed_ok) return refuse("bad or unverifiable origin signature");
+  if (!signed_ok) return refuse("signature", "bad or unverifiable origin signature");
 
   PARLEY_ASSIGN_OR_RETURN(r, convs_->find(e.conv));
   if (!r) {
@@ -319,6 +330,12 @@ Status Core::apply_conv(const std::string& from, const std::string& signed_bytes
     joining_.insert(e.conv);
   }
   PARLEY_ASSIGN_OR_RETURN(outcome, convs_->receive(e.conv, se, from));
+  // Events that waited for their causal past and, now that it is here, may not be applied.
+  for (const auto& [late, why] : convs_->take_refused(e.conv)) {
+    spdlog::warn("event=conv_event_refused conv={} id={} origin={} from={} reason=\"{}\"",
+                 late.conv, late.id(), late.origin, from, why);
+    if (metrics_) metrics_->count_federation_drop(refusal_label(why));
+  }
   switch (outcome) {
     case conv::Replica::Outcome::kApplied:
       return conv_settle(e.conv);
@@ -330,7 +347,7 @@ Status Core::apply_conv(const std::string& from, const std::string& signed_bytes
                    e.actor(), e.seq, id, from);
       return ok_status();
     case conv::Replica::Outcome::kRejected:
-      return refuse("malformed or for another conversation");
+      return refuse(refusal_label(r->rejected_because()), r->rejected_because());
     case conv::Replica::Outcome::kDuplicate:
       return ok_status();
   }

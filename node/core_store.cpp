@@ -125,11 +125,19 @@ Result<Core::DmOrder> Core::dm_next(const std::string& conv) {
     for (;;) {
       PARLEY_ASSIGN_OR_RETURN(row, st.step());
       if (!row) break;
-      o.clock[st.column_text(0)] = static_cast<std::uint64_t>(st.column_int64(1));
+      // Entries a clock may not hold (merged before the clock rules of ordering.md section 7:
+      // a foreign actor, a value near 2^64) are left out rather than sent back.
+      const std::string actor = st.column_text(0);
+      const std::int64_t seq = st.column_int64(1);
+      if (seq > 0 && static_cast<std::uint64_t>(seq) < conv::kMaxClockSum &&
+          conv::parse_actor(actor, nullptr, nullptr)) {
+        o.clock[actor] = static_cast<std::uint64_t>(seq);
+      }
     }
   }
   o.seq = ++o.clock[o.actor];
-  for (const auto& [actor, seq] : o.clock) o.sum += static_cast<std::int64_t>(seq);
+  PARLEY_ASSIGN_OR_RETURN(sum, conv::clock_sum(o.clock));
+  o.sum = static_cast<std::int64_t>(sum);
   PARLEY_ASSIGN_OR_RETURN(
       up, db_.prepare("INSERT INTO dm_clocks(conv_id, actor, seq) VALUES(?, ?, ?) ON "
                       "CONFLICT(conv_id, actor) DO UPDATE SET seq = excluded.seq"));

@@ -9,9 +9,12 @@ import subprocess
 import tempfile
 import time
 import unittest
+import urllib.request
 
 from fakenode import FakeNode
-from harness import Node, User, befriend_across, free_port, two_nodes, wait_for
+from harness import Node, RawClient, User, befriend_across, free_port, two_nodes, wait_for
+
+PW = "correct horse battery"
 
 
 def dm_id(a, b):
@@ -136,6 +139,63 @@ class HostileRequests(FakeNodeCase):
         self.b.parleyd("peer", "add", "f.example", self.fake.url, "--key", k3, check=True)
         self.assertEqual(self.send([self.msg(4)], key="k3")[0], 200)
         self.assertEqual(len(self.bob_messages()), 2)
+
+
+class DirectMessageClocks(FakeNodeCase):
+    """ordering.md section 7: a 1:1 message's clock names only the two nodes, its origin's entry
+    goes up, it counts no message the receiver never sent, does not regress from the origin's
+    previous message, and adds up to less than 2^53. Anything else is acknowledged and dropped
+    (counted), and the receiver's clock never takes it in."""
+
+    def clocked(self, n, clock, actor="f.example#0"):
+        m = self.msg(n)
+        m["clock"] = clock
+        m["actor"] = actor
+        return m
+
+    def history(self, raw):
+        conv = dm_id("mallory@f.example", "bob@b.example")
+        re = raw.request("history", conv=conv, limit=50)
+        self.assertTrue(re["ok"], re)
+        return [(m["msg_id"], m["ord"]) for m in re["messages"]]
+
+    def test_invalid_clocks_are_dropped_and_never_merged(self):
+        raw = RawClient(self.b.client_port, timeout=30)
+        self.assertTrue(raw.request("login", user="bob@b.example", password=PW, device="raw")["ok"])
+        self.assertEqual(self.send([self.clocked(1, {"f.example#0": 1})])[0], 200)
+        for i in (1, 2):
+            re = raw.request("send", to="mallory@f.example", msg_id="bob-%d" % i, body=b"x")
+            self.assertTrue(re["ok"], re)
+        top = 2 ** 64 - 1
+        bad = [
+            self.clocked(2, {"f.example#0": 2, "x.example#0": 5}),      # a foreign actor
+            self.clocked(3, {"f.example#0": top}),                      # near 2^64
+            self.clocked(4, {"f.example#0": 2, "f.example#1": top - 1}),  # the sum wraps to 0
+            self.clocked(5, {"f.example#0": 2, "b.example#0": 9}),      # bob sent 2, not 9
+            self.clocked(6, {"f.example#0": 1, "b.example#0": 2}),      # f's entry does not go up
+            self.clocked(7, {"f.example#0": 2}, actor="a.example#0"),   # not the origin's actor
+        ]
+        status, answer, _ = self.send(bad)
+        self.assertEqual((status, answer["applied_upto"]), (200, 7))
+        self.assertEqual(self.send([self.clocked(8, {"f.example#0": 2, "b.example#0": 2})])[0], 200)
+        # Regression: f's next message forgets bob's two messages it had acknowledged, which would
+        # sort it before them (sum 3 < 4).
+        self.assertEqual(self.send([self.clocked(9, {"f.example#0": 3})])[0], 200)
+        self.assertEqual(self.send([self.clocked(10, {"f.example#0": 3, "b.example#0": 2})])[0],
+                         200)
+        re = raw.request("send", to="mallory@f.example", msg_id="bob-3", body=b"x")
+        self.assertTrue(re["ok"], re)
+        got = self.history(raw)
+        self.assertEqual(got, [("m1", [1, "f.example#0", 1]), ("bob-1", [2, "b.example#0", 1]),
+                               ("bob-2", [3, "b.example#0", 2]), ("m8", [4, "f.example#0", 2]),
+                               ("m10", [5, "f.example#0", 3]), ("bob-3", [6, "b.example#0", 3])])
+        raw.close()
+        logs = self.b.logs()
+        self.assertEqual(logs.count("event=dm_clock_refused"), 7)
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.b.metrics_port,
+                                    timeout=10) as r:
+            self.assertIn('parley_federation_dropped_total{reason="clock"} 7',
+                          r.read().decode())
 
 
 class Admission(FakeNodeCase):

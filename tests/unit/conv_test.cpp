@@ -205,3 +205,130 @@ TEST_CASE("the catch-up worked example of spec/ordering.md section 6") {
   }
   CHECK(a.state().hash() == c.state().hash());
 }
+
+TEST_CASE("valid clocks: actors are node#epoch and the entries add up to less than 2^53") {
+  crypto::init();
+  std::string node;
+  std::uint64_t epoch = 7;
+  CHECK(conv::parse_actor("a.example#0", &node, &epoch));
+  CHECK(node == "a.example");
+  CHECK(epoch == 0);
+  CHECK(conv::parse_actor("a.example#12", &node, &epoch));
+  CHECK(epoch == 12);
+  for (const char* bad : {"a.example", "#0", "a.example#", "a.example#01", "a.example#-1",
+                          "a.example#1x", "a#b#0", "a.example#4294967296"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(conv::parse_actor(bad, nullptr, nullptr));
+  }
+  CHECK(*conv::clock_sum({{"a.example#0", 3}, {"b.example#0", 4}}) == 7);
+  CHECK(conv::clock_sum({{"a.example#0", UINT64_MAX}}).error().code == "bad_clock");
+  // 2^63 + 2^63 wraps to 0 in 64 bits: refused, not summed.
+  CHECK(conv::clock_sum({{"a.example#0", 1ull << 63}, {"b.example#0", 1ull << 63}}).error().code ==
+        "bad_clock");
+  CHECK(conv::clock_sum({{"a.example#0", conv::kMaxClockSum - 1}}).ok());
+  CHECK_FALSE(conv::clock_sum({{"a.example#0", conv::kMaxClockSum - 1}, {"b.example#0", 1}}).ok());
+  CHECK_FALSE(conv::clock_sum({{"not an actor", 1}}).ok());
+
+  Replica a("g:1", "a.example"), b("g:1", "b.example");
+  auto create = *a.create(Kind::kCreate, A, "", "", B + "\n", 0);
+  REQUIRE(b.receive(create) == Replica::Outcome::kApplied);
+  auto m = *a.create(Kind::kMessage, A, "", "", "one", 1);
+  // A huge entry for a foreign actor: refused on decode and on receive, never buffered.
+  conv::Event huge = m;
+  huge.clock["x.example#0"] = UINT64_MAX;
+  CHECK(conv::Event::decode(huge.encode()).error().code == "bad_request");
+  CHECK(b.receive(huge) == Replica::Outcome::kRejected);
+  CHECK(b.rejected_because() == "invalid clock");
+  CHECK(b.buffered() == 0);
+  // An entry that would wrap the sum to just above zero: with unsigned wrapping this event
+  // sorted before the create; it is refused, and order keys saturate instead of wrapping.
+  conv::Event wrap = m;
+  wrap.clock["x.example#0"] = UINT64_MAX - 1;
+  CHECK(b.receive(wrap) == Replica::Outcome::kRejected);
+  CHECK(conv::order_key(create) < conv::order_key(wrap));
+  CHECK(b.receive(m) == Replica::Outcome::kApplied);
+}
+
+TEST_CASE("an actor's clock never regresses from its previous event") {
+  crypto::init();
+  Replica a("g:1", "a.example"), b("g:1", "b.example"), c("g:1", "c.example");
+  auto create = *a.create(Kind::kCreate, A, "", "", B + "\n" + C + "\n", 0);
+  auto a2 = *a.create(Kind::kMessage, A, "", "", "two", 1);
+  auto a3 = *a.create(Kind::kMessage, A, "", "", "three", 2);
+  for (const auto& e : {create, a2, a3}) REQUIRE(b.receive(e) == Replica::Outcome::kApplied);
+  auto b1 = *b.create(Kind::kMessage, B, "", "", "seen three", 3);  // {a:3, b:1}
+  // b's next event claims to have seen only the create: Σ 3 where b:1 had Σ 4, so it would sort
+  // before b's own earlier message and before a's "three".
+  conv::Event b2 = b1;
+  b2.seq = 2;
+  b2.clock = {{"a.example#0", 1}, {"b.example#0", 2}};
+  b2.body = "pinned early";
+  for (const auto& e : {create, a2, a3, b1}) REQUIRE(c.receive(e) == Replica::Outcome::kApplied);
+  CHECK(c.receive(b2) == Replica::Outcome::kRejected);
+  CHECK(c.rejected_because() == "clock regresses");
+  CHECK(c.log().size() == 4);
+  // The same event arriving before its predecessor waits, and is refused once b:1 is there.
+  Replica d("g:1", "d.example");
+  for (const auto& e : {create, a2, a3}) REQUIRE(d.receive(e) == Replica::Outcome::kApplied);
+  CHECK(d.receive(b2) == Replica::Outcome::kBuffered);
+  CHECK(d.receive(b1) == Replica::Outcome::kApplied);
+  CHECK(d.buffered() == 0);
+  const auto refused = d.take_refused();
+  REQUIRE(refused.size() == 1);
+  CHECK(refused[0].first.id() == b2.id());
+  CHECK(refused[0].second == "clock regresses");
+  CHECK(d.take_refused().empty());
+  CHECK(d.state().hash() == c.state().hash());
+  // An honest next event applies.
+  auto honest = *b.create(Kind::kMessage, B, "", "", "fine", 4);
+  CHECK(c.receive(honest) == Replica::Outcome::kApplied);
+}
+
+TEST_CASE("only a node hosting a member in an event's causal past writes into the group") {
+  crypto::init();
+  Replica a("g:1", "a.example"), b("g:1", "b.example");
+  auto create = *a.create(Kind::kCreate, A, "", "", B + "\n", 0);
+  REQUIRE(b.receive(create) == Replica::Outcome::kApplied);
+  // h.example hosts no member but knows the group's id: its events are refused, not stored
+  // (they used to be stored "without effect" and replicated to every node).
+  const auto forge = [&](Kind kind, const std::string& target, const std::string& role) {
+    conv::Event e;
+    e.conv = "g:1";
+    e.origin = "h.example";
+    e.seq = 1;
+    e.clock = {{"a.example#0", 1}, {"h.example#0", 1}};
+    e.kind = kind;
+    e.author = "eve@h.example";
+    e.target = target;
+    e.role = role;
+    e.body = kind == Kind::kMessage ? "spam" : "";
+    return e;
+  };
+  for (const auto& e : {forge(Kind::kMessage, "", ""), forge(Kind::kAdd, "eve@h.example", "admin"),
+                        forge(Kind::kLeave, "eve@h.example", "")}) {
+    CHECK(b.receive(e) == Replica::Outcome::kRejected);
+    CHECK(b.rejected_because() == "origin hosts no member");
+  }
+  conv::Event second_create = forge(Kind::kCreate, "", "");
+  second_create.clock = {{"a.example#0", 1}, {"h.example#0", 1}};
+  CHECK(b.receive(second_create) == Replica::Outcome::kRejected);
+  CHECK(b.log().size() == 1);
+  CHECK(b.clock().count("h.example#0") == 0);
+  // A member's node writes while its member is in, also concurrently with the removal; after
+  // the removal is in its causal past it is refused (its honest node would not make it).
+  auto bob_says = *b.create(Kind::kMessage, B, "", "", "still in", 1);
+  auto remove_bob = *a.create(Kind::kRemove, A, B, "", "", 2);
+  CHECK(a.receive(bob_says) == Replica::Outcome::kApplied);
+  CHECK(b.receive(remove_bob) == Replica::Outcome::kApplied);
+  conv::Event after = bob_says;
+  after.seq = 2;
+  after.clock = b.clock();
+  after.clock["b.example#0"] = 2;
+  after.body = "out but writing";
+  CHECK(a.receive(after) == Replica::Outcome::kRejected);
+  CHECK(a.rejected_because() == "origin hosts no member");
+  // Stored events replay without the checks (a log written before them still loads).
+  Replica again("g:1", "c.example");
+  CHECK(again.receive(create, true) == Replica::Outcome::kApplied);
+  CHECK(again.receive(forge(Kind::kMessage, "", ""), true) == Replica::Outcome::kApplied);
+}

@@ -22,6 +22,18 @@ namespace parley::conv {
 // A node restored from an older backup raises its epoch, so it never reuses a (actor, seq).
 using Clock = std::map<std::string, std::uint64_t>;
 
+// A clock's entries add up to less than this (spec/ordering.md section 2, "valid clocks"), so a
+// sum never wraps, fits a signed 64-bit SQLite integer and a double, and no event can be placed
+// beyond every future event by a huge entry.
+constexpr std::uint64_t kMaxClockSum = std::uint64_t{1} << 53;
+
+// Splits an actor "node#epoch" (epoch in canonical decimal: no sign, no leading zero, below
+// 2^32); false when it is not one.
+bool parse_actor(std::string_view actor, std::string* node, std::uint64_t* epoch);
+// The sum of a clock's entries, or an error ("bad_clock") when an actor is malformed or the
+// sum reaches kMaxClockSum. Checked arithmetic: never wraps.
+Result<std::uint64_t> clock_sum(const Clock& clock);
+
 enum class Kind : std::uint8_t {
   kCreate,    // target: "", body: initial members, one address per line (the author is admin)
   kMessage,   // body: the message (end-to-end ciphertext for the node)
@@ -122,8 +134,20 @@ class Replica {
   enum class Outcome { kApplied, kBuffered, kDuplicate, kEquivocation, kRejected };
   // An event from elsewhere. Applied when causally ready (then anything buffered that became
   // ready too); buffered when not (bounded: kBuffered also when it had to be dropped, the
-  // anti-entropy exchange brings it back). kRejected: malformed or not for this conversation.
-  Outcome receive(const Event& event);
+  // anti-entropy exchange brings it back). kRejected: malformed, not for this conversation, an
+  // invalid clock (spec/ordering.md section 2), or, once its causal past is here, not admissible
+  // (its clock regresses from its origin's previous event, or its origin hosted no member:
+  // section 4). A buffered event refused when it becomes ready is reported by take_refused().
+  // `stored`: an event this node applied before (replayed from its own disk at load), applied
+  // in order without the admission checks, so a log written before them still loads.
+  Outcome receive(const Event& event, bool stored = false);
+  // Why `event` (causally ready) may not be applied, or "" when it may. Reasons: "clock
+  // regresses", "origin hosts no member".
+  std::string inadmissible(const Event& event) const;
+  // Buffered events refused since the last call (when they became ready), with the reason.
+  std::vector<std::pair<Event, std::string>> take_refused();
+  // Why the last receive() answered kRejected.
+  const std::string& rejected_because() const { return rejected_because_; }
 
   // Applied events the holder of `theirs` lacks, in an order they can apply, at most `limit`.
   std::vector<Event> missing_for(const Clock& theirs, std::size_t limit) const;
@@ -151,6 +175,8 @@ class Replica {
 
  private:
   bool ready(const Event& e) const;
+  // Whether some user of `node` is a member in e's causal past.
+  bool hosts_member(const std::string& node, const Event& e) const;
   void apply(const Event& e);
   // Membership of `user` among the valid membership events in e's causal past (or all, if null).
   std::optional<Member> member_in(const std::string& user, const Event* before) const;
@@ -169,6 +195,8 @@ class Replica {
   std::map<std::string, std::vector<std::pair<std::size_t, std::string>>> about_;
   std::map<std::pair<std::string, std::uint64_t>, Event> buffer_;
   std::vector<std::pair<Event, Event>> equivocations_;
+  std::vector<std::pair<Event, std::string>> refused_;
+  std::string rejected_because_;
 };
 
 }  // namespace parley::conv

@@ -57,6 +57,10 @@ class ConvStore {
   // conv_pending). Returns the log positions written, [first, last).
   Result<std::pair<std::size_t, std::size_t>> persist(const std::string& conv);
 
+  // Events of `conv` refused when their causal past arrived (they had waited in conv_pending,
+  // which no longer holds them once persist() ran), with the reason; each is returned once.
+  std::vector<std::pair<conv::Event, std::string>> take_refused(const std::string& conv);
+
   // The applied event at (actor, seq) with its signature, as stored.
   Result<conv::SignedEvent> stored(const std::string& conv, const conv::Event& event);
   // Forgets the in-memory replicas (after a failed transaction, say): they reload from disk.
@@ -64,6 +68,7 @@ class ConvStore {
     replicas_.clear();
     stored_.clear();
     sigs_.clear();
+    refused_.clear();
     epoch_.reset();
   }
   // Conversations loaded here with events waiting for their causal past.
@@ -74,6 +79,7 @@ class ConvStore {
 
  private:
   Result<conv::Replica*> load(const std::string& conv, bool create);
+  Status drop_pending(const std::string& conv, const std::string& event_id);
   store::Database& db_;
   std::string node_;
   std::map<std::string, std::unique_ptr<conv::Replica>> replicas_;
@@ -81,6 +87,7 @@ class ConvStore {
   // Signatures of events not yet in conv_events, per conversation and event id.
   std::map<std::string, std::map<std::string, std::string>> sigs_;
   std::optional<std::uint64_t> epoch_;
+  std::map<std::string, std::vector<std::pair<conv::Event, std::string>>> refused_;
 };
 
 }  // namespace parley::node

@@ -387,6 +387,9 @@ class Core {
   };
   // The next message of this node in `conv` (its clock, advanced and saved).
   Result<DmOrder> dm_next(const std::string& conv);
+  // Whether a message's clock from `origin` is valid here (spec/ordering.md section 7): an
+  // error "bad_clock" when not (other codes: storage). Fills order.seq and order.sum.
+  Status dm_check_clock(const std::string& conv, const std::string& origin, DmOrder& order);
   // Takes in a clock seen on a message from another node.
   Status dm_merge(const std::string& conv, const std::map<std::string, std::uint64_t>& clock);
   Result<std::int64_t> store_message(const NewMessage& m);

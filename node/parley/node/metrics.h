@@ -52,7 +52,6 @@ struct Metrics {
 
   void count_error(const std::string& code);
   std::map<std::string, std::int64_t> errors() const;
-
   // Federation work refused or given up on without failing a transaction, by reason
   // (spec/federation.md section 4): inbound events acknowledged and dropped, outbound events
   // held back or expired.

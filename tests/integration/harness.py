@@ -5,6 +5,7 @@ raw-socket tests (just the types the client protocol uses).
 """
 import atexit
 import os
+import random
 import shutil
 import signal
 import socket
@@ -58,10 +59,24 @@ for _sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(_sig, _exit_on_signal)
 
 
+# Ports for nodes come from below the kernel's ephemeral range (ip_local_port_range, 32768 and up
+# on Debian), where no outgoing connection of this or a parallel test run takes one between the
+# check here and parleyd's bind; each run starts at its own random place in the range.
+_PORT_LOW, _PORT_HIGH = 20000, 32000
+_next_port = [random.randrange(_PORT_LOW, _PORT_HIGH)]
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    for _ in range(_PORT_HIGH - _PORT_LOW):
+        port = _next_port[0]
+        _next_port[0] = _PORT_LOW + (port + 1 - _PORT_LOW) % (_PORT_HIGH - _PORT_LOW)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("no free port in %d-%d" % (_PORT_LOW, _PORT_HIGH))
 
 
 # ---- minimal msgpack ---------------------------------------------------------------------------

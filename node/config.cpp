@@ -76,6 +76,7 @@ Status check_known_keys(const toml::table& root) {
       "client.heartbeat_timeout_seconds",
       "client.max_outbound_frames",
       "client.max_connections",
+      "client.max_unauthenticated_per_source",
       "client.allow_plaintext_remote",
       "federation.listen",
       "federation.policy",
@@ -190,6 +191,8 @@ Result<NodeConfig> load_config(const std::string& path) {
       read_uint(root, "client.heartbeat_timeout_seconds", c.heartbeat_timeout_seconds, 1, 86400));
   PARLEY_TRY(read_uint(root, "client.max_outbound_frames", c.max_outbound_frames, 16, 1u << 20));
   PARLEY_TRY(read_uint(root, "client.max_connections", c.max_connections, 1, 1u << 20));
+  PARLEY_TRY(read_uint(root, "client.max_unauthenticated_per_source",
+                       c.max_unauthenticated_per_source, 1, 1u << 20));
   PARLEY_TRY(read_uint(root, "security.login_failures_per_window", c.login_failures_per_window, 1,
                        1u << 20));
   PARLEY_TRY(read_uint(root, "security.login_window_seconds", c.login_window_seconds, 1, 86400));
@@ -307,6 +310,7 @@ void take_reloadable(NodeConfig& live, const NodeConfig& fresh) {
   live.heartbeat_timeout_seconds = fresh.heartbeat_timeout_seconds;
   live.max_outbound_frames = fresh.max_outbound_frames;
   live.max_connections = fresh.max_connections;
+  live.max_unauthenticated_per_source = fresh.max_unauthenticated_per_source;
   live.login_failures_per_window = fresh.login_failures_per_window;
   live.login_window_seconds = fresh.login_window_seconds;
   live.login_failures_per_source = fresh.login_failures_per_source;
@@ -423,6 +427,9 @@ std::string render_config(const NodeConfig& c) {
     << "# Frames queued for one connection before it is dropped as a slow consumer.\n"
     << "max_outbound_frames = " << c.max_outbound_frames << "\n"
     << "max_connections = " << c.max_connections << "\n"
+    << "# Connections from one source IP that have not logged in yet; more are closed at once.\n"
+    << "# Before login a frame may hold at most 8192 bytes.\n"
+    << "max_unauthenticated_per_source = " << c.max_unauthenticated_per_source << "\n"
     << "# The client port speaks plain TCP. To listen beyond loopback, terminate TLS in front of\n"
     << "# it (e.g. a TLS proxy) and set this to true.\n"
     << "allow_plaintext_remote = " << (c.allow_plaintext_remote ? "true" : "false") << "\n\n"

@@ -535,6 +535,7 @@ Status Core::do_resume(ConnId id, Conn& c, wire::View req, wire::MapWriter& out)
 void Core::authenticated(ConnId id, Conn& c, std::int64_t user_id, std::string address,
                          std::int64_t device_id) {
   bump(&Metrics::logins_ok);
+  c.outlet->authenticated();  // before the answer is queued: the client may then send big frames
   c.user_id = user_id;
   c.address = std::move(address);
   c.device_id = device_id;

@@ -209,6 +209,44 @@ class ExistenceLeaks(unittest.TestCase):
             node.cleanup()
 
 
+class Unauthenticated(unittest.TestCase):
+    def test_per_source_bound_and_small_frames_before_login(self):
+        # Issue 14 item 6: the old node had only a global bound (10,000 idle connections from one
+        # address locked everyone out) and took 256 KiB frames before login.
+        node = Node(settings={"client.max_unauthenticated_per_source": "20"}).start()
+        try:
+            node.add_user("alice")
+            idle = [SourceClient(node.client_port, "127.0.0.2") for _ in range(20)]
+            for c in idle:  # each one is accepted and answered
+                self.assertTrue(c.request("ping")["ok"])
+            extra = SourceClient(node.client_port, "127.0.0.2")
+            self.assertEqual(extra.closed_within(10 * SLOW), [])  # closed at once, no frame
+            wait_for(lambda: "reason=unauthenticated_per_source" in node.logs(), what="log")
+            self.assertGreaterEqual(metric(node, "parley_client_connections_refused_total",
+                                           '{reason="unauthenticated_per_source"}'), 1)
+            # Another source is not affected, and neither are authenticated connections.
+            alice = raw_login(node, "alice", source="127.0.0.1")
+            self.assertTrue(alice.request("convs")["ok"])
+            # One idle connection from 127.0.0.2 logs in: it no longer counts, so a new
+            # unauthenticated one from that source fits again.
+            re = idle[0].request("login", user="alice@example.org", password=PW, device="d2")
+            self.assertTrue(re["ok"], re)
+            again = SourceClient(node.client_port, "127.0.0.2")
+            self.assertTrue(again.request("ping")["ok"])
+            # Before login a frame of more than 8192 bytes is refused before it is read...
+            big = SourceClient(node.client_port, "127.0.0.3")
+            big.send(dict(t="ping", id=1, pad="x" * 9000))
+            frames = big.closed_within(10 * SLOW)
+            self.assertEqual(frames[-1].get("t"), "bye", frames)
+            self.assertEqual(frames[-1].get("code"), "frame_too_large", frames)
+            # ...after it, full-size frames are fine.
+            re = alice.request("to_device", device=re["device_id"], td_id="t1",
+                               body=b"k" * 30000)
+            self.assertTrue(re["ok"], re)
+        finally:
+            node.cleanup()
+
+
 class AdminLoopback(unittest.TestCase):
     def test_admin_listen_must_be_a_loopback_address_not_a_prefix(self):
         # Issue 14 item 19b: the old check was a string prefix, so "127.evil.example" passed.

@@ -38,6 +38,8 @@ struct NodeConfig {
   std::uint32_t heartbeat_timeout_seconds = 60;
   std::uint32_t max_outbound_frames = 1024;
   std::uint32_t max_connections = 10000;
+  // Connections from one source IP that have not authenticated yet (client-protocol.md §1).
+  std::uint32_t max_unauthenticated_per_source = 64;
   std::uint32_t max_database_mb = 0;  // storage.max_database_mb; 0: no limit of our own
   // storage.test_fault_file (tests and benchmarks only): the database is opened through the
   // fault-injection VFS that this file controls (store/fault_vfs.h); empty: off.

@@ -52,6 +52,9 @@ class Outlet {
   virtual void notify_when_drained() = 0;
   // Sends {"t":"bye"} with this code and message, then closes. Core forgets the connection.
   virtual void close(std::string code, std::string message) = 0;
+  // The connection authenticated (login or resume): it may send full-size frames from now on
+  // and no longer counts as unauthenticated for its source.
+  virtual void authenticated() {}
 };
 
 class Clock {

@@ -62,6 +62,10 @@ struct Metrics {
 struct Snapshot {
   std::int64_t connections = 0;
   std::int64_t queued_frames = 0;
+  // Client connections closed at accept (counters): over client.max_connections, and over
+  // client.max_unauthenticated_per_source.
+  std::int64_t client_refused_max_connections = 0;
+  std::int64_t client_refused_per_source = 0;
   std::int64_t database_bytes = 0;
   std::int64_t uptime_seconds = 0;
   struct Peer {

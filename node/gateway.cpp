@@ -21,7 +21,9 @@ using tcp = asio::ip::tcp;
 
 struct Gateway::Counters {
   std::atomic<std::int64_t> open{0};
-  std::atomic<std::int64_t> queued{0};  // frames in write queues
+  std::atomic<std::int64_t> queued{0};        // frames in write queues
+  std::atomic<std::int64_t> queued_bytes{0};  // their bytes
+  std::atomic<std::int64_t> slow_consumers{0};
   std::atomic<std::int64_t> refused_max_connections{0};
   std::atomic<std::int64_t> refused_per_source{0};
 
@@ -124,6 +126,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
   ~Session() {
     counters_->queued -= static_cast<std::int64_t>(queue_.size());
+    for (const auto& f : queue_) counters_->queued_bytes -= static_cast<std::int64_t>(f.size());
     --counters_->open;
     end_unauthenticated();
   }
@@ -145,7 +148,13 @@ class Session : public std::enable_shared_from_this<Session> {
   void read();
   void on_read(const boost::system::error_code& ec, std::string_view data);
   void arm_heartbeat();
-  void enqueue(std::string payload, bool bypass_bound);
+  // A frame posted by post_send (counted in held_*); dropped once the connection is closing.
+  void enqueue(std::string payload);
+  void push(std::string frame);
+  void pop_back();
+  // A counted frame left (written or dropped).
+  void release(std::size_t frame_bytes);
+  void slow_consumer(std::int64_t bytes, std::int64_t frames);
   void write();
   void close_with(std::string code, std::string message);
   void teardown();
@@ -161,6 +170,12 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::steady_timer heartbeat_;
   std::shared_ptr<Counters> counters_;
   bool unauthenticated_ = true;  // counted per source until login or resume
+  // Frames and their bytes posted towards this connection and not yet written or dropped
+  // (client.max_outbound_frames, client.max_outbound_bytes). Updated on the core thread and
+  // the strand.
+  std::atomic<std::int64_t> held_bytes_{0};
+  std::atomic<std::int64_t> held_frames_{0};
+  std::atomic<bool> over_bound_{false};  // slow_consumer decided: take no more
   std::deque<std::string> queue_;
   ConnId id_ = 0;
   bool writing_ = false;
@@ -266,9 +281,26 @@ void Session::arm_heartbeat() {
   });
 }
 
+// Runs on the core thread. What a connection holds is counted here, before it is posted to the
+// connection's strand, so frames waiting in the strand's queue count too.
 void Session::post_send(std::string payload) {
+  if (over_bound_.load(std::memory_order_relaxed)) return;
+  const auto n = static_cast<std::int64_t>(payload.size() + wire::kFrameHeaderBytes);
+  const std::int64_t bytes = held_bytes_.fetch_add(n) + n;
+  const std::int64_t frames = held_frames_.fetch_add(1) + 1;
+  if (bytes > static_cast<std::int64_t>(config_.max_outbound_bytes) ||
+      frames > static_cast<std::int64_t>(config_.max_outbound_frames)) {
+    held_bytes_ -= n;
+    --held_frames_;
+    if (!over_bound_.exchange(true)) {
+      asio::post(strand_, [self = shared_from_this(), bytes, frames] {
+        self->slow_consumer(bytes, frames);
+      });
+    }
+    return;
+  }
   asio::post(strand_, [self = shared_from_this(), p = std::move(payload)]() mutable {
-    self->enqueue(std::move(p), false);
+    self->enqueue(std::move(p));
   });
 }
 
@@ -294,20 +326,41 @@ void Session::post_authenticated() {
   });
 }
 
-void Session::enqueue(std::string payload, bool bypass_bound) {
-  if (closed_ || (closing_ && !bypass_bound)) return;
-  if (!bypass_bound && queue_.size() >= config_.max_outbound_frames) {
-    spdlog::warn("event=slow_consumer conn={} queued={}", id_, queue_.size());
-    counters_->queued -= static_cast<std::int64_t>(queue_.size());
-    // Keep only the frame being written, if any; the rest is dropped with the connection.
-    while (queue_.size() > (writing_ ? 1u : 0u)) queue_.pop_back();
-    counters_->queued += static_cast<std::int64_t>(queue_.size());
-    close_with("slow_consumer", "the connection did not read its frames fast enough");
+void Session::enqueue(std::string payload) {
+  if (closed_ || closing_) {
+    release(payload.size() + wire::kFrameHeaderBytes);
     return;
   }
-  queue_.push_back(wire::encode_frame(payload));
+  push(wire::encode_frame(payload));
+}
+
+void Session::push(std::string frame) {
   ++counters_->queued;
+  counters_->queued_bytes += static_cast<std::int64_t>(frame.size());
+  queue_.push_back(std::move(frame));
   if (!writing_) write();
+}
+
+void Session::pop_back() {
+  const std::size_t n = queue_.back().size();
+  queue_.pop_back();
+  --counters_->queued;
+  counters_->queued_bytes -= static_cast<std::int64_t>(n);
+  release(n);
+}
+
+void Session::release(std::size_t frame_bytes) {
+  held_bytes_ -= static_cast<std::int64_t>(frame_bytes);
+  --held_frames_;
+}
+
+void Session::slow_consumer(std::int64_t bytes, std::int64_t frames) {
+  if (closing_ || closed_) return;
+  spdlog::warn("event=slow_consumer conn={} queued_frames={} queued_bytes={}", id_, frames, bytes);
+  ++counters_->slow_consumers;
+  // Keep only the frame being written, if any; the rest is dropped with the connection.
+  while (queue_.size() > (writing_ ? 1u : 0u)) pop_back();
+  close_with("slow_consumer", "the connection did not read its frames fast enough");
 }
 
 void Session::write() {
@@ -326,8 +379,11 @@ void Session::write() {
       asio::bind_executor(
           strand_, [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
             if (self->closed_) return;
+            const std::size_t n = self->queue_.front().size();
             self->queue_.pop_front();
             --self->counters_->queued;
+            self->counters_->queued_bytes -= static_cast<std::int64_t>(n);
+            self->release(n);
             if (ec) {
               self->teardown();
               return;
@@ -341,7 +397,10 @@ void Session::close_with(std::string code, std::string message) {
   closing_ = true;
   wire::MapWriter bye;
   bye.add("t", "bye").add("code", code).add("msg", message);
-  enqueue(bye.finish(), true);
+  std::string frame = wire::encode_frame(bye.finish());
+  held_bytes_ += static_cast<std::int64_t>(frame.size());  // beyond the bound: it is the last
+  ++held_frames_;
+  push(std::move(frame));
   // Give the peer a bounded time to take the bye; the heartbeat timer enforces it.
   heartbeat_.expires_after(kCloseGrace);
   heartbeat_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
@@ -426,6 +485,8 @@ Gateway::~Gateway() = default;
 
 std::int64_t Gateway::open_connections() const { return counters_->open.load(); }
 std::int64_t Gateway::queued_frames() const { return counters_->queued.load(); }
+std::int64_t Gateway::queued_bytes() const { return counters_->queued_bytes.load(); }
+std::int64_t Gateway::slow_consumers() const { return counters_->slow_consumers.load(); }
 std::int64_t Gateway::refused_max_connections() const {
   return counters_->refused_max_connections.load();
 }

@@ -76,6 +76,9 @@ Status check_known_keys(const toml::table& root) {
       "client.heartbeat_timeout_seconds",
       "client.max_outbound_frames",
       "client.max_connections",
+      "client.max_unauthenticated_per_source",
+      "client.max_outbound_bytes",
+      "client.max_connections_per_user",
       "client.allow_plaintext_remote",
       "federation.listen",
       "federation.policy",
@@ -105,6 +108,9 @@ Status check_known_keys(const toml::table& root) {
       "limits.messages_per_minute",
       "limits.message_burst",
       "limits.reports_per_hour",
+      // client port bounds (issue 14 item 4)
+      "limits.to_device_per_minute",
+      "limits.to_device_burst",
       "storage.test_fault_file",
       "retention.purge_interval_seconds",
       "retention.purge_batch",
@@ -190,6 +196,15 @@ Result<NodeConfig> load_config(const std::string& path) {
       read_uint(root, "client.heartbeat_timeout_seconds", c.heartbeat_timeout_seconds, 1, 86400));
   PARLEY_TRY(read_uint(root, "client.max_outbound_frames", c.max_outbound_frames, 16, 1u << 20));
   PARLEY_TRY(read_uint(root, "client.max_connections", c.max_connections, 1, 1u << 20));
+  PARLEY_TRY(read_uint(root, "client.max_unauthenticated_per_source",
+                       c.max_unauthenticated_per_source, 1, 1u << 20));
+  PARLEY_TRY(
+      read_uint(root, "client.max_outbound_bytes", c.max_outbound_bytes, 2u << 20, 1u << 30));
+  PARLEY_TRY(
+      read_uint(root, "client.max_connections_per_user", c.max_connections_per_user, 1, 1u << 16));
+  // client port bounds, [limits] part (issue 14 item 4)
+  PARLEY_TRY(read_uint(root, "limits.to_device_per_minute", c.to_device_per_minute, 0, 1u << 20));
+  PARLEY_TRY(read_uint(root, "limits.to_device_burst", c.to_device_burst, 1, 1u << 20));
   PARLEY_TRY(read_uint(root, "security.login_failures_per_window", c.login_failures_per_window, 1,
                        1u << 20));
   PARLEY_TRY(read_uint(root, "security.login_window_seconds", c.login_window_seconds, 1, 86400));
@@ -307,6 +322,11 @@ void take_reloadable(NodeConfig& live, const NodeConfig& fresh) {
   live.heartbeat_timeout_seconds = fresh.heartbeat_timeout_seconds;
   live.max_outbound_frames = fresh.max_outbound_frames;
   live.max_connections = fresh.max_connections;
+  live.max_unauthenticated_per_source = fresh.max_unauthenticated_per_source;
+  live.max_outbound_bytes = fresh.max_outbound_bytes;
+  live.max_connections_per_user = fresh.max_connections_per_user;
+  live.to_device_per_minute = fresh.to_device_per_minute;
+  live.to_device_burst = fresh.to_device_burst;
   live.login_failures_per_window = fresh.login_failures_per_window;
   live.login_window_seconds = fresh.login_window_seconds;
   live.login_failures_per_source = fresh.login_failures_per_source;
@@ -423,6 +443,13 @@ std::string render_config(const NodeConfig& c) {
     << "# Frames queued for one connection before it is dropped as a slow consumer.\n"
     << "max_outbound_frames = " << c.max_outbound_frames << "\n"
     << "max_connections = " << c.max_connections << "\n"
+    << "# Connections from one source IP that have not logged in yet; more are closed at once.\n"
+    << "# Before login a frame may hold at most 8192 bytes.\n"
+    << "max_unauthenticated_per_source = " << c.max_unauthenticated_per_source << "\n"
+    << "# Bytes queued towards one connection before it is closed as a slow consumer (at least\n"
+    << "# 2 MiB), and connections one user may have signed in at once.\n"
+    << "max_outbound_bytes = " << c.max_outbound_bytes << "\n"
+    << "max_connections_per_user = " << c.max_connections_per_user << "\n"
     << "# The client port speaks plain TCP. To listen beyond loopback, terminate TLS in front of\n"
     << "# it (e.g. a TLS proxy) and set this to true.\n"
     << "allow_plaintext_remote = " << (c.allow_plaintext_remote ? "true" : "false") << "\n\n"
@@ -488,7 +515,11 @@ std::string render_config(const NodeConfig& c) {
     << "messages_per_minute = " << c.messages_per_minute << "\n"
     << "message_burst = " << c.message_burst << "\n"
     << "# Abuse reports each user may file per hour.\n"
-    << "reports_per_hour = " << c.reports_per_hour << "\n\n"
+    << "reports_per_hour = " << c.reports_per_hour << "\n"
+    << "# to_device requests (key material between a user's own devices) each user may send\n"
+    << "# per minute, and at once after a quiet time. 0: unlimited.\n"
+    << "to_device_per_minute = " << c.to_device_per_minute << "\n"
+    << "to_device_burst = " << c.to_device_burst << "\n\n"
     << "[storage]\n"
     << "# Largest the database may grow, in MiB (0: until the disk is full). At the limit the\n"
     << "# node refuses new writes with \"disk_full\" and keeps serving what it has.\n"

@@ -116,6 +116,9 @@ void Core::reload(const NodeConfig& fresh) {
   config_.messages_per_minute = fresh.messages_per_minute;
   config_.message_burst = fresh.message_burst;
   config_.reports_per_hour = fresh.reports_per_hour;
+  config_.to_device_per_minute = fresh.to_device_per_minute;
+  config_.to_device_burst = fresh.to_device_burst;
+  config_.max_connections_per_user = fresh.max_connections_per_user;
   reports_.set_limits(fresh.reports_per_hour, kReportWindowMs);
 }
 
@@ -455,6 +458,10 @@ void Core::finish_login(ConnId id, std::uint64_t req, const LoginReservation& re
     on_disconnect(id);
     return;
   }
+  if (auto room = check_user_connections(user->id); !room.ok()) {
+    reply_error(c, req, room.error());
+    return drain_deferred(id);
+  }
   const auto token = crypto::new_session_token();
   // Device ids never repeat, also after a restore from a backup (which sets a floor above the
   // ids handed out since the backup: other users' clients know devices by id).
@@ -518,6 +525,7 @@ Status Core::do_resume(ConnId id, Conn& c, wire::View req, wire::MapWriter& out)
   const std::string address = st.column_text(2) + "@" + config_.name;
   if (st.column_int64(4)) return make_error("deactivated", "the account is deactivated");
   if (st.column_int64(3)) return make_error("suspended", "the account is suspended");
+  PARLEY_TRY(check_user_connections(user_id));
   PARLEY_ASSIGN_OR_RETURN(
       upd, db_.prepare("UPDATE devices SET last_seen_ms = ?, last_address = ? WHERE id = ?"));
   // Best effort: a full or read-only database still lets its users in to read.
@@ -532,9 +540,19 @@ Status Core::do_resume(ConnId id, Conn& c, wire::View req, wire::MapWriter& out)
   return ok_status();
 }
 
+Status Core::check_user_connections(std::int64_t user_id) {
+  const auto it = by_user_.find(user_id);
+  const std::size_t open = it == by_user_.end() ? 0 : it->second.size();
+  if (open < config_.max_connections_per_user) return ok_status();
+  return make_error("too_many_connections",
+                    "this user has " + std::to_string(open) +
+                        " connections signed in, the most this node allows; close one first");
+}
+
 void Core::authenticated(ConnId id, Conn& c, std::int64_t user_id, std::string address,
                          std::int64_t device_id) {
   bump(&Metrics::logins_ok);
+  c.outlet->authenticated();  // before the answer is queued: the client may then send big frames
   c.user_id = user_id;
   c.address = std::move(address);
   c.device_id = device_id;

@@ -55,6 +55,16 @@ Status Core::do_to_device(Conn& c, wire::View req, wire::MapWriter& out) {
   PARLEY_ASSIGN_OR_RETURN(device, req.uint("device"));
   PARLEY_ASSIGN_OR_RETURN(td_id, req.str("td_id", 64));
   PARLEY_ASSIGN_OR_RETURN(body, req.bin("body", config_.max_body_bytes));
+  // Every device of the user receives it (its stream): a rate per user bounds that fan-out.
+  if (const std::int64_t wait = to_device_buckets_.take(
+          c.user_id, TokenBuckets::Limit{config_.to_device_per_minute, config_.to_device_burst},
+          clock_.now_ms());
+      wait > 0) {
+    retry_after_ms_ = wait;
+    return make_error("rate_limited",
+                      "to_device too fast (" + std::to_string(config_.to_device_per_minute) +
+                          " per minute); retry after " + std::to_string(wait) + " ms");
+  }
   {
     PARLEY_ASSIGN_OR_RETURN(
         st, db_.prepare("SELECT 1 FROM devices WHERE id = ? AND user_id = ? AND token_hash IS "

@@ -159,6 +159,7 @@ Status Core::erase_user(const std::string& name) {
   PARLEY_TRY(tx.commit());
   close_user(user->id, "logged_out", "the account was erased");
   send_buckets_.forget(user->id);
+  to_device_buckets_.forget(user->id);
   limit_overrides_.erase(user->id);
   return ok_status();
 }

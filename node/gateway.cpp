@@ -7,6 +7,7 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <unordered_map>
 #include <vector>
 
 #include "parley/frame.h"
@@ -17,6 +18,39 @@ namespace parley::node {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
+
+struct Gateway::Counters {
+  std::atomic<std::int64_t> open{0};
+  std::atomic<std::int64_t> queued{0};        // frames in write queues
+  std::atomic<std::int64_t> queued_bytes{0};  // their bytes
+  std::atomic<std::int64_t> slow_consumers{0};
+  std::atomic<std::int64_t> refused_max_connections{0};
+  std::atomic<std::int64_t> refused_per_source{0};
+
+  // Unauthenticated connections per source IP (accept, authentication and close run on
+  // different strands).
+  bool add_unauthenticated(const std::string& source, std::uint32_t limit) {
+    std::lock_guard<std::mutex> lock(mu);
+    auto& n = unauthenticated[source];
+    if (n >= limit) {
+      if (n == 0) unauthenticated.erase(source);
+      return false;
+    }
+    ++n;
+    return true;
+  }
+  void remove_unauthenticated(const std::string& source) {
+    std::lock_guard<std::mutex> lock(mu);
+    const auto it = unauthenticated.find(source);
+    if (it == unauthenticated.end()) return;
+    if (--it->second == 0) unauthenticated.erase(it);
+  }
+
+ private:
+  std::mutex mu;
+  std::unordered_map<std::string, std::uint32_t> unauthenticated;
+};
+using Counters = Gateway::Counters;
 
 namespace {
 
@@ -74,24 +108,27 @@ class CoreInbox : public std::enable_shared_from_this<CoreInbox> {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, asio::io_context& core_ctx, Core& core, const NodeConfig& config,
-          std::shared_ptr<std::atomic<std::int64_t>> open,
-          std::shared_ptr<std::atomic<std::int64_t>> queued, std::shared_ptr<CoreInbox> inbox)
+  // `source` (the peer's IP) was counted as unauthenticated by the acceptor.
+  Session(tcp::socket socket, std::string source, asio::io_context& core_ctx, Core& core,
+          const NodeConfig& config, std::shared_ptr<Counters> counters,
+          std::shared_ptr<CoreInbox> inbox)
       : inbox_(std::move(inbox)),
         socket_(std::move(socket)),
         strand_(asio::make_strand(socket_.get_executor())),
         core_ctx_(core_ctx),
         core_(core),
         config_(config),
-        decoder_(config.max_frame_bytes),
+        source_(std::move(source)),
+        decoder_(std::min<std::size_t>(wire::kMaxPreauthFrame, config.max_frame_bytes)),
         heartbeat_(strand_),
-        open_(std::move(open)),
-        queued_(std::move(queued)) {
-    ++*open_;
+        counters_(std::move(counters)) {
+    ++counters_->open;
   }
   ~Session() {
-    *queued_ -= static_cast<std::int64_t>(queue_.size());
-    --*open_;
+    counters_->queued -= static_cast<std::int64_t>(queue_.size());
+    for (const auto& f : queue_) counters_->queued_bytes -= static_cast<std::int64_t>(f.size());
+    --counters_->open;
+    end_unauthenticated();
   }
 
   void start();
@@ -99,13 +136,25 @@ class Session : public std::enable_shared_from_this<Session> {
   void post_send(std::string payload);
   void post_notify_drained();
   void post_close(std::string code, std::string message);
+  void post_authenticated();
 
  private:
+  void end_unauthenticated() {
+    if (!unauthenticated_) return;
+    unauthenticated_ = false;
+    counters_->remove_unauthenticated(source_);
+  }
   void on_registered(ConnId id);
   void read();
   void on_read(const boost::system::error_code& ec, std::string_view data);
   void arm_heartbeat();
-  void enqueue(std::string payload, bool bypass_bound);
+  // A frame posted by post_send (counted in held_*); dropped once the connection is closing.
+  void enqueue(std::string payload);
+  void push(std::string frame);
+  void pop_back();
+  // A counted frame left (written or dropped).
+  void release(std::size_t frame_bytes);
+  void slow_consumer(std::int64_t bytes, std::int64_t frames);
   void write();
   void close_with(std::string code, std::string message);
   void teardown();
@@ -116,10 +165,17 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::io_context& core_ctx_;
   Core& core_;
   const NodeConfig& config_;
+  const std::string source_;
   wire::FrameDecoder decoder_;
   asio::steady_timer heartbeat_;
-  std::shared_ptr<std::atomic<std::int64_t>> open_;
-  std::shared_ptr<std::atomic<std::int64_t>> queued_;
+  std::shared_ptr<Counters> counters_;
+  bool unauthenticated_ = true;  // counted per source until login or resume
+  // Frames and their bytes posted towards this connection and not yet written or dropped
+  // (client.max_outbound_frames, client.max_outbound_bytes). Updated on the core thread and
+  // the strand.
+  std::atomic<std::int64_t> held_bytes_{0};
+  std::atomic<std::int64_t> held_frames_{0};
+  std::atomic<bool> over_bound_{false};  // slow_consumer decided: take no more
   std::deque<std::string> queue_;
   ConnId id_ = 0;
   bool writing_ = false;
@@ -140,6 +196,9 @@ class SessionOutlet : public Outlet {
   void close(std::string code, std::string message) override {
     if (auto s = session_.lock()) s->post_close(std::move(code), std::move(message));
   }
+  void authenticated() override {
+    if (auto s = session_.lock()) s->post_authenticated();
+  }
 
  private:
   std::weak_ptr<Session> session_;
@@ -149,10 +208,8 @@ void Session::start() {
   boost::system::error_code ec;
   socket_.set_option(tcp::no_delay(true), ec);
   socket_.non_blocking(true, ec);
-  const auto remote = socket_.remote_endpoint(ec);
-  std::string source = ec ? "unknown" : remote.address().to_string();
   auto outlet = std::make_shared<SessionOutlet>(weak_from_this());
-  asio::post(core_ctx_, [self = shared_from_this(), outlet, source]() mutable {
+  asio::post(core_ctx_, [self = shared_from_this(), outlet, source = source_]() mutable {
     spdlog::debug("event=client_connected source={}", source);
     const ConnId id = self->core_.on_connect(outlet, std::move(source));
     asio::post(self->strand_, [self, id] { self->on_registered(id); });
@@ -224,9 +281,26 @@ void Session::arm_heartbeat() {
   });
 }
 
+// Runs on the core thread. What a connection holds is counted here, before it is posted to the
+// connection's strand, so frames waiting in the strand's queue count too.
 void Session::post_send(std::string payload) {
+  if (over_bound_.load(std::memory_order_relaxed)) return;
+  const auto n = static_cast<std::int64_t>(payload.size() + wire::kFrameHeaderBytes);
+  const std::int64_t bytes = held_bytes_.fetch_add(n) + n;
+  const std::int64_t frames = held_frames_.fetch_add(1) + 1;
+  if (bytes > static_cast<std::int64_t>(config_.max_outbound_bytes) ||
+      frames > static_cast<std::int64_t>(config_.max_outbound_frames)) {
+    held_bytes_ -= n;
+    --held_frames_;
+    if (!over_bound_.exchange(true)) {
+      asio::post(strand_, [self = shared_from_this(), bytes, frames] {
+        self->slow_consumer(bytes, frames);
+      });
+    }
+    return;
+  }
   asio::post(strand_, [self = shared_from_this(), p = std::move(payload)]() mutable {
-    self->enqueue(std::move(p), false);
+    self->enqueue(std::move(p));
   });
 }
 
@@ -245,20 +319,48 @@ void Session::post_close(std::string code, std::string message) {
                        m = std::move(message)]() mutable { self->close_with(c, m); });
 }
 
-void Session::enqueue(std::string payload, bool bypass_bound) {
-  if (closed_ || (closing_ && !bypass_bound)) return;
-  if (!bypass_bound && queue_.size() >= config_.max_outbound_frames) {
-    spdlog::warn("event=slow_consumer conn={} queued={}", id_, queue_.size());
-    *queued_ -= static_cast<std::int64_t>(queue_.size());
-    // Keep only the frame being written, if any; the rest is dropped with the connection.
-    while (queue_.size() > (writing_ ? 1u : 0u)) queue_.pop_back();
-    *queued_ += static_cast<std::int64_t>(queue_.size());
-    close_with("slow_consumer", "the connection did not read its frames fast enough");
+void Session::post_authenticated() {
+  asio::post(strand_, [self = shared_from_this()] {
+    self->decoder_.set_max_frame(self->config_.max_frame_bytes);
+    self->end_unauthenticated();
+  });
+}
+
+void Session::enqueue(std::string payload) {
+  if (closed_ || closing_) {
+    release(payload.size() + wire::kFrameHeaderBytes);
     return;
   }
-  queue_.push_back(wire::encode_frame(payload));
-  ++*queued_;
+  push(wire::encode_frame(payload));
+}
+
+void Session::push(std::string frame) {
+  ++counters_->queued;
+  counters_->queued_bytes += static_cast<std::int64_t>(frame.size());
+  queue_.push_back(std::move(frame));
   if (!writing_) write();
+}
+
+void Session::pop_back() {
+  const std::size_t n = queue_.back().size();
+  queue_.pop_back();
+  --counters_->queued;
+  counters_->queued_bytes -= static_cast<std::int64_t>(n);
+  release(n);
+}
+
+void Session::release(std::size_t frame_bytes) {
+  held_bytes_ -= static_cast<std::int64_t>(frame_bytes);
+  --held_frames_;
+}
+
+void Session::slow_consumer(std::int64_t bytes, std::int64_t frames) {
+  if (closing_ || closed_) return;
+  spdlog::warn("event=slow_consumer conn={} queued_frames={} queued_bytes={}", id_, frames, bytes);
+  ++counters_->slow_consumers;
+  // Keep only the frame being written, if any; the rest is dropped with the connection.
+  while (queue_.size() > (writing_ ? 1u : 0u)) pop_back();
+  close_with("slow_consumer", "the connection did not read its frames fast enough");
 }
 
 void Session::write() {
@@ -277,8 +379,11 @@ void Session::write() {
       asio::bind_executor(
           strand_, [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
             if (self->closed_) return;
+            const std::size_t n = self->queue_.front().size();
             self->queue_.pop_front();
-            --*self->queued_;
+            --self->counters_->queued;
+            self->counters_->queued_bytes -= static_cast<std::int64_t>(n);
+            self->release(n);
             if (ec) {
               self->teardown();
               return;
@@ -292,7 +397,10 @@ void Session::close_with(std::string code, std::string message) {
   closing_ = true;
   wire::MapWriter bye;
   bye.add("t", "bye").add("code", code).add("msg", message);
-  enqueue(bye.finish(), true);
+  std::string frame = wire::encode_frame(bye.finish());
+  held_bytes_ += static_cast<std::int64_t>(frame.size());  // beyond the bound: it is the last
+  ++held_frames_;
+  push(std::move(frame));
   // Give the peer a bounded time to take the bye; the heartbeat timer enforces it.
   heartbeat_.expires_after(kCloseGrace);
   heartbeat_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
@@ -325,25 +433,39 @@ class Gateway::Impl {
         acceptor_(net),
         inbox_(std::make_shared<CoreInbox>(core_ctx, core)) {}
 
-  void accept(std::shared_ptr<std::atomic<std::int64_t>> open,
-              std::shared_ptr<std::atomic<std::int64_t>> queued) {
+  void accept(std::shared_ptr<Counters> counters) {
     acceptor_.async_accept(
         asio::make_strand(net_),
-        [this, open, queued](const boost::system::error_code& ec, tcp::socket socket) {
+        [this, counters](const boost::system::error_code& ec, tcp::socket socket) {
           if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
-          if (!ec) {
-            if (open->load() >= static_cast<std::int64_t>(config_.max_connections)) {
-              spdlog::warn("event=connection_refused reason=max_connections");
-              boost::system::error_code ignored;
-              socket.close(ignored);
-            } else {
-              std::make_shared<Session>(std::move(socket), core_ctx_, core_, config_, open, queued,
-                                        inbox_)
-                  ->start();
-            }
-          }
-          accept(open, queued);
+          if (!ec) admit(counters, std::move(socket));
+          accept(counters);
         });
+  }
+
+  // Closes the socket at once when the node holds its maximum of connections, or the source
+  // its maximum of unauthenticated ones (spec/client-protocol.md section 1).
+  void admit(const std::shared_ptr<Counters>& counters, tcp::socket socket) {
+    boost::system::error_code ec;
+    const auto remote = socket.remote_endpoint(ec);
+    std::string source = ec ? "unknown" : remote.address().to_string();
+    const char* refused = nullptr;
+    if (counters->open.load() >= static_cast<std::int64_t>(config_.max_connections)) {
+      refused = "max_connections";
+      ++counters->refused_max_connections;
+    } else if (!counters->add_unauthenticated(source, config_.max_unauthenticated_per_source)) {
+      refused = "unauthenticated_per_source";
+      ++counters->refused_per_source;
+    }
+    if (refused) {
+      spdlog::warn("event=connection_refused reason={} source={}", refused, source);
+      boost::system::error_code ignored;
+      socket.close(ignored);
+      return;
+    }
+    std::make_shared<Session>(std::move(socket), std::move(source), core_ctx_, core_, config_,
+                              counters, inbox_)
+        ->start();
   }
 
   asio::io_context& net_;
@@ -357,10 +479,18 @@ class Gateway::Impl {
 Gateway::Gateway(asio::io_context& net, asio::io_context& core_ctx, Core& core,
                  const NodeConfig& config)
     : impl_(std::make_unique<Impl>(net, core_ctx, core, config)),
-      open_(std::make_shared<std::atomic<std::int64_t>>(0)),
-      queued_(std::make_shared<std::atomic<std::int64_t>>(0)) {}
+      counters_(std::make_shared<Counters>()) {}
 
 Gateway::~Gateway() = default;
+
+std::int64_t Gateway::open_connections() const { return counters_->open.load(); }
+std::int64_t Gateway::queued_frames() const { return counters_->queued.load(); }
+std::int64_t Gateway::queued_bytes() const { return counters_->queued_bytes.load(); }
+std::int64_t Gateway::slow_consumers() const { return counters_->slow_consumers.load(); }
+std::int64_t Gateway::refused_max_connections() const {
+  return counters_->refused_max_connections.load();
+}
+std::int64_t Gateway::refused_per_source() const { return counters_->refused_per_source.load(); }
 
 Status Gateway::listen(const HostPort& where) {
   boost::system::error_code ec;
@@ -374,7 +504,7 @@ Status Gateway::listen(const HostPort& where) {
   if (!ec) a.bind(ep, ec);
   if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return make_error("io", "cannot listen on " + where.str() + ": " + ec.message());
-  impl_->accept(open_, queued_);
+  impl_->accept(counters_);
   return ok_status();
 }
 

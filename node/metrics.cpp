@@ -98,6 +98,19 @@ std::string render_metrics(const Metrics& m, const Snapshot& s) {
   w.simple("parley_client_queued_frames", "gauge",
            "Frames waiting in client connections' write queues.",
            static_cast<double>(s.queued_frames));
+  w.simple("parley_client_queued_bytes", "gauge",
+           "Bytes of the frames waiting in client connections' write queues.",
+           static_cast<double>(s.client_queued_bytes));
+  w.simple("parley_client_slow_consumers_total", "counter",
+           "Client connections closed because they did not read their frames fast enough.",
+           static_cast<double>(s.client_slow_consumers));
+  w.family("parley_client_connections_refused_total", "counter",
+           "Client connections closed at accept, by the bound they hit.");
+  w.sample("parley_client_connections_refused_total",
+           static_cast<double>(s.client_refused_max_connections), "reason=\"max_connections\"");
+  w.sample("parley_client_connections_refused_total",
+           static_cast<double>(s.client_refused_per_source),
+           "reason=\"unauthenticated_per_source\"");
   w.family("parley_logins_total", "counter", "Client logins and session resumes, by result.");
   w.sample("parley_logins_total", load(m.logins_ok), "result=\"ok\"");
   w.sample("parley_logins_total", load(m.logins_failed), "result=\"failed\"");

@@ -323,6 +323,10 @@ Status serve(const std::string& data_dir) {
     Snapshot s;
     s.connections = gateway.open_connections();
     s.queued_frames = gateway.queued_frames();
+    s.client_refused_max_connections = gateway.refused_max_connections();
+    s.client_refused_per_source = gateway.refused_per_source();
+    s.client_queued_bytes = gateway.queued_bytes();
+    s.client_slow_consumers = gateway.slow_consumers();
     s.database_bytes =
         store::file_bytes(paths.database()) + store::file_bytes(paths.database() + "-wal");
     s.uptime_seconds = (SystemClock().now_ms() - started_ms) / 1000;

@@ -8,13 +8,16 @@
 #include "parley/message.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  parley::wire::FrameDecoder decoder(4096);
+  // Starts at the pre-authentication limit and is raised after the first frame, as a session
+  // does after its login.
+  parley::wire::FrameDecoder decoder(parley::wire::kMaxPreauthFrame);
   const std::string_view bytes(reinterpret_cast<const char*>(data), size);
   // Feed in two uneven pieces to exercise partial headers and bodies.
   const std::size_t cut = size ? data[0] % (size + 1) : 0;
   for (std::string_view piece : {bytes.substr(0, cut), bytes.substr(cut)}) {
     if (!decoder.feed(piece).ok()) return 0;
     while (auto payload = decoder.next()) {
+      decoder.set_max_frame(64 * 1024);
       auto m = parley::wire::Message::parse(*payload);
       if (!m.ok()) continue;
       const auto& v = m->root();

@@ -209,6 +209,114 @@ class ExistenceLeaks(unittest.TestCase):
             node.cleanup()
 
 
+class Unauthenticated(unittest.TestCase):
+    def test_per_source_bound_and_small_frames_before_login(self):
+        # Issue 14 item 6: the old node had only a global bound (10,000 idle connections from one
+        # address locked everyone out) and took 256 KiB frames before login.
+        node = Node(settings={"client.max_unauthenticated_per_source": "20"}).start()
+        try:
+            node.add_user("alice")
+            idle = [SourceClient(node.client_port, "127.0.0.2") for _ in range(20)]
+            for c in idle:  # each one is accepted and answered
+                self.assertTrue(c.request("ping")["ok"])
+            extra = SourceClient(node.client_port, "127.0.0.2")
+            self.assertEqual(extra.closed_within(10 * SLOW), [])  # closed at once, no frame
+            wait_for(lambda: "reason=unauthenticated_per_source" in node.logs(), what="log")
+            self.assertGreaterEqual(metric(node, "parley_client_connections_refused_total",
+                                           '{reason="unauthenticated_per_source"}'), 1)
+            # Another source is not affected, and neither are authenticated connections.
+            alice = raw_login(node, "alice", source="127.0.0.1")
+            self.assertTrue(alice.request("convs")["ok"])
+            # One idle connection from 127.0.0.2 logs in: it no longer counts, so a new
+            # unauthenticated one from that source fits again.
+            re = idle[0].request("login", user="alice@example.org", password=PW, device="d2")
+            self.assertTrue(re["ok"], re)
+            again = SourceClient(node.client_port, "127.0.0.2")
+            self.assertTrue(again.request("ping")["ok"])
+            # Before login a frame of more than 8192 bytes is refused before it is read...
+            big = SourceClient(node.client_port, "127.0.0.3")
+            big.send(dict(t="ping", id=1, pad="x" * 9000))
+            frames = big.closed_within(10 * SLOW)
+            self.assertEqual(frames[-1].get("t"), "bye", frames)
+            self.assertEqual(frames[-1].get("code"), "frame_too_large", frames)
+            # ...after it, full-size frames are fine.
+            re = alice.request("to_device", device=re["device_id"], td_id="t1",
+                               body=b"k" * 30000)
+            self.assertTrue(re["ok"], re)
+        finally:
+            node.cleanup()
+
+
+def rss_kib(node):
+    with open("/proc/%d/status" % node.proc.pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+class OneUserFlood(unittest.TestCase):
+    def test_to_device_flood_over_many_connections_stays_bounded(self):
+        # Issue 14 item 4: the old node bounded queues in frames only, had no to_device limit
+        # and no bound on a user's connections: one user with 60 connections raised its RSS by
+        # 3.1 GiB in 21 s.
+        # A burst large enough that the readers' queues pass 2 MiB beyond what the kernel's
+        # socket buffers take.
+        node = Node(settings={"client.max_outbound_bytes": "2097152",
+                              "limits.to_device_burst": "150"}).start()
+        try:
+            node.add_user("alice")
+            node.add_user("bob")
+            sender = raw_login(node, "alice", device="sender")
+            readers = []  # signed in, never reading (small receive buffers)
+            for i in range(15):
+                c = RawClient(node.client_port, rcvbuf=4096)
+                re = c.request("login", user="alice@example.org", password=PW, device="r%d" % i)
+                self.assertTrue(re["ok"], re)
+                readers.append(c)
+            target = re["device_id"]
+            extra = RawClient(node.client_port)
+            re = extra.request("login", user="alice@example.org", password=PW, device="17th")
+            self.assertEqual(re["code"], "too_many_connections", re)
+            self.assertTrue(extra.request("ping")["ok"])  # kept, unauthenticated
+            before = rss_kib(node)
+            body = b"k" * 60000
+            codes = []
+            for batch in range(13):  # pipelined 20 at a time; the sender reads its pushes
+                for i in range(20):
+                    n = batch * 20 + i
+                    sender.send(dict(t="to_device", id=1000 + n, device=target, td_id="t%d" % n,
+                                     body=body))
+                while len(codes) < (batch + 1) * 20:
+                    f = sender.recv_frame()
+                    self.assertIsNotNone(f, "the sender was closed")
+                    self.assertNotEqual(f.get("t"), "bye", f)
+                    if f.get("t") == "re" and f.get("id", 0) >= 1000:
+                        codes.append(f.get("code", "ok"))
+                        if f.get("code") == "rate_limited":
+                            self.assertGreater(f["retry_after_ms"], 0)
+            self.assertLessEqual(codes.count("ok"), 160, codes)  # the burst and a little
+            self.assertGreaterEqual(codes.count("rate_limited"), 100)
+            # Another user is served at once meanwhile.
+            bob = raw_login(node, "bob")
+            t0 = time.time()
+            self.assertTrue(bob.request("ping")["ok"])
+            self.assertLess(time.time() - t0, 5 * SLOW)
+            grown_mib = (rss_kib(node) - before) / 1024
+            # 15 readers x 2 MiB is the most their queues may hold; allow for the allocator.
+            self.assertLess(grown_mib, 150, "RSS grew by %.0f MiB" % grown_mib)
+            # The readers that fell behind were closed as slow consumers.
+            wait_for(lambda: node.logs().count("event=slow_consumer") >= 10, timeout=30 * SLOW,
+                     what="slow consumers")
+            self.assertGreaterEqual(metric(node, "parley_client_slow_consumers_total"), 10)
+            for r in readers[:3]:  # closed (the bye itself may not fit the full socket)
+                frames = r.closed_within(30 * SLOW)
+                byes = [f for f in frames if f.get("t") == "bye"]
+                self.assertTrue(all(b["code"] == "slow_consumer" for b in byes), byes)
+        finally:
+            node.cleanup()
+
+
 class AdminLoopback(unittest.TestCase):
     def test_admin_listen_must_be_a_loopback_address_not_a_prefix(self):
         # Issue 14 item 19b: the old check was a string prefix, so "127.evil.example" passed.

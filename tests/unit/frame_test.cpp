@@ -39,3 +39,17 @@ TEST_CASE("a frame of exactly the limit is accepted") {
   REQUIRE(d.feed(encode_frame(std::string(16, 'a'))).ok());
   REQUIRE(d.next()->size() == 16);
 }
+
+TEST_CASE("the pre-authentication frame limit, then a raised one") {
+  using namespace parley::wire;
+  FrameDecoder d(kMaxPreauthFrame);
+  REQUIRE(d.feed(encode_frame(std::string(kMaxPreauthFrame, 'x'))).ok());
+  REQUIRE(d.next()->size() == kMaxPreauthFrame);
+  d.set_max_frame(64 * 1024);
+  REQUIRE(d.feed(encode_frame(std::string(20000, 'y'))).ok());
+  REQUIRE(d.next()->size() == 20000);
+  FrameDecoder before(kMaxPreauthFrame);
+  const auto s = before.feed(encode_frame(std::string(kMaxPreauthFrame + 1, 'x')).substr(0, 4));
+  REQUIRE(s.error().code == "frame_too_large");
+  REQUIRE(before.buffered_bytes() == 0);
+}

@@ -18,6 +18,9 @@ namespace parley::wire {
 
 inline constexpr std::size_t kFrameHeaderBytes = 4;
 inline constexpr std::size_t kDefaultMaxFrame = 256 * 1024;
+// The largest frame a client may send before it has authenticated (a login is small), so an
+// unauthenticated connection can make the node hold little (spec/client-protocol.md §1).
+inline constexpr std::size_t kMaxPreauthFrame = 8 * 1024;
 
 // Returns the 4-byte header followed by `payload`.
 std::string encode_frame(std::string_view payload);
@@ -25,6 +28,10 @@ std::string encode_frame(std::string_view payload);
 class FrameDecoder {
  public:
   explicit FrameDecoder(std::size_t max_frame = kDefaultMaxFrame) : max_frame_(max_frame) {}
+
+  // A new limit for frames whose header has not been read yet (login raises it).
+  void set_max_frame(std::size_t max_frame) { max_frame_ = max_frame; }
+  std::size_t max_frame() const { return max_frame_; }
 
   // Consumes bytes. After an error the decoder stays failed: the connection must be closed.
   Status feed(std::string_view bytes);

@@ -38,6 +38,13 @@ struct NodeConfig {
   std::uint32_t heartbeat_timeout_seconds = 60;
   std::uint32_t max_outbound_frames = 1024;
   std::uint32_t max_connections = 10000;
+  // Connections from one source IP that have not authenticated yet (client-protocol.md §1).
+  std::uint32_t max_unauthenticated_per_source = 64;
+  // Bytes queued towards one connection (frames with their headers, answers and pushes) before
+  // it is closed as a slow consumer, and authenticated connections per user: together they bound
+  // what one user's connections hold (client-protocol.md §4).
+  std::uint32_t max_outbound_bytes = 8u << 20;
+  std::uint32_t max_connections_per_user = 16;
   std::uint32_t max_database_mb = 0;  // storage.max_database_mb; 0: no limit of our own
   // storage.test_fault_file (tests and benchmarks only): the database is opened through the
   // fault-injection VFS that this file controls (store/fault_vfs.h); empty: off.
@@ -88,6 +95,9 @@ struct NodeConfig {
   std::uint32_t messages_per_minute = 600;
   std::uint32_t message_burst = 300;
   std::uint32_t reports_per_hour = 20;
+  // [limits], client port: to_device requests per user and minute, with a burst; 0: unlimited.
+  std::uint32_t to_device_per_minute = 120;
+  std::uint32_t to_device_burst = 60;
 
   std::string log_level = "info";
 

@@ -52,6 +52,9 @@ class Outlet {
   virtual void notify_when_drained() = 0;
   // Sends {"t":"bye"} with this code and message, then closes. Core forgets the connection.
   virtual void close(std::string code, std::string message) = 0;
+  // The connection authenticated (login or resume): it may send full-size frames from now on
+  // and no longer counts as unauthenticated for its source.
+  virtual void authenticated() {}
 };
 
 class Clock {
@@ -280,6 +283,8 @@ class Core {
   void authenticated(ConnId id, Conn& c, std::int64_t user_id, std::string address,
                      std::int64_t device_id);
   void drain_deferred(ConnId id);
+  // "too_many_connections" when the user has client.max_connections_per_user signed in.
+  Status check_user_connections(std::int64_t user_id);
   void pump(ConnId id, Conn& c);
   void notify_touched();
   void close_user(std::int64_t user_id, const std::string& code, const std::string& message);
@@ -417,7 +422,8 @@ class Core {
   RateLimiter directory_misses_;       // lookups of users that do not exist, per user
   RateLimiter node_directory_misses_;  // the same, per asking node
   RemoteQueries* remote_ = nullptr;
-  TokenBuckets send_buckets_;                                                   // per user id
+  TokenBuckets to_device_buckets_;  // per user id (limits.to_device_*)
+  TokenBuckets send_buckets_;       // per user id
   std::unordered_map<std::int64_t, std::optional<SendLimit>> limit_overrides_;  // cache
   RateLimiter reports_;  // per reporter address and hour
   // Set by a handler with its "rate_limited" error: reply_error adds it as retry_after_ms.

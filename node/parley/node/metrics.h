@@ -68,6 +68,12 @@ struct Metrics {
 struct Snapshot {
   std::int64_t connections = 0;
   std::int64_t queued_frames = 0;
+  // Client connections closed at accept (counters): over client.max_connections, and over
+  // client.max_unauthenticated_per_source.
+  std::int64_t client_refused_max_connections = 0;
+  std::int64_t client_refused_per_source = 0;
+  std::int64_t client_queued_bytes = 0;    // gauge: bytes in client write queues
+  std::int64_t client_slow_consumers = 0;  // counter: connections closed as slow consumers
   std::int64_t database_bytes = 0;
   std::int64_t uptime_seconds = 0;
   struct Peer {

@@ -395,10 +395,12 @@ int main(int argc, char** argv) {
                 "LAST ERROR");
     for (const auto& p : rows) {
       const auto last = p.at("last_success_ms").as_number().to_int64();
+      const bool held = p.has_field("outbound_held") && p.at("outbound_held").as_bool();
       std::printf("%-28s %-8s %7lld %-20s %s\n", p.at("name").as_string().c_str(),
                   p.at("state").as_string().c_str(),
                   static_cast<long long>(p.at("queued").as_number().to_int64()),
-                  last ? iso_time(last).c_str() : "never", p.at("last_error").as_string().c_str());
+                  last ? iso_time(last).c_str() : "never",
+                  held ? "outbound held: peer denied" : p.at("last_error").as_string().c_str());
     }
     return kOk;
   }

@@ -324,6 +324,8 @@ class AdminApi::Impl {
     v["last_error"] = json::value::string(p.last_error);
     v["failures"] = json::value::number(static_cast<int64_t>(p.failures));
     v["next_attempt_ms"] = json::value::number(static_cast<int64_t>(p.next_attempt_ms));
+    // Denied peers get nothing from this node: their queued events wait (spec/federation.md §3).
+    v["outbound_held"] = json::value::boolean(p.state == "denied");
     return v;
   }
 

@@ -172,6 +172,9 @@ Result<std::string> FederationClient::base_url(const std::string& name) {
     peer = *p;
   });
   PARLEY_TRY(looked);
+  // A denied node is refused both ways (spec/federation.md section 3): nothing is sent to it,
+  // not even a discovery question.
+  if (peer && peer->state == "denied") return make_error("denied", name + " is denied");
   const std::int64_t now = now_ms();
   if (peer && !peer->url.empty() &&
       (peer->discovered_ms == 0 || now - peer->discovered_ms < kRediscoverMs)) {

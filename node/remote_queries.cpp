@@ -67,6 +67,11 @@ void PoolRemoteQueries::run(const std::string& dest, Question q) {
 
 Result<std::string> PoolRemoteQueries::ask(const std::string& dest, const Question& q) {
   auto resp = client_.request(dest, "POST", "/federation/v1/query/" + q.kind, q.body);
+  if (!resp.ok() && resp.error().code == "denied") {
+    // This node's own admin's choice, so the asking user may know it (never sent to the peer).
+    spdlog::info("event=remote_query_held peer={} kind={} reason=\"peer denied\"", dest, q.kind);
+    return make_error("not_allowed", "this node does not federate with " + dest);
+  }
   if (!resp.ok()) {
     // The reason (a refused private address, a connection error) is for the admin's log, not
     // for the user who asked: it would tell them what this node's network looks like.

@@ -25,9 +25,36 @@ class FakeNode(BackgroundHttp):
         # name -> base URL answered at /NAME/.well-known/parley: this server also plays the web
         # servers of other organizations for discovery tests. Unlisted names get this fake node.
         self.well_known = {}
+        # (method, path) of every signed request a node sent here, in arrival order.
+        self.received = []
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            def _answer(self, status, body, ctype):
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_PUT(self):
+                # A transaction: recorded and acknowledged whole (spec/federation.md section 4).
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                fake.received.append(("PUT", self.path))
+                last = self.path.rsplit("/", 1)[-1].split("-")[-1]
+                body = json.dumps({"applied_upto": int(last) if last.isdigit() else 0}).encode()
+                self._answer(200, body, "application/json")
+
+            def do_POST(self):
+                # A directory question: recorded; nobody lives here.
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                fake.received.append(("POST", self.path))
+                if self.path.endswith("/lookup"):
+                    self._answer(200, mp_pack({"exists": False}), "application/msgpack")
+                else:
+                    body = json.dumps({"code": "not_found", "message": "no such user"}).encode()
+                    self._answer(404, body, "application/json")
+
             def do_GET(self):
                 if self.path == "/federation/v1/key" and fake.key_doc:
                     body, ctype = fake.key_doc, "application/msgpack"

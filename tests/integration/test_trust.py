@@ -3,10 +3,12 @@ friend request, what one bad event in a transaction costs, strict key documents,
 blocks inside groups, and limits on the work a user can queue for other nodes."""
 import json
 import re
+import time
 import unittest
 import urllib.request
 
 from fakenode import FakeNode
+from harness import wait_for
 from test_federation import FakeNodeCase
 
 
@@ -110,6 +112,42 @@ class StrictKeyDocuments(FakeNodeCase):
         self.assertEqual(self.first_contact("x9.example", "canonical")[0], 200)
         self.assertIn("event=peer_key_pinned peer=x9.example", self.b.logs())
         self.assertEqual(len(self.bob_messages()), 1)
+
+
+class DeniedPeers(FakeNodeCase):
+    def peer(self):
+        return json.loads(self.b.parleyd("peer", "status", "f.example", "--json", check=True).stdout)
+
+    def test_a_denied_peer_gets_nothing_from_us_until_allowed(self):
+        # Before: bob's request reaches f.example, and so does a lookup.
+        self.bob.ok("friend", "request", "eve@f.example")
+        wait_for(lambda: ("PUT", "/federation/v1/send/1-1") in self.fake.received, what="sent")
+        self.assertIn("eve@f.example does not exist", self.bob.run("lookup", "eve@f.example").stdout)
+        self.assertIn(("POST", "/federation/v1/query/lookup"), self.fake.received)
+
+        self.b.parleyd("peer", "deny", "f.example", check=True)
+        self.fake.received.clear()
+        self.bob.ok("friend", "request", "zed@f.example")
+        r = self.bob.run("lookup", "zed@f.example")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("does not federate with f.example", r.stdout + r.stderr)
+        wait_for(lambda: self.peer()["queued"] == 1, what="the held event")
+        st = self.peer()
+        self.assertEqual((st["state"], st["outbound_held"]), ("denied", True))
+        self.assertIn("outbound held: peer denied",
+                      self.b.parleyd("peer", "status", "f.example", check=True).stdout)
+        # A restart sends no hello to it either.
+        self.b.stop()
+        self.b.start()
+        time.sleep(3)  # several rounds of the sender (every 0.5 s) and the start-up hellos
+        self.assertEqual(self.fake.received, [])
+        self.assertEqual(self.peer()["queued"], 1)
+
+        # Allowed again: the held event goes out.
+        self.b.parleyd("peer", "allow", "f.example", check=True)
+        wait_for(lambda: self.peer()["queued"] == 0, what="the held event sent")
+        self.assertIn(("PUT", "/federation/v1/send/2-2"), self.fake.received)
+        self.assertFalse(self.peer()["outbound_held"])
 
 
 if __name__ == "__main__":

@@ -25,9 +25,24 @@ class FakeNode(BackgroundHttp):
         # name -> base URL answered at /NAME/.well-known/parley: this server also plays the web
         # servers of other organizations for discovery tests. Unlisted names get this fake node.
         self.well_known = {}
+        # path -> function(body bytes) -> (status, content type, body bytes): answers to POSTs
+        # (a conv_pull, say); other POSTs and PUTs get 404.
+        self.post_handlers = {}
+        self.posts = []  # (path, body) of every POST received
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                fake.posts.append((self.path, body))
+                handler = fake.post_handlers.get(self.path)
+                status, ctype, out = handler(body) if handler else (404, "text/plain", b"")
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+
             def do_GET(self):
                 if self.path == "/federation/v1/key" and fake.key_doc:
                     body, ctype = fake.key_doc, "application/msgpack"
@@ -65,6 +80,13 @@ class FakeNode(BackgroundHttp):
         if ts is not None:
             args.append(str(ts))
         return subprocess.run(args, input=body, capture_output=True, check=True).stdout.decode().strip()
+
+    def signed_event(self, label, event, zero=False):
+        """The signed group event ({"event", "sig"} bytes, canonical) with the fields of `event`
+        (a dict), signed with key `label`, or with an all-zero signature."""
+        return subprocess.run([FEDTOOL, "sign-event", os.path.join(self.dir, label + ".key"),
+                               "zero" if zero else "valid"],
+                              input=mp_pack(event), capture_output=True, check=True).stdout
 
     def transaction(self, payloads, origin=None, first_id=None):
         """A transaction body with fresh event ids; returns (path, body)."""

@@ -195,10 +195,8 @@ class DirectMessageClocks(FakeNodeCase):
                           r.read().decode())
 
 
-class GroupWrites(FakeNodeCase):
-    """ordering.md sections 1-2, 6: every group event carries its origin's valid signature, whoever
-    delivers it, checked event by event (also in pull answers); only a node hosting a member in
-    an event's causal past writes into the group."""
+class GroupCase(FakeNodeCase):
+    """Helpers: group events of f.example (or another origin) as the fake node makes them."""
 
     def event(self, conv, seq, clock, body=b"spam", origin="f.example", author="mallory@f.example"):
         return {"v": 1, "conv": conv, "origin": origin, "epoch": 0, "seq": seq,
@@ -215,6 +213,12 @@ class GroupWrites(FakeNodeCase):
         re = raw.request("group_history", conv=conv, limit=100)
         self.assertTrue(re["ok"], re)
         return [(e["origin"], e["seq"], e["body"]) for e in re["events"]]
+
+
+class GroupWrites(GroupCase):
+    """ordering.md sections 1-2, 6: every group event carries its origin's valid signature, whoever
+    delivers it, checked event by event (also in pull answers); only a node hosting a member in
+    an event's causal past writes into the group."""
 
     def test_forged_unsigned_and_memberless_events_are_refused(self):
         raw = RawClient(self.b.client_port, timeout=30)
@@ -274,6 +278,32 @@ class GroupWrites(FakeNodeCase):
             text = r.read().decode()
         self.assertIn('parley_federation_refused_events_total{reason="no_member"} 1', text)
         self.assertIn('parley_federation_refused_events_total{reason="signature"}', text)
+
+
+class GroupEventsAcrossRotation(GroupCase):
+    def test_an_event_signed_before_a_rotation_verifies_through_the_key_document(self):
+        raw = RawClient(self.b.client_port, timeout=30)
+        self.assertTrue(raw.request("login", user="bob@b.example", password=PW, device="raw")["ok"])
+        re = raw.request("group_create", name="", members=["mallory@f.example"])
+        self.assertTrue(re["ok"], re)
+        conv = re["conv"]
+        # f rotates k1 -> k2 after signing its event with k1 (it was queued); the transaction that
+        # finally carries it is signed with k2.
+        old = self.fake.signed_event("k1", self.event(conv, 1, {"b.example#0": 1, "f.example#0": 1},
+                                                      body=b"before the rotation"))
+        self.fake.keygen("k2")
+        self.fake.publish("k1", "k2")
+        self.assertEqual(self.send([self.conv_payload(old)], key="k2")[0], 200)
+        self.assertEqual(self.history(raw, conv)[1:], [("f.example", 1, b"before the rotation")])
+        # A key the document does not list does not verify.
+        self.fake.keygen("stranger")
+        odd = self.fake.signed_event("stranger", self.event(
+            conv, 2, {"b.example#0": 1, "f.example#0": 2}, body=b"forged"))
+        self.assertEqual(self.send([self.conv_payload(odd)], key="k2")[0], 200)
+        wait_for(lambda: "reason=\"bad or unverifiable origin signature\"" in self.b.logs(),
+                 what="the forged event refused")
+        self.assertEqual(len(self.history(raw, conv)), 2)
+        raw.close()
 
 
 class Admission(FakeNodeCase):

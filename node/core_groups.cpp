@@ -290,24 +290,22 @@ Status Core::apply_conv(const std::string& from, const std::string& signed_bytes
   if (conv::node_of(e.author) != e.origin) {
     return refuse("malformed", "the author is not a user of the origin");
   }
-  // The origin's signature: its pinned key (ours: any of our keys). An event its origin delivered
-  // itself came in a transaction it signed, which is enough after a key rotation too.
-  bool signed_ok = false;
-  if (e.origin == config_.name) {
-    PARLEY_ASSIGN_OR_RETURN(st,
-                            db_.prepare("SELECT public_key FROM node_keys WHERE until_ms >= 0"));
-    for (;;) {
-      PARLEY_ASSIGN_OR_RETURN(row, st.step());
-      if (!row) break;
-      signed_ok = signed_ok || se.verify(st.column_text(0));
+  // Every event carries its origin's own signature, whoever delivers it (the transaction's
+  // signature covers the transport, not the event once it is passed on).
+  PARLEY_ASSIGN_OR_RETURN(signature, origin_signature(se));
+  if (signature == "unknown") {
+    // The origin's key document is not at hand: fetched off the core thread, then the group is
+    // pulled again from the node that passed the event on.
+    auto& waits = key_waits_[e.origin];
+    const bool first = waits.empty();
+    waits.emplace(e.conv, from);
+    if (first && origin_keys_) {
+      origin_keys_->fetch(e.origin,
+                          [this, origin = e.origin](bool ok) { origin_key_fetched(origin, ok); });
     }
-  } else {
-    federation::PeerStore peers(db_);
-    PARLEY_ASSIGN_OR_RETURN(peer, peers.get(e.origin));
-    signed_ok = peer && !peer->public_key.empty() && se.verify(peer->public_key);
-    if (!signed_ok && from == e.origin) signed_ok = true;
+    return refuse("signature", "the origin's key is not known yet (fetching it)");
   }
-  if (!signed_ok) return refuse("signature", "bad or unverifiable origin signature");
+  if (signature != "ok") return refuse("signature", "bad or unverifiable origin signature");
 
   PARLEY_ASSIGN_OR_RETURN(r, convs_->find(e.conv));
   if (!r) {
@@ -352,6 +350,51 @@ Status Core::apply_conv(const std::string& from, const std::string& signed_bytes
       return ok_status();
   }
   return ok_status();
+}
+
+Result<std::string> Core::origin_signature(const conv::SignedEvent& se) {
+  const std::string& origin = se.event.origin;
+  if (origin == config_.name) {
+    // Ours: any key this node ever had.
+    PARLEY_ASSIGN_OR_RETURN(st,
+                            db_.prepare("SELECT public_key FROM node_keys WHERE until_ms >= 0"));
+    for (;;) {
+      PARLEY_ASSIGN_OR_RETURN(row, st.step());
+      if (!row) break;
+      if (se.verify(st.column_text(0))) return std::string("ok");
+    }
+    return std::string("bad");
+  }
+  federation::PeerStore peers(db_);
+  PARLEY_ASSIGN_OR_RETURN(peer, peers.get(origin));
+  if (peer && peer->state == "denied") return std::string("bad");
+  const bool pinned = peer && !peer->public_key.empty();
+  if (pinned && se.verify(peer->public_key)) return std::string("ok");
+  if (!pinned && !peer && config_.federation_policy == "allowlist") return std::string("bad");
+  // An older key of the origin (the event was signed before a rotation), or no key pinned yet:
+  // the origin's key document, trusted as a request's key is (spec/federation.md section 1).
+  const auto doc = origin_keys_ ? origin_keys_->cached(origin) : std::nullopt;
+  if (!doc) return std::string(origin_keys_ ? "unknown" : "bad");
+  if (pinned && !doc->continues_from(peer->public_key).ok()) return std::string("bad");
+  for (const auto& k : doc->keys) {
+    if (!se.verify(k.public_key)) continue;
+    if (!pinned && peer && doc->current()) {
+      PARLEY_TRY(peers.pin_key(origin, doc->current()->public_key));
+      spdlog::warn(
+          "event=peer_key_pinned peer={} key={} note=\"trust on first use (a group event passed "
+          "on by another node)\"",
+          origin, crypto::format_public_key(doc->current()->public_key));
+    }
+    return std::string("ok");
+  }
+  return std::string("bad");
+}
+
+void Core::origin_key_fetched(const std::string& origin, bool ok) {
+  auto waits = std::move(key_waits_[origin]);
+  key_waits_.erase(origin);
+  if (!ok) return;  // refused events come back with the next pull (ordering.md section 6)
+  for (const auto& [conv, node] : waits) conv_pull(conv, node);
 }
 
 void Core::conv_rollback() {

@@ -14,6 +14,7 @@
 #include "federation_client.h"
 
 #include "http_server.h"
+#include "key_documents.h"
 #include "parley/address.h"
 #include "parley/crypto/sign.h"
 #include "parley/federation/key_document.h"
@@ -30,14 +31,9 @@ namespace parley::node {
 namespace {
 
 constexpr std::size_t kMaxBody = federation::kMaxTransactionBytes;
-constexpr std::int64_t kKeyDocCacheMs = 60'000;
 constexpr std::int64_t kWindowMs = 300'000;  // accepted clock skew of a signed request
-// Key document fetches (first contact, rotations) at once, and the Retry-After beyond.
-constexpr std::size_t kMaxFetches = 2;
+// The Retry-After when key document fetches are busy (key_documents.h).
 constexpr std::int64_t kKeyBusyRetryMs = 2'000;
-constexpr std::chrono::milliseconds kKeyFetchWaitMs{12'000};  // above the fetch's own timeout
-constexpr std::size_t kMaxWaiters = 4;
-constexpr std::size_t kMaxWaitersPerOrigin = 3;
 // Request work runs on the federation listener's own workers (they wait for the core thread,
 // and for key documents).
 constexpr std::size_t kWorkers = 8;
@@ -310,51 +306,10 @@ class FederationApi::Impl {
     return sig.origin;
   }
 
-  // The key document of `origin`, cached for a minute so a burst of requests signed with a key
-  // we have not pinned costs one fetch; a failed fetch is remembered as long, so requests
-  // naming a node that cannot be reached cost nothing more. At most kMaxFetches fetches run at
-  // once, one per origin (a few requests wait for it): beyond that "unavailable" (503, retry
-  // shortly), so requests from peers whose keys are pinned never wait behind fetches.
+  // The key document of `origin` (key_documents.h: cached for a minute, single-flight, bounded;
+  // shared with the core, which checks relayed group events with it).
   Result<federation::KeyDocument> key_document(const std::string& origin) {
-    {
-      std::unique_lock<std::mutex> lock(docs_mu_);
-      // Another request of the same origin is fetching it (a peer's first contact usually
-      // brings a transaction and queries at once): wait for that one. Fetches and waiters are
-      // few (kMaxFetches + kMaxWaiters < kWorkers), so requests naming slow origins never hold
-      // every worker.
-      if (fetching_.count(origin) && waiting_total_ < kMaxWaiters &&
-          waiting_[origin] < kMaxWaitersPerOrigin) {
-        ++waiting_total_;
-        ++waiting_[origin];
-        docs_cv_.wait_for(lock, kKeyFetchWaitMs, [&] { return !fetching_.count(origin); });
-        --waiting_total_;
-        if (--waiting_[origin] == 0) waiting_.erase(origin);
-      }
-      auto it = docs_.find(origin);
-      if (it != docs_.end() && now_ms() - it->second.fetched_ms < kKeyDocCacheMs) {
-        if (it->second.doc) return *it->second.doc;
-        return make_error("unknown_key", "no key known for " + origin);
-      }
-      if (fetching_.count(origin) || fetching_.size() >= kMaxFetches) {
-        return make_error("unavailable", "the key of " + origin + " is being fetched; retry");
-      }
-      fetching_.insert(origin);
-    }
-    auto doc = ctx_.client->key_document(origin);
-    std::lock_guard<std::mutex> lock(docs_mu_);
-    fetching_.erase(origin);
-    docs_cv_.notify_all();
-    if (docs_.size() > 10000) docs_.clear();
-    if (!doc.ok()) {
-      // The reason stays in the log: the requester learns nothing about what this node can
-      // reach.
-      spdlog::info("event=peer_key_fetch_failed peer={} reason=\"{}\"", origin,
-                   doc.error().message);
-      docs_[origin] = {now_ms(), std::nullopt};
-      return make_error("unknown_key", "no key known for " + origin);
-    }
-    docs_[origin] = {now_ms(), *doc};
-    return doc;
+    return ctx_.keys->get(origin);
   }
 
   void pin(const std::string& origin, const std::string& key) {
@@ -459,11 +414,6 @@ class FederationApi::Impl {
     return applied;
   }
 
-  struct CachedDocument {
-    std::int64_t fetched_ms = 0;
-    std::optional<federation::KeyDocument> doc;  // none: the fetch failed
-  };
-
   FederationContext ctx_;
   HttpServer server_;
   federation::ReplayGuard replay_{kWindowMs};
@@ -471,12 +421,6 @@ class FederationApi::Impl {
   std::atomic<bool> allowlist_only_;  // federation.policy, reloadable
   std::mutex refusals_mu_;
   RateLimiter refusals_{kRefusalsPerWindow, kRefusalWindowMs};
-  std::mutex docs_mu_;
-  std::map<std::string, CachedDocument> docs_;
-  std::set<std::string> fetching_;
-  std::map<std::string, std::size_t> waiting_;
-  std::size_t waiting_total_ = 0;
-  std::condition_variable docs_cv_;
 };
 
 FederationApi::FederationApi(FederationContext context)

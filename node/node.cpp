@@ -16,6 +16,7 @@
 
 #include "data_dir.h"
 #include "federation_client.h"
+#include "key_documents.h"
 #include "parley/address.h"
 #include "parley/crypto/password.h"
 #include "parley/crypto/secret.h"
@@ -345,9 +346,11 @@ Status serve(const std::string& data_dir) {
   PARLEY_ASSIGN_OR_RETURN(doc_bytes, federation::encode_key_document(doc, key));
   FederationClient fed_client(config, key, run_on_core);
   FederationSender sender(config, fed_client, run_on_core);
-  FederationApi federation_api(FederationContext{
-      config, doc_bytes, run_on_core,
-      [&sender](const std::string& peer) { sender.heard_from(peer); }, &fed_client});
+  KeyDocuments key_documents(fed_client, core_ctx);
+  FederationApi federation_api(
+      FederationContext{config, doc_bytes, run_on_core,
+                        [&sender](const std::string& peer) { sender.heard_from(peer); },
+                        &fed_client, &key_documents});
   federation_stats = &federation_api;
   PoolRemoteQueries remote_queries(core_ctx, fed_client);
   // Every few seconds the core asks again for the causal past of group events that wait for it.
@@ -395,13 +398,15 @@ Status serve(const std::string& data_dir) {
     });
   };
   sender.set_metrics(&metrics);
-  asio::post(core_ctx, [&core, &sender, &remote_queries, &key, &conv_tick, &metrics] {
-    core.set_metrics(&metrics);
-    core.set_outbox_listener([&sender] { sender.wake(); });
-    core.set_remote_queries(&remote_queries);
-    core.set_node_key(&key);
-    conv_tick();
-  });
+  asio::post(core_ctx,
+             [&core, &sender, &remote_queries, &key_documents, &key, &conv_tick, &metrics] {
+               core.set_metrics(&metrics);
+               core.set_outbox_listener([&sender] { sender.wake(); });
+               core.set_remote_queries(&remote_queries);
+               core.set_origin_keys(&key_documents);
+               core.set_node_key(&key);
+               conv_tick();
+             });
   asio::post(core_ctx, [&] {
     // The first run a minute after start (not while the node is busy catching up), or sooner
     // with a shorter interval.
@@ -537,6 +542,7 @@ Status serve(const std::string& data_dir) {
   stage = "workers";
   passwords.stop();
   remote_queries.stop();  // its answers are posted to the core thread, still running here
+  key_documents.stop();   // likewise
   asio::post(core_ctx, [&conv_timer, &core_lag, &purge_timer, &core_stopping] {
     core_stopping = true;
     conv_timer.cancel();

@@ -27,6 +27,10 @@ class FakeNode(BackgroundHttp):
         self.well_known = {}
         # (method, path) of every signed request a node sent here, in arrival order.
         self.received = []
+        # path -> function(body bytes) -> (status, content type, body bytes): answers to POSTs
+        # (a conv_pull, say); a lookup without one gets "no such user", other POSTs 404.
+        self.post_handlers = {}
+        self.posts = []  # (path, body) of every POST received
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -46,14 +50,18 @@ class FakeNode(BackgroundHttp):
                 self._answer(200, body, "application/json")
 
             def do_POST(self):
-                # A directory question: recorded; nobody lives here.
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 fake.received.append(("POST", self.path))
-                if self.path.endswith("/lookup"):
+                fake.posts.append((self.path, body))
+                handler = fake.post_handlers.get(self.path)
+                if handler:
+                    status, ctype, out = handler(body)
+                    self._answer(status, out, ctype)
+                elif self.path.endswith("/lookup"):
                     self._answer(200, mp_pack({"exists": False}), "application/msgpack")
                 else:
-                    body = json.dumps({"code": "not_found", "message": "no such user"}).encode()
-                    self._answer(404, body, "application/json")
+                    out = json.dumps({"code": "not_found", "message": "no such user"}).encode()
+                    self._answer(404, out, "application/json")
 
             def do_GET(self):
                 if self.path == "/federation/v1/key" and fake.key_doc:
@@ -94,6 +102,13 @@ class FakeNode(BackgroundHttp):
         if ts is not None:
             args.append(str(ts))
         return subprocess.run(args, input=body, capture_output=True, check=True).stdout.decode().strip()
+
+    def signed_event(self, label, event, zero=False):
+        """The signed group event ({"event", "sig"} bytes, canonical) with the fields of `event`
+        (a dict), signed with key `label`, or with an all-zero signature."""
+        return subprocess.run([FEDTOOL, "sign-event", os.path.join(self.dir, label + ".key"),
+                               "zero" if zero else "valid"],
+                              input=mp_pack(event), capture_output=True, check=True).stdout
 
     def transaction(self, payloads, origin=None, first_id=None):
         """A transaction body with fresh event ids; returns (path, body)."""

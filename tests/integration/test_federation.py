@@ -12,7 +12,7 @@ import unittest
 import urllib.request
 
 from fakenode import FakeNode
-from harness import Node, RawClient, User, befriend_across, free_port, two_nodes, wait_for
+from harness import Node, RawClient, User, befriend_across, free_port, mp_pack, two_nodes, wait_for
 
 PW = "correct horse battery"
 
@@ -196,6 +196,117 @@ class DirectMessageClocks(FakeNodeCase):
                                     timeout=10) as r:
             self.assertIn('parley_federation_dropped_total{reason="clock"} 7',
                           r.read().decode())
+
+
+class GroupCase(FakeNodeCase):
+    """Helpers: group events of f.example (or another origin) as the fake node makes them."""
+
+    def event(self, conv, seq, clock, body=b"spam", origin="f.example", author="mallory@f.example"):
+        return {"v": 1, "conv": conv, "origin": origin, "epoch": 0, "seq": seq,
+                "clock": dict(sorted(clock.items())), "kind": "message", "author": author,
+                "target": "", "role": "", "body": body, "wall_ms": 0}
+
+    def conv_payload(self, signed):
+        return {"type": "conv", "ev": signed}
+
+    def zero_signed(self, event):
+        return self.fake.signed_event("k1", event, zero=True)
+
+    def history(self, raw, conv):
+        re = raw.request("group_history", conv=conv, limit=100)
+        self.assertTrue(re["ok"], re)
+        return [(e["origin"], e["seq"], e["body"]) for e in re["events"]]
+
+
+class GroupWrites(GroupCase):
+    """ordering.md sections 1-2, 6: every group event carries its origin's valid signature, whoever
+    delivers it, checked event by event (also in pull answers); only a node hosting a member in
+    an event's causal past writes into the group."""
+
+    def test_forged_unsigned_and_memberless_events_are_refused(self):
+        raw = RawClient(self.b.client_port, timeout=30)
+        self.assertTrue(raw.request("login", user="bob@b.example", password=PW, device="raw")["ok"])
+        re = raw.request("group_create", name="team")
+        self.assertTrue(re["ok"], re)
+        conv = re["conv"]
+        # f.example hosts no member but knows the id: its validly signed event is refused (the
+        # old node stored it "without effect" and passed it on to every member node).
+        spam = self.fake.signed_event("k1", self.event(conv, 1, {"b.example#0": 1, "f.example#0": 1}))
+        self.assertEqual(self.send([self.conv_payload(spam)])[0], 200)
+        self.assertEqual(self.history(raw, conv), [("b.example", 1, b"")])
+        wait_for(lambda: "reason=\"origin hosts no member\"" in self.b.logs(), what="refusal log")
+
+        # Bob adds mallory@f.example and gail@g.example: both nodes host a member now.
+        for who in ("mallory@f.example", "gail@g.example"):
+            re = raw.request("group_event", conv=conv, kind="add", target=who, role="member")
+            self.assertTrue(re["ok"], re)
+        # An all-zero signature from the origin itself (the old node took the transaction's
+        # signature instead), and one on an event of g.example that f passes on: both refused.
+        clock = {"b.example#0": 3, "f.example#0": 1}
+        zero = self.zero_signed(self.event(conv, 1, clock, body=b"unsigned"))
+        relayed = self.zero_signed(self.event(conv, 1, {"b.example#0": 3, "g.example#0": 1},
+                                              body=b"relayed", origin="g.example",
+                                              author="gail@g.example"))
+        self.assertEqual(self.send([self.conv_payload(zero), self.conv_payload(relayed)])[0], 200)
+        # Neither verifies under a pinned key: b reads the origins' key documents off its core
+        # thread (g.example's cannot be had: the fake's document names f.example) and pulls
+        # again from f, which passed them on.
+        wait_for(lambda: any(p == "/federation/v1/query/conv_pull" for p, _ in self.fake.posts),
+                 what="the pull after the key document was read")
+        self.assertEqual(len(self.history(raw, conv)), 3)
+        logs = self.b.logs()
+        self.assertIn("the origin's key is not known yet", logs)
+        self.assertNotIn("unsigned", str(self.history(raw, conv)))
+
+        # f:2 arrives before f:1: b pulls from f, whose answer holds a good f:1 and an f:3 with
+        # an all-zero signature. f:1 and f:2 are kept, f:3 is refused.
+        good1 = self.fake.signed_event("k1", self.event(conv, 1, clock, body=b"one"))
+        good2 = self.fake.signed_event(
+            "k1", self.event(conv, 2, {"b.example#0": 3, "f.example#0": 2}, body=b"two"))
+        bad3 = self.zero_signed(self.event(conv, 3, {"b.example#0": 3, "f.example#0": 3},
+                                           body=b"three"))
+        answer = mp_pack({"conv": conv, "events": [good1, bad3], "more": False})
+        self.fake.post_handlers["/federation/v1/query/conv_pull"] = (
+            lambda body: (200, "application/msgpack", answer))
+        self.assertEqual(self.send([self.conv_payload(good2)])[0], 200)
+        wait_for(lambda: len(self.history(raw, conv)) == 5, what="f:1 and f:2 applied")
+        got = self.history(raw, conv)
+        self.assertEqual(got[3:], [("f.example", 1, b"one"), ("f.example", 2, b"two")])
+        self.assertNotIn(("f.example", 3, b"three"), got)
+        wait_for(lambda: "reason=\"bad or unverifiable origin signature\"" in self.b.logs(),
+                 what="f:3 refused")
+        raw.close()
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.b.metrics_port,
+                                    timeout=10) as r:
+            text = r.read().decode()
+        self.assertIn('parley_federation_refused_events_total{reason="no_member"} 1', text)
+        self.assertIn('parley_federation_refused_events_total{reason="signature"}', text)
+
+
+class GroupEventsAcrossRotation(GroupCase):
+    def test_an_event_signed_before_a_rotation_verifies_through_the_key_document(self):
+        raw = RawClient(self.b.client_port, timeout=30)
+        self.assertTrue(raw.request("login", user="bob@b.example", password=PW, device="raw")["ok"])
+        re = raw.request("group_create", name="", members=["mallory@f.example"])
+        self.assertTrue(re["ok"], re)
+        conv = re["conv"]
+        # f rotates k1 -> k2 after signing its event with k1 (it was queued); the transaction that
+        # finally carries it is signed with k2.
+        old = self.fake.signed_event("k1", self.event(conv, 1, {"b.example#0": 1, "f.example#0": 1},
+                                                      body=b"before the rotation"))
+        self.fake.keygen("k2")
+        self.fake.publish("k1", "k2")
+        self.assertEqual(self.send([self.conv_payload(old)], key="k2")[0], 200)
+        self.assertEqual(self.history(raw, conv)[1:], [("f.example", 1, b"before the rotation")])
+        # A key the document does not list does not verify.
+        self.fake.keygen("stranger")
+        odd = self.fake.signed_event("stranger", self.event(
+            conv, 2, {"b.example#0": 1, "f.example#0": 2}, body=b"forged"))
+        self.assertEqual(self.send([self.conv_payload(odd)], key="k2")[0], 200)
+        wait_for(lambda: "reason=\"bad or unverifiable origin signature\"" in self.b.logs(),
+                 what="the forged event refused")
+        self.assertEqual(len(self.history(raw, conv)), 2)
+        raw.close()
 
 
 class Admission(FakeNodeCase):

@@ -19,6 +19,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "parley/federation/key_document.h"
 #include "parley/message.h"
 #include "parley/node/config.h"
 #include "parley/node/metrics.h"
@@ -36,6 +37,7 @@ class SigningKey;
 namespace parley::conv {
 enum class Kind : std::uint8_t;
 struct Event;
+struct SignedEvent;
 class Replica;
 }  // namespace parley::conv
 
@@ -80,6 +82,17 @@ class RemoteQueries {
   // `done` runs on the core thread with the answer's msgpack map or an error.
   virtual void query(std::string dest, std::string kind, std::string body,
                      std::function<void(Result<std::string>)> done) = 0;
+};
+
+// Other nodes' key documents (spec/federation.md section 1) for checking the origin signatures
+// of group events another node passed on: what is cached, and a fetch off the core thread.
+class OriginKeys {
+ public:
+  virtual ~OriginKeys() = default;
+  // The document of `origin` if one was fetched in the last minute (none when it failed).
+  virtual std::optional<federation::KeyDocument> cached(const std::string& origin) = 0;
+  // Fetches it off the core thread; `done` runs on the core thread (true: cached() has it).
+  virtual void fetch(const std::string& origin, std::function<void(bool)> done) = 0;
 };
 
 class ConvStore;
@@ -223,6 +236,9 @@ class Core {
 
   // Remote questions; without one, requests about other nodes' users fail "unavailable".
   void set_remote_queries(RemoteQueries* remote) { remote_ = remote; }
+  // Key documents for group events passed on by other nodes; without them, an event whose
+  // signature the origin's pinned key does not verify is refused.
+  void set_origin_keys(OriginKeys* keys) { origin_keys_ = keys; }
   // Answers a directory question about local user `user` for `asker` (an address, or a node name
   // when asked by a node): kind "lookup", "keys_query" or "keys_claim"; `req` holds the
   // kind's fields. Returns the msgpack map of the answer (spec/client-protocol.md section 11).
@@ -341,6 +357,11 @@ class Core {
                                  const std::string& body);
   // A signed event from node `from` (a transaction or a pull answer), inside a transaction.
   Status apply_conv(const std::string& from, const std::string& signed_bytes);
+  // Whether `se` carries a valid signature of its origin node: "ok", "bad" (refuse), or
+  // "unknown" (its key document is not at hand: fetched, then the group pulled again).
+  Result<std::string> origin_signature(const conv::SignedEvent& se);
+  // After a key document of `origin` was fetched: pull again what was refused for want of it.
+  void origin_key_fetched(const std::string& origin, bool ok);
   // Stores what `conv`'s replica applied and puts it in the local members' streams.
   Status conv_settle(const std::string& conv);
   // After a commit: the pulls the transaction asked for. On failure: forget its effects.
@@ -457,6 +478,9 @@ class Core {
   std::set<std::pair<std::string, std::string>> want_pulls_;  // (conv, node), after the commit
   std::set<std::pair<std::string, std::string>> pulling_;     // in flight
   std::set<std::string> joining_;  // conversations this node just learned of: pull from all
+  OriginKeys* origin_keys_ = nullptr;
+  // origin -> (conv, node that passed the event on) waiting for the origin's key document.
+  std::map<std::string, std::set<std::pair<std::string, std::string>>> key_waits_;
   std::unordered_map<std::string, std::int64_t> last_pull_ms_;
   bool conv_started_ = false;  // conversations with waiting events were loaded
 };

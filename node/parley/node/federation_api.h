@@ -16,13 +16,15 @@ namespace parley::node {
 
 class Core;
 class FederationClient;
+class KeyDocuments;
 
 struct FederationContext {
   NodeConfig config;
   std::string key_document;
   std::function<void(std::function<void(Core&)>)> run_on_core;  // blocks until done
   std::function<void(const std::string&)> heard_from_peer;      // resets the sender's backoff
-  FederationClient* client = nullptr;  // outgoing requests (key documents, discovery)
+  FederationClient* client = nullptr;                           // outgoing requests (discovery)
+  KeyDocuments* keys = nullptr;  // other nodes' key documents, shared with the core
 };
 
 class FederationApi {

@@ -279,8 +279,8 @@ class GroupWrites(GroupCase):
         with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.b.metrics_port,
                                     timeout=10) as r:
             text = r.read().decode()
-        self.assertIn('parley_federation_refused_events_total{reason="no_member"} 1', text)
-        self.assertIn('parley_federation_refused_events_total{reason="signature"}', text)
+        self.assertIn('parley_federation_dropped_total{reason="no_member"} 1', text)
+        self.assertIn('parley_federation_dropped_total{reason="signature"}', text)
 
 
 class GroupEventsAcrossRotation(GroupCase):

@@ -110,3 +110,41 @@ TEST_CASE("conversations are stored with their signatures and come back after a 
   CHECK(e->actor() == "a.example#1");
   CHECK(e->seq == 1);
 }
+
+TEST_CASE("a waiting event refused once its causal past is here leaves conv_pending") {
+  crypto::init();
+  TempDb tmp;
+  const auto key = crypto::SigningKey::generate();
+  const std::string conv_id = "g:refused";
+  auto db = tmp.open();
+  node::ConvStore store(*db, "a.example");
+  auto* r = *store.open(conv_id);
+  store::Transaction tx = std::move(store::Transaction::begin(*db).value());
+  REQUIRE(
+      store.create(conv_id, conv::Kind::kCreate, "ann@a.example", "", "", "bob@b.example\n", 1, key)
+          .ok());
+  REQUIRE(store.persist(conv_id).ok());
+  conv::Replica b(conv_id, "b.example");
+  for (const auto& e : r->log()) b.receive(e);
+  auto b1 = *b.create(conv::Kind::kMessage, "bob@b.example", "", "", "y", 2);
+  // b's second event forgets the create it had seen: its clock regresses.
+  conv::Event b2 = b1;
+  b2.seq = 2;
+  b2.clock = {{"b.example#0", 2}};
+  CHECK(*store.receive(conv_id, conv::sign_event(b2, key)) == conv::Replica::Outcome::kBuffered);
+  auto pending = [&] {
+    auto st = std::move(db->prepare("SELECT count(*) FROM conv_pending").value());
+    REQUIRE(st.step().ok());
+    return st.column_int64(0);
+  };
+  CHECK(pending() == 1);
+  CHECK(*store.receive(conv_id, conv::sign_event(b1, key)) == conv::Replica::Outcome::kApplied);
+  CHECK(pending() == 0);
+  const auto refused = store.take_refused(conv_id);
+  REQUIRE(refused.size() == 1);
+  CHECK(refused[0].first.id() == b2.id());
+  CHECK(refused[0].second == "clock regresses");
+  REQUIRE(store.persist(conv_id).ok());
+  REQUIRE(tx.commit().ok());
+  CHECK(r->log().size() == 2);
+}

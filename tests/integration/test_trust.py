@@ -8,7 +8,7 @@ import unittest
 import urllib.request
 
 from fakenode import FakeNode
-from harness import wait_for
+from harness import Node, RawClient, User, wait_for
 from test_federation import FakeNodeCase
 
 
@@ -148,6 +148,96 @@ class DeniedPeers(FakeNodeCase):
         wait_for(lambda: self.peer()["queued"] == 0, what="the held event sent")
         self.assertIn(("PUT", "/federation/v1/send/2-2"), self.fake.received)
         self.assertFalse(self.peer()["outbound_held"])
+
+
+class BlocksInGroups(unittest.TestCase):
+    """a.example (alice, carol, mallory) and b.example (bob), policy anyone."""
+
+    def setUp(self):
+        self.a = Node(name="a.example", policy="anyone", federation=True).start()
+        self.b = Node(name="b.example", policy="anyone", federation=True).start()
+        self.a.parleyd("peer", "add", "b.example", "http://127.0.0.1:%d" % self.b.fed_port,
+                       check=True)
+        self.b.parleyd("peer", "add", "a.example", "http://127.0.0.1:%d" % self.a.fed_port,
+                       check=True)
+        for name in ("alice", "carol", "mallory"):
+            self.a.add_user(name)
+        self.b.add_user("bob")
+        self.alice, self.carol, self.mallory = (User(self.a, n) for n in ("alice", "carol",
+                                                                          "mallory"))
+        self.bob = User(self.b, "bob")
+        for u in (self.alice, self.carol, self.mallory, self.bob):
+            self.assertEqual(u.login().returncode, 0)
+
+    def tearDown(self):
+        self.a.cleanup()
+        self.b.cleanup()
+
+    @staticmethod
+    def texts(user, conv):
+        return [e.get("text") for e in json.loads(user.ok("history", conv, "--json"))
+                if e["kind"] == "message"]
+
+    @staticmethod
+    def members(user, conv):
+        return {m["user"] for m in json.loads(user.ok("group", "members", conv, "--json"))}
+
+    def test_a_blocked_user_cannot_add_the_blocker_nor_reach_them_in_a_group(self):
+        alice, carol, mallory, bob = self.alice, self.carol, self.mallory, self.bob
+        alice.ok("block", mallory.address)
+        # On alice's node: mallory cannot put her into a group, at creation or later.
+        r = mallory.run("group", "create", "trap", "--member", alice.address)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("cannot add alice@a.example to this group", r.stdout + r.stderr)
+        conv = json.loads(mallory.ok("group", "create", "empty", "--json"))["conv"]
+        r = mallory.run("group", "add", conv, alice.address)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("cannot add alice@a.example to this group", r.stdout + r.stderr)
+        self.assertEqual(self.members(mallory, conv), {mallory.address})
+        self.assertNotIn("trap", alice.ok("group", "list"))
+
+        # Across nodes: b cannot know bob's block; b makes bob leave at once and shows him nothing.
+        bob.ok("block", mallory.address)
+        trap = json.loads(mallory.ok("group", "create", "trap", "--member", bob.address,
+                                     "--json"))["conv"]
+        wait_for(lambda: self.members(mallory, trap) == {mallory.address}, what="bob's leave")
+        self.assertIn("event=group_add_declined conv=%s user=bob@b.example" % trap, self.b.logs())
+        self.assertNotIn(trap, bob.ok("group", "list"))
+        self.assertNotIn(trap, bob.ok("sync"))
+
+        # A group of carol's with all of them: what mallory writes reaches neither blocker.
+        team = json.loads(carol.ok("group", "create", "team", "--member", alice.address,
+                                   "--member", mallory.address, "--member", bob.address,
+                                   "--json"))["conv"]
+        wait_for(lambda: team in bob.ok("group", "list"), what="bob sees the team")
+        mallory.ok("group", "send", team, "from mallory")
+        carol.ok("group", "send", team, "from carol")
+        wait_for(lambda: self.texts(bob, team) == ["from carol"], what="carol's message at bob")
+        wait_for(lambda: self.texts(alice, team) == ["from carol"], what="carol's message")
+        self.assertEqual(self.texts(carol, team), ["from mallory", "from carol"])
+        self.assertNotIn("from mallory", alice.ok("sync") + bob.ok("sync"))
+        self.assertNotIn("from mallory", alice.ok("history", team, "--json"))
+        # The node marks it hidden for the blockers only, and not unread.
+        def hidden(user):
+            raw = RawClient(user.node.client_port)
+            try:
+                assert raw.request("login", user=user.address, password=user.password,
+                                   device="raw")["ok"]
+                events = raw.request("group_history", conv=team)["events"]
+                unread = [g["unread"] for g in raw.request("groups")["groups"]
+                          if g["conv"] == team]
+                return [e["author"] for e in events if e.get("hidden")], unread
+            finally:
+                raw.close()
+        self.assertEqual(hidden(alice), ([mallory.address], [1]))
+        self.assertEqual(hidden(carol), ([], [1]))
+        # Unblocked: what was hidden shows again, and new messages can be read (the device got
+        # mallory's chain with her first message).
+        alice.ok("unblock", mallory.address)
+        mallory.ok("group", "send", team, "after unblock")
+        wait_for(lambda: self.texts(alice, team) == ["from mallory", "from carol",
+                                                     "after unblock"],
+                 what="the messages after unblocking")
 
 
 if __name__ == "__main__":

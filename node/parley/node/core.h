@@ -37,6 +37,7 @@ namespace parley::conv {
 enum class Kind : std::uint8_t;
 struct Event;
 class Replica;
+struct Member;
 }  // namespace parley::conv
 
 namespace parley::node {
@@ -325,6 +326,23 @@ class Core {
   Result<std::string> conv_local(Conn& c, const std::string& conv, conv::Kind kind,
                                  const std::string& target, const std::string& role,
                                  const std::string& body);
+  // The same for `author`, a local user, whoever asked (core_group_blocks.cpp: a leave).
+  Result<std::string> conv_author(const std::string& author, const std::string& conv,
+                                  conv::Kind kind, const std::string& target,
+                                  const std::string& role, const std::string& body);
+  // Blocks inside groups (core_group_blocks.cpp). Kinds whose content a blocker never gets
+  // from the user they block.
+  static bool blocked_content(conv::Kind kind);
+  // Whether `address` is a user of this node who blocks `other`.
+  Result<bool> local_blocks(const std::string& address, const std::string& other);
+  // not_allowed when `target` blocks `adder` (a group_create member or an add).
+  Status check_group_add(const std::string& adder, const std::string& target);
+  // Local users that events log[from..] brought into `r` (not members in `before`) on the word
+  // of a user they block.
+  Result<std::vector<std::string>> blocked_adds(const conv::Replica& r, std::size_t from,
+                                                const std::map<std::string, conv::Member>& before);
+  // Makes `users` leave `conv` at once; nothing of it is delivered to them.
+  Status leave_unwanted(const std::string& conv, const std::vector<std::string>& users);
   // A signed event from node `from` (a transaction or a pull answer), inside a transaction.
   Status apply_conv(const std::string& from, const std::string& signed_bytes);
   // Stores what `conv`'s replica applied and puts it in the local members' streams.
@@ -431,6 +449,9 @@ class Core {
   std::set<std::pair<std::string, std::string>> pulling_;     // in flight
   std::set<std::string> joining_;  // conversations this node just learned of: pull from all
   std::unordered_map<std::string, std::int64_t> last_pull_ms_;
+  // (conv, user) leaving a group they were put into by a user they block: conv_settle delivers
+  // nothing of it to them.
+  std::set<std::pair<std::string, std::string>> silent_members_;
   bool conv_started_ = false;  // conversations with waiting events were loaded
 };
 

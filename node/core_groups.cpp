@@ -78,6 +78,7 @@ Status Core::do_group_create(Conn& c, wire::View req, wire::MapWriter& out) {
       if (a.str() != c.address) members.insert(a.str());
     }
   }
+  PARLEY_TRY(take_hourly(groups_, c, config_.groups_per_hour, "groups"));
   std::string body;
   for (const auto& m : members) body += m + "\n";
   const std::string conv = "g:" + crypto::hex_encode(crypto::random_bytes(16));

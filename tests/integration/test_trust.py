@@ -8,7 +8,7 @@ import unittest
 import urllib.request
 
 from fakenode import FakeNode
-from harness import Node, RawClient, User, wait_for
+from harness import Node, RawClient, User, free_port, wait_for
 from test_federation import FakeNodeCase
 
 
@@ -238,6 +238,54 @@ class BlocksInGroups(unittest.TestCase):
         wait_for(lambda: self.texts(alice, team) == ["from mallory", "from carol",
                                                      "after unblock"],
                  what="the messages after unblocking")
+
+
+class FederationWorkLimits(unittest.TestCase):
+    def test_requests_and_groups_are_rate_limited_and_queued_work_expires(self):
+        a = Node(name="a.example", federation=True, settings={
+            "limits.friend_requests_per_hour": "3", "limits.groups_per_hour": "2",
+            "federation.queue_lifetime_seconds": "2"})
+        a.start()
+        try:
+            a.add_user("alice")
+            alice = User(a, "alice")
+            self.assertEqual(alice.login().returncode, 0)
+            # A node that never answers (nothing listens there): its queue only grows.
+            a.parleyd("peer", "add", "nowhere.example", "http://127.0.0.1:%d" % free_port(),
+                      check=True)
+            raw = RawClient(a.client_port)
+            self.assertTrue(raw.request("login", user=alice.address, password=alice.password,
+                                        device="raw")["ok"])
+            for i in range(3):
+                self.assertTrue(raw.request("friend_request", user="x%d@nowhere.example" % i)["ok"])
+            # Repeating a pending request costs nothing; a new one is over the limit.
+            self.assertTrue(raw.request("friend_request", user="x0@nowhere.example")["ok"])
+            r = raw.request("friend_request", user="x3@nowhere.example")
+            self.assertEqual(r["code"], "rate_limited", r)
+            self.assertGreater(r["retry_after_ms"], 3_000_000)
+            for i in range(2):
+                self.assertTrue(raw.request("group_create", name="g%d" % i,
+                                            members=["y@nowhere.example"])["ok"])
+            r = raw.request("group_create", name="g2")
+            self.assertEqual((r["code"], r["retry_after_ms"] > 3_000_000), ("rate_limited", True))
+            raw.close()
+            r = alice.run("group", "create", "g3")
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn("too many new groups this hour", r.stdout + r.stderr)
+
+            # Two seconds later the queued events are dropped; the requests show failed.
+            queued = lambda: json.loads(a.parleyd("peer", "status", "nowhere.example", "--json",
+                                                  check=True).stdout)["queued"]  # noqa: E731
+            wait_for(lambda: queued() == 0, timeout=30, what="the queue to expire")
+            out = alice.ok("sync")
+            for i in range(3):
+                self.assertIn("FRIEND failed x%d@nowhere.example" % i, out)
+            friends = json.loads(alice.ok("friend", "list", "--json"))
+            self.assertEqual(friends["outgoing"], [])
+            self.assertIn("event=federation_expired peer=nowhere.example", a.logs())
+            self.assertEqual(metric(a, "parley_federation_dropped_total", reason="expired"), 5)
+        finally:
+            a.cleanup()
 
 
 if __name__ == "__main__":

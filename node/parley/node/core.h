@@ -216,6 +216,10 @@ class Core {
                                         const std::vector<InboundEvent>& events);
   // This node's epoch (node_meta 'epoch'; a restore raises it).
   Result<std::uint64_t> node_epoch();
+  // Drops outbound events older than federation.queue_lifetime_seconds (at most 1000 a call),
+  // logged and counted; a dropped friend request leaves its sender's side as "failed". Returns
+  // how many were dropped. Core thread; the node calls it every few seconds.
+  Result<std::int64_t> expire_outbox();
 
   // Remote questions; without one, requests about other nodes' users fail "unavailable".
   void set_remote_queries(RemoteQueries* remote) { remote_ = remote; }
@@ -420,6 +424,11 @@ class Core {
   TokenBuckets send_buckets_;                                                   // per user id
   std::unordered_map<std::int64_t, std::optional<SendLimit>> limit_overrides_;  // cache
   RateLimiter reports_;  // per reporter address and hour
+  // New friend requests and new groups per user address and hour ([limits]).
+  RateLimiter friend_requests_;
+  RateLimiter groups_;
+  // One unit of `limiter` (per user and hour) for `c`'s user, or "rate_limited" naming `what`.
+  Status take_hourly(RateLimiter& limiter, Conn& c, std::uint32_t per_hour, const char* what);
   // Set by a handler with its "rate_limited" error: reply_error adds it as retry_after_ms.
   std::int64_t retry_after_ms_ = 0;
 

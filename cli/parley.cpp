@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <set>
 
 #include "anywhere_option.h"
 #include "parley/address.h"
@@ -36,9 +37,13 @@ volatile std::sig_atomic_t g_stop = 0;
 struct Printer {
   bool json = false;
   int messages = 0;  // MSG lines printed
+  // Users this user blocks: their group messages reach this device (with the keys they carry)
+  // but are not shown (spec/client-protocol.md section 9).
+  std::set<std::string> blocked;
 
   // A message once decrypted (or with the reason it could not be).
   void message(const client::StoredMessage& m, const std::string& e2e) {
+    if (m.conv.rfind("g:", 0) == 0 && blocked.count(m.from)) return;
     ++messages;
     const std::string shown = e2e == "ok" ? m.body : "[not decrypted: " + e2e + "]";
     if (json) {
@@ -388,6 +393,13 @@ int main(int argc, char** argv) {
   auto session_r = Session::resume(profile, handler);
   if (!session_r.ok()) return fail(session_r.error());
   Session& s = **session_r;
+  if (printing) {
+    auto blocks = s.call("blocks", wire::MapWriter());
+    if (!blocks.ok()) return fail(blocks.error());
+    for (const auto& b : blocks->root().array("blocked").value_or({})) {
+      printer.blocked.insert(b.as_str(320).value_or(""));
+    }
+  }
   s.set_e2e(&e2e, opened);
   if (auto st = s.open_pending(); !st.ok()) return fail(st.error());
   auto call = [&](const std::string& type, const wire::MapWriter& f) { return s.call(type, f); };

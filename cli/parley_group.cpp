@@ -132,6 +132,8 @@ int history(Session& s, client::Profile& profile, const std::string& conv, bool 
     auto events = r->root().array("events");
     if (!events.ok()) return fail(events.error());
     for (const auto& e : *events) {
+      // Content from a user this user blocks: the node keeps its place, shows nothing of it.
+      if (e.boolean_or("hidden", false).value()) continue;
       Row row;
       row.id = e.str_or("id", "").value();
       row.kind = e.str_or("kind", "").value();

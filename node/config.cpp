@@ -111,6 +111,10 @@ Status check_known_keys(const toml::table& root) {
       // client port bounds (issue 14 item 4)
       "limits.to_device_per_minute",
       "limits.to_device_burst",
+      // Federation work per user, and the outbound queue's lifetime.
+      "limits.friend_requests_per_hour",
+      "limits.groups_per_hour",
+      "federation.queue_lifetime_seconds",
       "storage.test_fault_file",
       "retention.purge_interval_seconds",
       "retention.purge_batch",
@@ -215,6 +219,13 @@ Result<NodeConfig> load_config(const std::string& path) {
   PARLEY_TRY(read_uint(root, "limits.messages_per_minute", c.messages_per_minute, 0, 1u << 20));
   PARLEY_TRY(read_uint(root, "limits.message_burst", c.message_burst, 1, 1u << 20));
   PARLEY_TRY(read_uint(root, "limits.reports_per_hour", c.reports_per_hour, 1, 10000));
+  // Federation work per user, and the outbound queue's lifetime (at least a minute, at most a
+  // year: an event older than that is of no use to anyone).
+  PARLEY_TRY(
+      read_uint(root, "limits.friend_requests_per_hour", c.friend_requests_per_hour, 1, 100000));
+  PARLEY_TRY(read_uint(root, "limits.groups_per_hour", c.groups_per_hour, 1, 100000));
+  PARLEY_TRY(read_uint(root, "federation.queue_lifetime_seconds",
+                       c.federation_queue_lifetime_seconds, 1, 366u * 24 * 3600));
   if (c.max_body_bytes + 1024 > c.max_frame_bytes) {
     return make_error("bad_config", "client.max_frame_bytes must exceed max_body_bytes by 1024");
   }
@@ -336,6 +347,9 @@ void take_reloadable(NodeConfig& live, const NodeConfig& fresh) {
   live.messages_per_minute = fresh.messages_per_minute;
   live.message_burst = fresh.message_burst;
   live.reports_per_hour = fresh.reports_per_hour;
+  live.friend_requests_per_hour = fresh.friend_requests_per_hour;
+  live.groups_per_hour = fresh.groups_per_hour;
+  live.federation_queue_lifetime_seconds = fresh.federation_queue_lifetime_seconds;
 }
 
 std::vector<std::string> restart_only_changes(const NodeConfig& a, const NodeConfig& b) {
@@ -483,7 +497,10 @@ std::string render_config(const NodeConfig& c) {
     << "# Discovery never leads to loopback or private addresses unless this is true (test\n"
     << "# networks only; static peers added with `parleyd peer add` are always allowed).\n"
     << "allow_private_addresses = " << (c.federation_allow_private_addresses ? "true" : "false")
-    << "\n\n"
+    << "\n"
+    << "# Seconds an event may wait for its peer in the outbound queue (also while the peer is\n"
+    << "# denied); then it is dropped and counted, and a friend request shows as failed.\n"
+    << "queue_lifetime_seconds = " << c.federation_queue_lifetime_seconds << "\n\n"
     << "[admin]\n"
     << "# The admin API used by `parleyd user ...`; keep it on loopback. Requests must carry\n"
     << "# the token in admin.token (mode 0600) beside this file.\n"
@@ -519,7 +536,11 @@ std::string render_config(const NodeConfig& c) {
     << "# to_device requests (key material between a user's own devices) each user may send\n"
     << "# per minute, and at once after a quiet time. 0: unlimited.\n"
     << "to_device_per_minute = " << c.to_device_per_minute << "\n"
-    << "to_device_burst = " << c.to_device_burst << "\n\n"
+    << "to_device_burst = " << c.to_device_burst << "\n"
+    << "# New friend requests and new groups each user may make per hour (each may queue work\n"
+    << "# for other nodes); beyond that \"rate_limited\" with retry_after_ms.\n"
+    << "friend_requests_per_hour = " << c.friend_requests_per_hour << "\n"
+    << "groups_per_hour = " << c.groups_per_hour << "\n\n"
     << "[storage]\n"
     << "# Largest the database may grow, in MiB (0: until the disk is full). At the limit the\n"
     << "# node refuses new writes with \"disk_full\" and keeps serving what it has.\n"

@@ -27,6 +27,8 @@ Core::Core(NodeConfig config, store::Database& db, Clock& clock, PasswordWork& p
       directory_misses_(kDirectoryMissesPerWindow, kDirectoryMissWindowMs),
       node_directory_misses_(10 * kDirectoryMissesPerWindow, kDirectoryMissWindowMs),
       reports_(config_.reports_per_hour, kReportWindowMs),
+      friend_requests_(config_.friend_requests_per_hour, kReportWindowMs),
+      groups_(config_.groups_per_hour, kReportWindowMs),
       convs_(std::make_unique<ConvStore>(db_, config_.name)) {}
 
 Core::~Core() = default;
@@ -120,6 +122,11 @@ void Core::reload(const NodeConfig& fresh) {
   config_.to_device_burst = fresh.to_device_burst;
   config_.max_connections_per_user = fresh.max_connections_per_user;
   reports_.set_limits(fresh.reports_per_hour, kReportWindowMs);
+  config_.friend_requests_per_hour = fresh.friend_requests_per_hour;
+  friend_requests_.set_limits(fresh.friend_requests_per_hour, kReportWindowMs);
+  config_.groups_per_hour = fresh.groups_per_hour;
+  groups_.set_limits(fresh.groups_per_hour, kReportWindowMs);
+  config_.federation_queue_lifetime_seconds = fresh.federation_queue_lifetime_seconds;
 }
 
 void Core::begin_batch() {

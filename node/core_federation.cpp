@@ -75,6 +75,70 @@ Result<std::int64_t> Core::apply_federation(const std::string& origin, std::uint
   return result;
 }
 
+Result<std::int64_t> Core::expire_outbox() {
+  const std::int64_t now = clock_.now_ms();
+  const std::int64_t cutoff = now - std::int64_t{config_.federation_queue_lifetime_seconds} * 1000;
+  struct Expired {
+    std::int64_t id, created_ms;
+    std::string dest, payload;
+  };
+  std::vector<Expired> expired;
+  {
+    // Ids grow with time: the oldest events are the first ones.
+    PARLEY_ASSIGN_OR_RETURN(
+        st, db_.prepare("SELECT id, dest, payload, created_ms FROM fed_outbox ORDER BY id LIMIT "
+                        "1000"));
+    for (;;) {
+      PARLEY_ASSIGN_OR_RETURN(row, st.step());
+      if (!row || st.column_int64(3) >= cutoff) break;
+      expired.push_back(
+          {st.column_int64(0), st.column_int64(3), st.column_text(1), st.column_text(2)});
+    }
+  }
+  if (expired.empty()) return std::int64_t{0};
+  auto result = [&]() -> Result<std::int64_t> {
+    PARLEY_ASSIGN_OR_RETURN(tx, store::Transaction::begin(db_));
+    for (const auto& e : expired) {
+      PARLEY_ASSIGN_OR_RETURN(del, db_.prepare("DELETE FROM fed_outbox WHERE id = ?"));
+      PARLEY_TRY(del.bind(1, e.id).run());
+      std::string type = "?";
+      if (auto msg = wire::Message::parse(e.payload); msg.ok()) {
+        const wire::View v = msg->root();
+        type = v.str_or("type", "?", 32).value_or("?");
+        // The sender's request never reached its addressee: it shows as failed, and the pair
+        // are strangers again (a new request may be made).
+        if (type == "friend" && v.str_or("event", "", 32).value_or("") == "request") {
+          const auto from = wire::parse_address(v.str_or("from", "", 320).value_or(""));
+          const std::string to = v.str_or("to", "", 320).value_or("");
+          if (from.ok() && from->domain == config_.name) {
+            PARLEY_ASSIGN_OR_RETURN(user, find_user(from->local));
+            if (user) {
+              PARLEY_ASSIGN_OR_RETURN(state, relation(user->id, to));
+              if (state == "outgoing") {
+                PARLEY_TRY(drop_relation(user->id, to));
+                PARLEY_TRY(friend_event(user->id, "failed", to, from->str()));
+              }
+            }
+          }
+        }
+      }
+      spdlog::warn("event=federation_expired peer={} id={} type={} age_s={}", e.dest, e.id, type,
+                   (now - e.created_ms) / 1000);
+    }
+    PARLEY_TRY(tx.commit());
+    return static_cast<std::int64_t>(expired.size());
+  }();
+  if (!result.ok()) {
+    touched_.clear();
+    return result;
+  }
+  if (metrics_) {
+    for (std::size_t i = 0; i < expired.size(); ++i) metrics_->count_federation_drop("expired");
+  }
+  notify_touched();
+  return result;
+}
+
 namespace {
 
 // Errors that refuse the whole transaction: the origin spoke for someone it does not speak for

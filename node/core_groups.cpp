@@ -81,9 +81,11 @@ Status Core::do_group_create(Conn& c, wire::View req, wire::MapWriter& out) {
       PARLEY_ASSIGN_OR_RETURN(text, v.as_str(320));
       PARLEY_ASSIGN_OR_RETURN(a, wire::parse_address(text));
       if (is_local(a.str())) PARLEY_TRY(local_user_for(a.str()).status());
+      PARLEY_TRY(check_group_add(c.address, a.str()));
       if (a.str() != c.address) members.insert(a.str());
     }
   }
+  PARLEY_TRY(take_hourly(groups_, c, config_.groups_per_hour, "groups"));
   std::string body;
   for (const auto& m : members) body += m + "\n";
   const std::string conv = "g:" + crypto::hex_encode(crypto::random_bytes(16));
@@ -118,6 +120,7 @@ Status Core::do_group_event(Conn& c, wire::View req, wire::MapWriter& out) {
       target = a.str();
       if (kind == conv::Kind::kAdd && is_local(target)) {
         PARLEY_TRY(local_user_for(target).status());
+        PARLEY_TRY(check_group_add(c.address, target));
       }
       if (kind == conv::Kind::kAdd && role.empty()) role = "member";
       if (kind != conv::Kind::kRemove && role != "member" && role != "admin") {
@@ -164,8 +167,16 @@ Status Core::do_group_history(Conn& c, wire::View req, wire::MapWriter& out) {
   const auto ordered = r->ordered();
   wire::ArrayWriter events;
   for (std::size_t i = from; i < ordered.size() && events.size() < limit; ++i) {
-    auto w = conv_event_fields(*ordered[i]);
-    w.add("valid", r->valid(ordered[i]->id()));
+    // What a user the caller blocks wrote keeps its place in the order, without its content.
+    conv::Event e = *ordered[i];
+    bool hidden = false;
+    if (blocked_content(e.kind)) {
+      PARLEY_ASSIGN_OR_RETURN(blocked, local_blocks(c.address, e.author));
+      hidden = blocked;
+    }
+    auto w = conv_event_fields(e);
+    w.add("valid", r->valid(e.id()));
+    if (hidden) w.add("hidden", true);
     events.push(w);
   }
   out.add("conv", conv).add("total", std::uint64_t{ordered.size()}).add("events", events);
@@ -209,8 +220,14 @@ Status Core::do_groups(Conn& c, wire::View req, wire::MapWriter& out) {
 Result<std::string> Core::conv_local(Conn& c, const std::string& conv, conv::Kind kind,
                                      const std::string& target, const std::string& role,
                                      const std::string& body) {
+  return conv_author(c.address, conv, kind, target, role, body);
+}
+
+Result<std::string> Core::conv_author(const std::string& author, const std::string& conv,
+                                      conv::Kind kind, const std::string& target,
+                                      const std::string& role, const std::string& body) {
   if (!node_key_) return make_error("unavailable", "this node cannot sign conversation events");
-  PARLEY_ASSIGN_OR_RETURN(signed_event, convs_->create(conv, kind, c.address, target, role, body,
+  PARLEY_ASSIGN_OR_RETURN(signed_event, convs_->create(conv, kind, author, target, role, body,
                                                        clock_.now_ms(), *node_key_));
   PARLEY_TRY(conv_settle(conv));
   // Once to every other node that hosts a member, and to a removed member's node.
@@ -263,10 +280,18 @@ Status Core::conv_settle(const std::string& conv) {
       if (conv::node_of(out) == config_.name) to.insert(out);
     }
     for (const auto& who : to) {
+      if (silent_members_.count({conv, who})) continue;  // leaving a group they never saw
       PARLEY_ASSIGN_OR_RETURN(row, user(who));
       if (!row) continue;
+      // Content from a user `who` blocks still goes to their devices (it may carry the sender's
+      // chain, crypto.md 8a), marked hidden (load_events), and is never unread.
+      bool hidden = false;
+      if (blocked_content(e.kind)) {
+        PARLEY_ASSIGN_OR_RETURN(state, relation(row->id, e.author));
+        hidden = state == "blocked";
+      }
       const auto cseq = static_cast<std::int64_t>(pos + 1);
-      const bool unread = e.kind == conv::Kind::kMessage && e.author != who;
+      const bool unread = e.kind == conv::Kind::kMessage && e.author != who && !hidden;
       PARLEY_TRY(touch_member(row->id, conv, "", cseq, unread));
       PARLEY_TRY(append_event(row->id, "gev", conv, cseq, "").status());
     }
@@ -327,6 +352,8 @@ Status Core::apply_conv(const std::string& from, const std::string& signed_bytes
     r = opened;
     joining_.insert(e.conv);
   }
+  const std::size_t applied_before = r->log().size();
+  const auto members_before = r->members();
   PARLEY_ASSIGN_OR_RETURN(outcome, convs_->receive(e.conv, se, from));
   // Events that waited for their causal past and, now that it is here, may not be applied.
   for (const auto& [late, why] : convs_->take_refused(e.conv)) {
@@ -335,8 +362,12 @@ Status Core::apply_conv(const std::string& from, const std::string& signed_bytes
     if (metrics_) metrics_->count_federation_drop(refusal_label(why));
   }
   switch (outcome) {
-    case conv::Replica::Outcome::kApplied:
+    case conv::Replica::Outcome::kApplied: {
+      // A local user added by someone they block leaves at once (core_group_blocks.cpp).
+      PARLEY_ASSIGN_OR_RETURN(unwanted, blocked_adds(*r, applied_before, members_before));
+      if (!unwanted.empty()) return leave_unwanted(e.conv, unwanted);
       return conv_settle(e.conv);
+    }
     case conv::Replica::Outcome::kBuffered:
       want_pulls_.emplace(e.conv, from);
       return ok_status();

@@ -73,6 +73,8 @@ Status Core::do_relation(Conn& c, const std::string& type, wire::View req, wire:
       out.add("state", "friend");
       return tx.commit();
     }
+    PARLEY_TRY(
+        take_hourly(friend_requests_, c, config_.friend_requests_per_hour, "friend requests"));
     PARLEY_TRY(set_relation(c.user_id, other, "outgoing"));
     PARLEY_TRY(friend_event(c.user_id, "request", other, c.address));
     if (theirs != "blocked") {  // a block swallows the request silently
@@ -121,6 +123,8 @@ Status Core::remote_relation(Conn& c, const std::string& type, const std::string
       out.add("state", "friend");
       return tx.commit();
     }
+    PARLEY_TRY(
+        take_hourly(friend_requests_, c, config_.friend_requests_per_hour, "friend requests"));
     PARLEY_TRY(set_relation(c.user_id, other, "outgoing"));
     PARLEY_TRY(friend_event(c.user_id, "request", other, c.address));
     PARLEY_TRY(tell("request"));
@@ -137,6 +141,18 @@ Status Core::remote_relation(Conn& c, const std::string& type, const std::string
     return tx.commit();
   }
   return make_error("bad_request", "unknown request type '" + type + "'");
+}
+
+Status Core::take_hourly(RateLimiter& limiter, Conn& c, std::uint32_t per_hour, const char* what) {
+  const std::int64_t now = clock_.now_ms();
+  if (const auto wait = limiter.blocked_for(c.address, now); wait > 0) {
+    retry_after_ms_ = wait;
+    return make_error("rate_limited", std::string("too many new ") + what + " this hour (" +
+                                          std::to_string(per_hour) + "); retry after " +
+                                          std::to_string(wait) + " ms");
+  }
+  limiter.record_failure(c.address, now);  // counts every one made in the window
+  return ok_status();
 }
 
 namespace {

@@ -268,6 +268,10 @@ Result<int> Core::load_events(std::int64_t user_id, std::int64_t after, int limi
       w.add("conv", st.column_text(12)).add("pos", st.column_int64(13) - 1);
       if (e.ok()) {
         w.add("event", conv_event_fields(*e));
+        if (blocked_content(e->kind)) {  // from a user this user blocks: not to be shown
+          PARLEY_ASSIGN_OR_RETURN(state, relation(user_id, e->author));
+          if (state == "blocked") w.add("hidden", true);
+        }
       } else {
         w.add("gone", true);
       }

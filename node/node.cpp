@@ -360,6 +360,10 @@ Status serve(const std::string& data_dir) {
   std::function<void()> conv_tick = [&] {
     if (core_stopping) return;
     core.conv_tick();
+    // Outbound events past federation.queue_lifetime_seconds are dropped.
+    if (auto expired = core.expire_outbox(); !expired.ok()) {
+      spdlog::warn("event=federation_expire_failed reason=\"{}\"", expired.error().message);
+    }
     conv_timer.expires_after(std::chrono::seconds(3));
     conv_timer.async_wait([&](const boost::system::error_code& e) {
       if (!e) conv_tick();

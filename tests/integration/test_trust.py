@@ -8,7 +8,7 @@ import unittest
 import urllib.request
 
 from fakenode import FakeNode
-from harness import wait_for
+from harness import Node, RawClient, User, free_port, wait_for
 from test_federation import FakeNodeCase
 
 
@@ -148,6 +148,144 @@ class DeniedPeers(FakeNodeCase):
         wait_for(lambda: self.peer()["queued"] == 0, what="the held event sent")
         self.assertIn(("PUT", "/federation/v1/send/2-2"), self.fake.received)
         self.assertFalse(self.peer()["outbound_held"])
+
+
+class BlocksInGroups(unittest.TestCase):
+    """a.example (alice, carol, mallory) and b.example (bob), policy anyone."""
+
+    def setUp(self):
+        self.a = Node(name="a.example", policy="anyone", federation=True).start()
+        self.b = Node(name="b.example", policy="anyone", federation=True).start()
+        self.a.parleyd("peer", "add", "b.example", "http://127.0.0.1:%d" % self.b.fed_port,
+                       check=True)
+        self.b.parleyd("peer", "add", "a.example", "http://127.0.0.1:%d" % self.a.fed_port,
+                       check=True)
+        for name in ("alice", "carol", "mallory"):
+            self.a.add_user(name)
+        self.b.add_user("bob")
+        self.alice, self.carol, self.mallory = (User(self.a, n) for n in ("alice", "carol",
+                                                                          "mallory"))
+        self.bob = User(self.b, "bob")
+        for u in (self.alice, self.carol, self.mallory, self.bob):
+            self.assertEqual(u.login().returncode, 0)
+
+    def tearDown(self):
+        self.a.cleanup()
+        self.b.cleanup()
+
+    @staticmethod
+    def texts(user, conv):
+        return [e.get("text") for e in json.loads(user.ok("history", conv, "--json"))
+                if e["kind"] == "message"]
+
+    @staticmethod
+    def members(user, conv):
+        return {m["user"] for m in json.loads(user.ok("group", "members", conv, "--json"))}
+
+    def test_a_blocked_user_cannot_add_the_blocker_nor_reach_them_in_a_group(self):
+        alice, carol, mallory, bob = self.alice, self.carol, self.mallory, self.bob
+        alice.ok("block", mallory.address)
+        # On alice's node: mallory cannot put her into a group, at creation or later.
+        r = mallory.run("group", "create", "trap", "--member", alice.address)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("cannot add alice@a.example to this group", r.stdout + r.stderr)
+        conv = json.loads(mallory.ok("group", "create", "empty", "--json"))["conv"]
+        r = mallory.run("group", "add", conv, alice.address)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("cannot add alice@a.example to this group", r.stdout + r.stderr)
+        self.assertEqual(self.members(mallory, conv), {mallory.address})
+        self.assertNotIn("trap", alice.ok("group", "list"))
+
+        # Across nodes: b cannot know bob's block; b makes bob leave at once and shows him nothing.
+        bob.ok("block", mallory.address)
+        trap = json.loads(mallory.ok("group", "create", "trap", "--member", bob.address,
+                                     "--json"))["conv"]
+        wait_for(lambda: self.members(mallory, trap) == {mallory.address}, what="bob's leave")
+        self.assertIn("event=group_add_declined conv=%s user=bob@b.example" % trap, self.b.logs())
+        self.assertNotIn(trap, bob.ok("group", "list"))
+        self.assertNotIn(trap, bob.ok("sync"))
+
+        # A group of carol's with all of them: what mallory writes reaches neither blocker.
+        team = json.loads(carol.ok("group", "create", "team", "--member", alice.address,
+                                   "--member", mallory.address, "--member", bob.address,
+                                   "--json"))["conv"]
+        wait_for(lambda: team in bob.ok("group", "list"), what="bob sees the team")
+        mallory.ok("group", "send", team, "from mallory")
+        carol.ok("group", "send", team, "from carol")
+        wait_for(lambda: self.texts(bob, team) == ["from carol"], what="carol's message at bob")
+        wait_for(lambda: self.texts(alice, team) == ["from carol"], what="carol's message")
+        self.assertEqual(self.texts(carol, team), ["from mallory", "from carol"])
+        self.assertNotIn("from mallory", alice.ok("sync") + bob.ok("sync"))
+        self.assertNotIn("from mallory", alice.ok("history", team, "--json"))
+        # The node marks it hidden for the blockers only, and not unread.
+        def hidden(user):
+            raw = RawClient(user.node.client_port)
+            try:
+                assert raw.request("login", user=user.address, password=user.password,
+                                   device="raw")["ok"]
+                events = raw.request("group_history", conv=team)["events"]
+                unread = [g["unread"] for g in raw.request("groups")["groups"]
+                          if g["conv"] == team]
+                return [e["author"] for e in events if e.get("hidden")], unread
+            finally:
+                raw.close()
+        self.assertEqual(hidden(alice), ([mallory.address], [1]))
+        self.assertEqual(hidden(carol), ([], [1]))
+        # Unblocked: what was hidden shows again, and new messages can be read (the device got
+        # mallory's chain with her first message).
+        alice.ok("unblock", mallory.address)
+        mallory.ok("group", "send", team, "after unblock")
+        wait_for(lambda: self.texts(alice, team) == ["from mallory", "from carol",
+                                                     "after unblock"],
+                 what="the messages after unblocking")
+
+
+class FederationWorkLimits(unittest.TestCase):
+    def test_requests_and_groups_are_rate_limited_and_queued_work_expires(self):
+        a = Node(name="a.example", federation=True, settings={
+            "limits.friend_requests_per_hour": "3", "limits.groups_per_hour": "2",
+            "federation.queue_lifetime_seconds": "2"})
+        a.start()
+        try:
+            a.add_user("alice")
+            alice = User(a, "alice")
+            self.assertEqual(alice.login().returncode, 0)
+            # A node that never answers (nothing listens there): its queue only grows.
+            a.parleyd("peer", "add", "nowhere.example", "http://127.0.0.1:%d" % free_port(),
+                      check=True)
+            raw = RawClient(a.client_port)
+            self.assertTrue(raw.request("login", user=alice.address, password=alice.password,
+                                        device="raw")["ok"])
+            for i in range(3):
+                self.assertTrue(raw.request("friend_request", user="x%d@nowhere.example" % i)["ok"])
+            # Repeating a pending request costs nothing; a new one is over the limit.
+            self.assertTrue(raw.request("friend_request", user="x0@nowhere.example")["ok"])
+            r = raw.request("friend_request", user="x3@nowhere.example")
+            self.assertEqual(r["code"], "rate_limited", r)
+            self.assertGreater(r["retry_after_ms"], 3_000_000)
+            for i in range(2):
+                self.assertTrue(raw.request("group_create", name="g%d" % i,
+                                            members=["y@nowhere.example"])["ok"])
+            r = raw.request("group_create", name="g2")
+            self.assertEqual((r["code"], r["retry_after_ms"] > 3_000_000), ("rate_limited", True))
+            raw.close()
+            r = alice.run("group", "create", "g3")
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn("too many new groups this hour", r.stdout + r.stderr)
+
+            # Two seconds later the queued events are dropped; the requests show failed.
+            queued = lambda: json.loads(a.parleyd("peer", "status", "nowhere.example", "--json",
+                                                  check=True).stdout)["queued"]  # noqa: E731
+            wait_for(lambda: queued() == 0, timeout=30, what="the queue to expire")
+            out = alice.ok("sync")
+            for i in range(3):
+                self.assertIn("FRIEND failed x%d@nowhere.example" % i, out)
+            friends = json.loads(alice.ok("friend", "list", "--json"))
+            self.assertEqual(friends["outgoing"], [])
+            self.assertIn("event=federation_expired peer=nowhere.example", a.logs())
+            self.assertEqual(metric(a, "parley_federation_dropped_total", reason="expired"), 5)
+        finally:
+            a.cleanup()
 
 
 if __name__ == "__main__":

@@ -1037,3 +1037,36 @@ TEST_CASE("federation: a bad event is dropped, the rest of its transaction appli
   REQUIRE_FALSE(forged.ok());
   CHECK(forged.error().code == "forbidden");
 }
+
+TEST_CASE("federation work: new friend requests per hour; queued events expire") {
+  Harness h;
+  NodeConfig fresh = h.core().config();
+  fresh.friend_requests_per_hour = 2;
+  fresh.federation_queue_lifetime_seconds = 60;
+  h.core().reload(fresh);
+  h.add_user("ann");
+  Client ann = h.login("ann");
+  REQUIRE(ok(h.rel(ann, "friend_request", "a@x.example")));
+  REQUIRE(ok(h.rel(ann, "friend_request", "b@x.example")));
+  REQUIRE(ok(h.rel(ann, "friend_request", "a@x.example")));  // still pending: free
+  auto over = h.rel(ann, "friend_request", "c@x.example");
+  CHECK(code(over) == "rate_limited");
+  CHECK(over.root().uint("retry_after_ms").value() == 3'600'000);
+  h.events(ann);
+  h.clock.now += 59'000;
+  CHECK(*h.core().expire_outbox() == 0);
+  h.clock.now += 2'000;
+  CHECK(*h.core().expire_outbox() == 2);
+  CHECK(*h.core().expire_outbox() == 0);
+  std::vector<std::string> failed;
+  for (const auto& ev : h.events(ann)) {
+    if (*ev.root().str("kind") == "friend" && *ev.root().str("event") == "failed") {
+      failed.push_back(*ev.root().str("user"));
+    }
+  }
+  CHECK(failed == std::vector<std::string>{"a@x.example", "b@x.example"});
+  auto friends = h.request(ann, wire::MapWriter(), "friends");
+  CHECK(friends.root().array("outgoing")->empty());
+  h.clock.now += 3'600'000;
+  CHECK(ok(h.rel(ann, "friend_request", "c@x.example")));  // a new hour
+}

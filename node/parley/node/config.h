@@ -99,6 +99,13 @@ struct NodeConfig {
   std::uint32_t to_device_per_minute = 120;
   std::uint32_t to_device_burst = 60;
 
+  // Federation work one user can start (spec/federation.md section 4, "Limits"): new friend
+  // requests and groups created per user and hour ([limits]), and how long an event may wait
+  // in the outbound queue before it is dropped (federation.queue_lifetime_seconds).
+  std::uint32_t friend_requests_per_hour = 100;
+  std::uint32_t groups_per_hour = 20;
+  std::uint32_t federation_queue_lifetime_seconds = 7 * 24 * 3600;
+
   std::string log_level = "info";
 
   // retention.*: how often the scheduled purge runs (0: only `parleyd retention purge`) and how

@@ -39,6 +39,7 @@ enum class Kind : std::uint8_t;
 struct Event;
 struct SignedEvent;
 class Replica;
+struct Member;
 }  // namespace parley::conv
 
 namespace parley::node {
@@ -233,6 +234,10 @@ class Core {
                                         const std::vector<InboundEvent>& events);
   // This node's epoch (node_meta 'epoch'; a restore raises it).
   Result<std::uint64_t> node_epoch();
+  // Drops outbound events older than federation.queue_lifetime_seconds (at most 1000 a call),
+  // logged and counted; a dropped friend request leaves its sender's side as "failed". Returns
+  // how many were dropped. Core thread; the node calls it every few seconds.
+  Result<std::int64_t> expire_outbox();
 
   // Remote questions; without one, requests about other nodes' users fail "unavailable".
   void set_remote_queries(RemoteQueries* remote) { remote_ = remote; }
@@ -355,6 +360,23 @@ class Core {
   Result<std::string> conv_local(Conn& c, const std::string& conv, conv::Kind kind,
                                  const std::string& target, const std::string& role,
                                  const std::string& body);
+  // The same for `author`, a local user, whoever asked (core_group_blocks.cpp: a leave).
+  Result<std::string> conv_author(const std::string& author, const std::string& conv,
+                                  conv::Kind kind, const std::string& target,
+                                  const std::string& role, const std::string& body);
+  // Blocks inside groups (core_group_blocks.cpp). Kinds whose content a blocker never gets
+  // from the user they block.
+  static bool blocked_content(conv::Kind kind);
+  // Whether `address` is a user of this node who blocks `other`.
+  Result<bool> local_blocks(const std::string& address, const std::string& other);
+  // not_allowed when `target` blocks `adder` (a group_create member or an add).
+  Status check_group_add(const std::string& adder, const std::string& target);
+  // Local users that events log[from..] brought into `r` (not members in `before`) on the word
+  // of a user they block.
+  Result<std::vector<std::string>> blocked_adds(const conv::Replica& r, std::size_t from,
+                                                const std::map<std::string, conv::Member>& before);
+  // Makes `users` leave `conv` at once; nothing of it is delivered to them.
+  Status leave_unwanted(const std::string& conv, const std::vector<std::string>& users);
   // A signed event from node `from` (a transaction or a pull answer), inside a transaction.
   Status apply_conv(const std::string& from, const std::string& signed_bytes);
   // Whether `se` carries a valid signature of its origin node: "ok", "bad" (refuse), or
@@ -447,6 +469,11 @@ class Core {
   TokenBuckets send_buckets_;       // per user id
   std::unordered_map<std::int64_t, std::optional<SendLimit>> limit_overrides_;  // cache
   RateLimiter reports_;  // per reporter address and hour
+  // New friend requests and new groups per user address and hour ([limits]).
+  RateLimiter friend_requests_;
+  RateLimiter groups_;
+  // One unit of `limiter` (per user and hour) for `c`'s user, or "rate_limited" naming `what`.
+  Status take_hourly(RateLimiter& limiter, Conn& c, std::uint32_t per_hour, const char* what);
   // Set by a handler with its "rate_limited" error: reply_error adds it as retry_after_ms.
   std::int64_t retry_after_ms_ = 0;
 
@@ -482,6 +509,9 @@ class Core {
   // origin -> (conv, node that passed the event on) waiting for the origin's key document.
   std::map<std::string, std::set<std::pair<std::string, std::string>>> key_waits_;
   std::unordered_map<std::string, std::int64_t> last_pull_ms_;
+  // (conv, user) leaving a group they were put into by a user they block: conv_settle delivers
+  // nothing of it to them.
+  std::set<std::pair<std::string, std::string>> silent_members_;
   bool conv_started_ = false;  // conversations with waiting events were loaded
 };
 

@@ -386,6 +386,17 @@ class PipelinedHistory(unittest.TestCase):
             self.assertLess(slowest, 3 * SLOW, "a ping waited %.1f s" % slowest)
             grown_mib = (rss_kib(node) - before) / 1024
             self.assertLess(grown_mib, 200, "RSS grew by %.0f MiB" % grown_mib)
+            # More than 64 requests pipelined: the node pauses reading the connection at 64
+            # waiting ones and goes on; every request is answered, in order.
+            for i in range(300):
+                bob.send(dict(t="ping", id=2000 + i))
+            ids = []
+            while len(ids) < 300:
+                f = bob.recv_frame()
+                self.assertIsNotNone(f)
+                if f.get("t") == "re":
+                    ids.append(f["id"])
+            self.assertEqual(ids, list(range(2000, 2300)))
         finally:
             node.cleanup()
 

@@ -42,8 +42,9 @@ Result<std::string> resolve_event(Session& s, const std::string& conv, const std
       const std::string id = e.str_or("id", "").value();
       if (id.rfind(event, 0) == 0) found.push_back(id);
     }
-    from += events.size();
-    if (events.empty() || from >= r.root().uint_or("total", 0).value()) break;
+    // Pages end at `limit` events or at the node's answer size (client-protocol.md §12).
+    if (events.empty() || !r.root().boolean_or("more", false).value()) break;
+    from = r.root().uint_or("next", from + events.size()).value();
   }
   if (found.empty()) return make_error("not_found", "no event " + event + " in the group");
   if (found.size() > 1) return make_error("conflict", "several events start with " + event);
@@ -174,8 +175,9 @@ int history(Session& s, client::Profile& profile, const std::string& conv, bool 
       if (row.kind == "message") at[row.id] = rows.size();
       rows.push_back(std::move(row));
     }
-    from += events->size();
-    if (events->empty() || from >= r->root().uint_or("total", 0).value()) break;
+    // Pages end at `limit` events or at the node's answer size (client-protocol.md §12).
+    if (events->empty() || !r->root().boolean_or("more", false).value()) break;
+    from = r->root().uint_or("next", from + events->size()).value();
   }
   if (json) std::printf("[");
   bool first = true;

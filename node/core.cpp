@@ -498,8 +498,10 @@ void Core::finish_login(ConnId id, std::uint64_t req, const LoginReservation& re
       .add("device_id", device_id)
       .add("token", token.text)
       .add("heartbeat_ms", std::uint64_t{config_.heartbeat_timeout_seconds} * 1000);
-  send_frame(c, out.finish());
+  // Authenticated first: the connection then takes full-size frames before the client can
+  // have read this answer (Outlet::authenticated).
   authenticated(id, c, user->id, address, device_id);
+  send_frame(c, out.finish());
   pump(id, c);
   drain_deferred(id);
 }

@@ -166,9 +166,10 @@ Status Core::do_group_history(Conn& c, wire::View req, wire::MapWriter& out) {
   PARLEY_ASSIGN_OR_RETURN(r, group_for(c, conv, false));
   const auto ordered = r->ordered();
   wire::ArrayWriter events;
-  for (std::size_t i = from; i < ordered.size() && events.size() < limit; ++i) {
-    // What a user the caller blocks wrote keeps its place in the order, without its content.
-    conv::Event e = *ordered[i];
+  std::size_t i = from;
+  for (; i < ordered.size() && events.size() < limit; ++i) {
+    // What a user the caller blocks wrote keeps its place in the order, marked hidden.
+    const conv::Event& e = *ordered[i];
     bool hidden = false;
     if (blocked_content(e.kind)) {
       PARLEY_ASSIGN_OR_RETURN(blocked, local_blocks(c.address, e.author));
@@ -177,9 +178,15 @@ Status Core::do_group_history(Conn& c, wire::View req, wire::MapWriter& out) {
     auto w = conv_event_fields(e);
     w.add("valid", r->valid(e.id()));
     if (hidden) w.add("hidden", true);
+    // At least one event per answer; then no more than kMaxAnswerBytes.
+    if (events.size() > 0 && events.bytes() + w.bytes() > kMaxAnswerBytes) break;
     events.push(w);
   }
-  out.add("conv", conv).add("total", std::uint64_t{ordered.size()}).add("events", events);
+  out.add("conv", conv)
+      .add("total", std::uint64_t{ordered.size()})
+      .add("events", events)
+      .add("more", i < ordered.size())
+      .add("next", std::uint64_t{std::max<std::size_t>(i, from)});
   return ok_status();
 }
 

@@ -47,6 +47,11 @@ inline constexpr std::int64_t kDirectoryMissWindowMs = 60'000;
 // Abuse reports are counted per reporter in windows of an hour (limits.reports_per_hour).
 inline constexpr std::int64_t kReportWindowMs = 3'600'000;
 
+// The most one answer carrying history (history, group_history) holds in encoded entries: it
+// ends early with `more` instead (spec/client-protocol.md sections 8 and 12). Far below
+// client.max_outbound_bytes (at least 2 MiB), so one answer never makes a slow consumer.
+inline constexpr std::size_t kMaxAnswerBytes = 1u << 20;
+
 // Events sent per page while a connection works through its backlog.
 inline constexpr int kBacklogPage = 64;
 

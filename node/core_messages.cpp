@@ -341,9 +341,15 @@ Status Core::do_history(Conn& c, wire::View req, wire::MapWriter& out) {
       .bind(6, c.address)
       .bind(7, static_cast<std::int64_t>(limit + 1));
   std::vector<wire::MapWriter> rows;
+  std::size_t bytes = 0;
+  bool cut = false;  // stopped at kMaxAnswerBytes
   for (;;) {
     PARLEY_ASSIGN_OR_RETURN(row, st.step());
     if (!row) break;
+    if (rows.size() == limit) {  // the one beyond the page: only tells that there is more
+      rows.emplace_back();
+      break;
+    }
     wire::MapWriter m;
     const std::string sender = st.column_text(2);
     m.add("conv", conv)
@@ -364,10 +370,15 @@ Status Core::do_history(Conn& c, wire::View req, wire::MapWriter& out) {
                       : !st.column_is_null(7) ? "delivered"
                                               : "sent");
     }
+    if (!rows.empty() && bytes + m.bytes() > kMaxAnswerBytes) {
+      cut = true;
+      break;
+    }
+    bytes += m.bytes();
     rows.push_back(std::move(m));
   }
-  const bool more = rows.size() > limit;
-  if (more) rows.pop_back();
+  const bool more = cut || rows.size() > limit;
+  if (rows.size() > limit) rows.pop_back();
   wire::ArrayWriter arr;
   for (auto it = rows.rbegin(); it != rows.rend(); ++it) arr.push(*it);
   out.add("messages", arr).add("more", more);

@@ -56,18 +56,24 @@ namespace {
 
 constexpr auto kCloseGrace = std::chrono::seconds(5);
 
-// Work for the core from every connection, run in batches: one core task takes everything queued
-// so far and runs it inside one database batch (Core::begin_batch), so requests that arrive
-// together share one commit. Tasks of one connection keep their order.
+// Work for the core from every connection, run in batches: one core task runs what is queued
+// inside one database batch (Core::begin_batch), so requests that arrive together share one
+// commit. Tasks of one connection keep their order; connections take turns (one task of each
+// connection with work, round robin), and a batch ends after kBatchBudget of work or kMaxBatch
+// tasks, so one connection's pipelined expensive requests cannot hold other connections'
+// answers (which leave after the batch's commit) or other core work behind them.
 class CoreInbox : public std::enable_shared_from_this<CoreInbox> {
  public:
+  using Key = const void*;  // the connection
   CoreInbox(asio::io_context& core_ctx, Core& core) : core_ctx_(core_ctx), core_(core) {}
 
-  void submit(std::function<void()> task) {
+  void submit(Key key, std::function<void()> task) {
     bool post = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      tasks_.push_back(std::move(task));
+      auto& q = queues_[key];
+      if (q.empty()) turn_.push_back(key);
+      q.push_back(std::move(task));
       post = !posted_;
       posted_ = true;
     }
@@ -75,36 +81,54 @@ class CoreInbox : public std::enable_shared_from_this<CoreInbox> {
   }
 
  private:
-  // At most kMaxBatch tasks per batch: other work on the core thread (the federation queue,
-  // admin requests) waits for one bounded batch, not for everything queued.
+  std::function<void()> next() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (turn_.empty()) return {};
+    const Key key = turn_.front();
+    turn_.pop_front();
+    const auto it = queues_.find(key);
+    std::function<void()> task = std::move(it->second.front());
+    it->second.pop_front();
+    if (it->second.empty()) {
+      queues_.erase(it);
+    } else {
+      turn_.push_back(key);
+    }
+    return task;
+  }
+
   void drain() {
-    std::vector<std::function<void()>> batch;
+    const auto start = std::chrono::steady_clock::now();
+    core_.begin_batch();
+    for (std::size_t n = 0; n < kMaxBatch; ++n) {
+      auto task = next();
+      if (!task) break;
+      task();
+      if (std::chrono::steady_clock::now() - start > kBatchBudget) break;
+    }
+    core_.end_batch();
     bool more = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (tasks_.size() <= kMaxBatch) {
-        batch.swap(tasks_);
-      } else {
-        batch.assign(std::make_move_iterator(tasks_.begin()),
-                     std::make_move_iterator(tasks_.begin() + kMaxBatch));
-        tasks_.erase(tasks_.begin(), tasks_.begin() + kMaxBatch);
-        more = true;
-      }
+      more = !turn_.empty();
       posted_ = more;
     }
-    core_.begin_batch();
-    for (auto& task : batch) task();
-    core_.end_batch();
     if (more) asio::post(core_ctx_, [self = shared_from_this()] { self->drain(); });
   }
   static constexpr std::size_t kMaxBatch = 512;
+  static constexpr auto kBatchBudget = std::chrono::milliseconds(10);
 
   asio::io_context& core_ctx_;
   Core& core_;
   std::mutex mu_;
-  std::vector<std::function<void()>> tasks_;
+  std::unordered_map<Key, std::deque<std::function<void()>>> queues_;
+  std::deque<Key> turn_;  // connections with tasks, in the order they take their turns
   bool posted_ = false;
 };
+
+// Requests of one connection handed to the core and not yet processed by it; at this many the
+// connection is not read until the core catches up (spec/client-protocol.md section 3).
+constexpr int kMaxWaitingRequests = 64;
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
@@ -147,6 +171,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_registered(ConnId id);
   void read();
   void on_read(const boost::system::error_code& ec, std::string_view data);
+  bool hand_over();
+  void resume_reading();
   void arm_heartbeat();
   // A frame posted by post_send (counted in held_*); dropped once the connection is closing.
   void enqueue(std::string payload);
@@ -176,6 +202,8 @@ class Session : public std::enable_shared_from_this<Session> {
   std::atomic<std::int64_t> held_bytes_{0};
   std::atomic<std::int64_t> held_frames_{0};
   std::atomic<bool> over_bound_{false};  // slow_consumer decided: take no more
+  std::atomic<int> waiting_{0};          // requests handed to the core, not yet processed there
+  bool paused_ = false;                  // not reading: kMaxWaitingRequests wait in the core
   std::deque<std::string> queue_;
   ConnId id_ = 0;
   bool writing_ = false;
@@ -251,21 +279,43 @@ void Session::on_read(const boost::system::error_code& ec, std::string_view data
     close_with(s.error().code, s.error().message);
     return;
   }
-  while (auto payload = decoder_.next()) {
+  if (hand_over()) read();
+}
+
+// Gives the decoded frames to the core while fewer than kMaxWaitingRequests of this connection
+// wait there. Returns false when reading stops: the connection failed, or it waits for the core
+// (resume_reading goes on).
+bool Session::hand_over() {
+  for (;;) {
+    if (waiting_.load() >= kMaxWaitingRequests) {
+      paused_ = true;
+      return false;
+    }
+    auto payload = decoder_.next();
+    if (!payload) return true;
     auto msg = wire::Message::parse(*payload);
     if (!msg.ok()) {
       spdlog::info("event=frame_rejected conn={} code={} reason=\"{}\"", id_, msg.error().code,
                    msg.error().message);
       close_with(msg.error().code, msg.error().message);
-      return;
+      return false;
     }
     arm_heartbeat();
-    inbox_->submit([self = shared_from_this(),
-                    m = std::make_shared<wire::Message>(std::move(msg).value())]() mutable {
+    ++waiting_;
+    inbox_->submit(this, [self = shared_from_this(),
+                          m = std::make_shared<wire::Message>(std::move(msg).value())]() mutable {
       self->core_.on_frame(self->id_, std::move(*m));
+      if (self->waiting_.fetch_sub(1) == kMaxWaitingRequests) {
+        asio::post(self->strand_, [self] { self->resume_reading(); });
+      }
     });
   }
-  read();
+}
+
+void Session::resume_reading() {
+  if (!paused_ || closing_ || closed_ || waiting_.load() >= kMaxWaitingRequests) return;
+  paused_ = false;
+  if (hand_over()) read();
 }
 
 void Session::arm_heartbeat() {
@@ -368,7 +418,7 @@ void Session::write() {
     writing_ = false;
     if (drain_requested_) {
       drain_requested_ = false;
-      inbox_->submit([self = shared_from_this()] { self->core_.on_drained(self->id_); });
+      inbox_->submit(this, [self = shared_from_this()] { self->core_.on_drained(self->id_); });
     }
     if (closing_) teardown();
     return;
@@ -418,7 +468,7 @@ void Session::teardown() {
   socket_.shutdown(tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);
   heartbeat_.cancel();
-  inbox_->submit([self = shared_from_this()] { self->core_.on_disconnect(self->id_); });
+  inbox_->submit(this, [self = shared_from_this()] { self->core_.on_disconnect(self->id_); });
 }
 
 }  // namespace

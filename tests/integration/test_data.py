@@ -161,8 +161,20 @@ class Retention(unittest.TestCase):
         hist = fresh.request("history", conv=conv_bob, limit=50)
         self.assertTrue(hist["ok"], hist)
         self.assertEqual([m["msg_id"] for m in hist["messages"]], ["new-1"])
-        hist = fresh.request("history", conv=conv_carol, limit=200)
-        self.assertEqual((len(hist["messages"]), hist["more"]), (200, True))
+        # 201 messages of 8 kB: pages end at the answer bound (1 MiB, client-protocol.md §8).
+        kept, before = [], None
+        while True:
+            page = dict(conv=conv_carol, limit=200)
+            if before is not None:
+                page["before"] = before
+            hist = fresh.request("history", **page)
+            self.assertTrue(hist["ok"], hist)
+            kept = hist["messages"] + kept
+            if not hist["more"]:
+                break
+            before = hist["messages"][0]["cseq"]
+        self.assertEqual(len(kept), 201)
+        self.assertEqual(kept[-1]["msg_id"], "new-2")
         fresh.close()
         # A restart keeps it that way, and the conversation's numbering goes on (never reused).
         n.stop()

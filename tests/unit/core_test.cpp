@@ -274,6 +274,38 @@ TEST_CASE("login attempts count from their start; bounds per source and per acco
   for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path.string() + suffix);
 }
 
+TEST_CASE("the connection hears it is authenticated before the login or resume answer") {
+  // The gateway raises its frame limit on Outlet::authenticated: it must come before the answer
+  // the client waits for (the old order, answer first, raced with the client's next frame).
+  struct OrderOutlet : FakeOutlet {
+    std::vector<std::string> order;
+    void send(std::string payload) override {
+      order.push_back(wire::Message::parse(payload)->type());
+      FakeOutlet::send(std::move(payload));
+    }
+    void authenticated() override { order.push_back("authenticated"); }
+  };
+  Harness h;
+  h.add_user("alice");
+  auto out = std::make_shared<OrderOutlet>();
+  const ConnId id = h.core().on_connect(out, "10.0.0.9");
+  wire::MapWriter w;
+  w.add("t", "login").add("id", 1).add("user", "alice@example.org").add("password", "pw-alice");
+  h.core().on_frame(id, *wire::Message::parse(w.finish()));
+  REQUIRE(out->order.size() >= 2);
+  CHECK(out->order[0] == "authenticated");
+  CHECK(out->order[1] == "re");
+  const std::string token = *out->frames.front().root().str("token");
+  auto again = std::make_shared<OrderOutlet>();
+  const ConnId id2 = h.core().on_connect(again, "10.0.0.9");
+  wire::MapWriter r;
+  r.add("t", "resume").add("id", 1).add("token", token);
+  h.core().on_frame(id2, *wire::Message::parse(r.finish()));
+  REQUIRE(again->order.size() >= 2);
+  CHECK(again->order[0] == "authenticated");
+  CHECK(again->order[1] == "re");
+}
+
 TEST_CASE("requests before authentication are refused; resume with a token works") {
   Harness h;
   h.add_user("alice");

@@ -107,6 +107,8 @@ class MapWriter {
   // The canonical bytes of the map.
   std::string finish() const;
   std::uint32_t size() const { return count_; }
+  // At least the length of finish() (the entries plus the largest map header).
+  std::size_t bytes() const { return body_.size() + 5; }
 
  private:
   void key(std::string_view key);
@@ -122,6 +124,7 @@ class ArrayWriter {
   ArrayWriter& push(const MapWriter& value);
   std::string finish() const;
   std::uint32_t size() const { return count_; }
+  std::size_t bytes() const { return body_.size() + 5; }  // as MapWriter::bytes
 
  private:
   std::string body_;

@@ -255,8 +255,9 @@ class Core {
   void set_node_key(const crypto::SigningKey* key) { node_key_ = key; }
   // A configuration reload (SIGHUP): takes the settings that can change while serving — the
   // log-independent policies and limits: direct_messages, max_body_bytes,
-  // heartbeat_timeout_seconds, login_failures_per_window, login_window_seconds and [limits]
-  // (messages_per_minute, message_burst, reports_per_hour).
+  // heartbeat_timeout_seconds, max_connections_per_user, the login_failures_* bounds and
+  // login_window_seconds, and [limits] (messages_per_minute, message_burst, reports_per_hour,
+  // to_device_per_minute, to_device_burst).
   // Everything else keeps its start-up value. Core thread.
   void reload(const NodeConfig& fresh);
   // Counters for /metrics (metrics.h); none when unset.

@@ -80,7 +80,7 @@ Status Core::do_group_create(Conn& c, wire::View req, wire::MapWriter& out) {
     for (const auto& v : list) {
       PARLEY_ASSIGN_OR_RETURN(text, v.as_str(320));
       PARLEY_ASSIGN_OR_RETURN(a, wire::parse_address(text));
-      if (is_local(a.str())) PARLEY_TRY(local_user_for(a.str()).status());
+      if (is_local(a.str())) PARLEY_TRY(local_user_counted(c, a.str()).status());
       PARLEY_TRY(check_group_add(c.address, a.str()));
       if (a.str() != c.address) members.insert(a.str());
     }
@@ -119,7 +119,7 @@ Status Core::do_group_event(Conn& c, wire::View req, wire::MapWriter& out) {
       PARLEY_ASSIGN_OR_RETURN(a, wire::parse_address(target));
       target = a.str();
       if (kind == conv::Kind::kAdd && is_local(target)) {
-        PARLEY_TRY(local_user_for(target).status());
+        PARLEY_TRY(local_user_counted(c, target).status());
         PARLEY_TRY(check_group_add(c.address, target));
       }
       if (kind == conv::Kind::kAdd && role.empty()) role = "member";

@@ -209,6 +209,34 @@ class ExistenceLeaks(unittest.TestCase):
             node.cleanup()
 
 
+    def test_group_create_and_add_count_against_the_lookup_budget(self):
+        # The same leak through groups: the old node answered not_found for an unknown member of
+        # a group_create or add, and went ahead for a known one, however often it was asked.
+        node = Node().start()
+        try:
+            for name in ("alice", "bob", "carol"):
+                node.add_user(name)
+            alice = raw_login(node, "alice")
+            re = alice.request("group_create", name="", members=["bob@example.org"])
+            self.assertTrue(re["ok"], re)
+            conv = re["conv"]
+            for i in range(30):
+                who = "nobody%d@example.org" % i
+                if i % 2:
+                    re = alice.request("group_create", name="", members=[who])
+                else:
+                    re = alice.request("group_event", conv=conv, kind="add", target=who)
+                self.assertEqual(re["code"], "not_found", (i, re))
+            for who in ("carol@example.org", "nobody-else@example.org"):
+                re = alice.request("group_create", name="", members=[who])
+                self.assertEqual(re["code"], "rate_limited", (who, re))
+                re = alice.request("group_event", conv=conv, kind="add", target=who)
+                self.assertEqual(re["code"], "rate_limited", (who, re))
+                self.assertGreater(re["retry_after_ms"], 0)
+        finally:
+            node.cleanup()
+
+
 class Unauthenticated(unittest.TestCase):
     def test_per_source_bound_and_small_frames_before_login(self):
         # Issue 14 item 6: the old node had only a global bound (10,000 idle connections from one

@@ -15,5 +15,6 @@ supp="$PWD/tests/sanitizers"
 export ASAN_OPTIONS="halt_on_error=1:detect_leaks=1:detect_stack_use_after_return=1:strict_string_checks=1:check_initialization_order=1"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:suppressions=$supp/ubsan.supp"
 export PARLEY_TEST_TIME_SCALE=3  # tests/integration/harness.py: start/stop deadlines
+export PARLEY_TEST_MEMORY_SCALE=4  # and bounds on memory growth (ASan quarantine, shadow)
 export LSAN_OPTIONS="suppressions=$supp/lsan.supp:print_suppressions=0"
 cd build-asan && ctest --output-on-failure -j 2 --timeout 2400

@@ -19,6 +19,18 @@ PARLEYD = os.path.join(BUILD, "cli", "parleyd")
 PARLEY = os.path.join(BUILD, "cli", "parley")
 # Sanitized builds start and stop several times slower (scripts/test-sanitized.sh sets 3).
 SLOW = float(os.environ.get("PARLEY_TEST_TIME_SCALE", "1"))
+# Bounds on a node's memory growth are multiplied by this: AddressSanitizer keeps freed memory in
+# quarantine (256 MiB) and adds shadow memory (scripts/test-sanitized.sh sets 4).
+MEMORY_SCALE = float(os.environ.get("PARLEY_TEST_MEMORY_SCALE", "1"))
+
+
+def rss_kib(pid):
+    """The resident set of process `pid`, from /proc, in KiB."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS for %d" % pid)
 
 
 # Every process spawn() started that may still run. A test whose setUp fails never reaches its

@@ -9,7 +9,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import Node, RawClient, SLOW, wait_for  # noqa: E402
+from harness import MEMORY_SCALE, Node, RawClient, SLOW, rss_kib, wait_for  # noqa: E402
 
 PW = "correct horse battery"
 
@@ -275,14 +275,6 @@ class Unauthenticated(unittest.TestCase):
             node.cleanup()
 
 
-def rss_kib(node):
-    with open("/proc/%d/status" % node.proc.pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS")
-
-
 class OneUserFlood(unittest.TestCase):
     def test_to_device_flood_over_many_connections_stays_bounded(self):
         # Issue 14 item 4: the old node bounded queues in frames only, had no to_device limit
@@ -307,7 +299,7 @@ class OneUserFlood(unittest.TestCase):
             re = extra.request("login", user="alice@example.org", password=PW, device="17th")
             self.assertEqual(re["code"], "too_many_connections", re)
             self.assertTrue(extra.request("ping")["ok"])  # kept, unauthenticated
-            before = rss_kib(node)
+            before = rss_kib(node.proc.pid)
             body = b"k" * 60000
             codes = []
             for batch in range(13):  # pipelined 20 at a time; the sender reads its pushes
@@ -330,9 +322,9 @@ class OneUserFlood(unittest.TestCase):
             t0 = time.time()
             self.assertTrue(bob.request("ping")["ok"])
             self.assertLess(time.time() - t0, 5 * SLOW)
-            grown_mib = (rss_kib(node) - before) / 1024
+            grown_mib = (rss_kib(node.proc.pid) - before) / 1024
             # 15 readers x 2 MiB is the most their queues may hold; allow for the allocator.
-            self.assertLess(grown_mib, 150, "RSS grew by %.0f MiB" % grown_mib)
+            self.assertLess(grown_mib, 150 * MEMORY_SCALE, "RSS grew by %.0f MiB" % grown_mib)
             # The readers that fell behind were closed as slow consumers.
             wait_for(lambda: node.logs().count("event=slow_consumer") >= 10, timeout=30 * SLOW,
                      what="slow consumers")
@@ -384,7 +376,7 @@ class PipelinedHistory(unittest.TestCase):
                 start = re["next"]
             self.assertEqual(seen, re["total"])
             self.assertGreaterEqual(seen, 301)
-            before = rss_kib(node)
+            before = rss_kib(node.proc.pid)
             # One connection pipelines 60 full-size requests and reads them in a thread...
             heavy = raw_login(node, "alice", device="heavy")
             answers = []
@@ -412,8 +404,8 @@ class PipelinedHistory(unittest.TestCase):
             self.assertEqual(len(answers), 60)
             self.assertTrue(all(a["ok"] and a["more"] for a in answers))
             self.assertLess(slowest, 3 * SLOW, "a ping waited %.1f s" % slowest)
-            grown_mib = (rss_kib(node) - before) / 1024
-            self.assertLess(grown_mib, 200, "RSS grew by %.0f MiB" % grown_mib)
+            grown_mib = (rss_kib(node.proc.pid) - before) / 1024
+            self.assertLess(grown_mib, 200 * MEMORY_SCALE, "RSS grew by %.0f MiB" % grown_mib)
             # More than 64 requests pipelined: the node pauses reading the connection at 64
             # waiting ones and goes on; every request is answered, in order.
             for i in range(300):

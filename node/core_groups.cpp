@@ -399,9 +399,12 @@ Result<std::string> Core::origin_signature(const conv::SignedEvent& se) {
   federation::PeerStore peers(db_);
   PARLEY_ASSIGN_OR_RETURN(peer, peers.get(origin));
   if (peer && peer->state == "denied") return std::string("bad");
+  // Under the allowlist only the admin's listed peers count, whatever key a row has pinned.
+  if (!(peer && peer->listed) && config_.federation_policy == "allowlist") {
+    return std::string("bad");
+  }
   const bool pinned = peer && !peer->public_key.empty();
   if (pinned && se.verify(peer->public_key)) return std::string("ok");
-  if (!pinned && !peer && config_.federation_policy == "allowlist") return std::string("bad");
   // An older key of the origin (the event was signed before a rotation), or no key pinned yet:
   // the origin's key document, trusted as a request's key is (spec/federation.md section 1).
   const auto doc = origin_keys_ ? origin_keys_->cached(origin) : std::nullopt;

@@ -81,6 +81,7 @@ Status Core::do_group_create(Conn& c, wire::View req, wire::MapWriter& out) {
       PARLEY_ASSIGN_OR_RETURN(text, v.as_str(320));
       PARLEY_ASSIGN_OR_RETURN(a, wire::parse_address(text));
       if (is_local(a.str())) PARLEY_TRY(local_user_for(a.str()).status());
+      if (!is_local(a.str())) PARLEY_TRY(check_federates_with(a.str()));
       PARLEY_TRY(check_group_add(c.address, a.str()));
       if (a.str() != c.address) members.insert(a.str());
     }
@@ -121,6 +122,8 @@ Status Core::do_group_event(Conn& c, wire::View req, wire::MapWriter& out) {
       if (kind == conv::Kind::kAdd && is_local(target)) {
         PARLEY_TRY(local_user_for(target).status());
         PARLEY_TRY(check_group_add(c.address, target));
+      } else if (kind == conv::Kind::kAdd) {
+        PARLEY_TRY(check_federates_with(target));
       }
       if (kind == conv::Kind::kAdd && role.empty()) role = "member";
       if (kind != conv::Kind::kRemove && role != "member" && role != "admin") {

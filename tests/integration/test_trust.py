@@ -172,6 +172,9 @@ class AllowlistPolicy(FakeNodeCase):
         self.refused("send", "x@f.example", "hello")
         self.refused("friend", "request", "x@f.example")
         self.refused("lookup", "x@f.example")
+        self.refused("group", "create", "g", "--member", "x@f.example")
+        conv = json.loads(self.bob.ok("group", "create", "mine", "--json"))["conv"]
+        self.refused("group", "add", conv, "x@f.example")
         self.assertEqual(self.send([self.msg(1)])[:2], (403, "denied"))
         time.sleep(2)  # several rounds of the sender (every 0.5 s)
         self.assertEqual(self.fake.received, [])

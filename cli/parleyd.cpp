@@ -391,16 +391,21 @@ int main(int argc, char** argv) {
     } else {
       rows.push_back(*r);
     }
-    std::printf("%-28s %-8s %7s %-20s %s\n", "PEER", "STATE", "QUEUED", "LAST SUCCESS",
-                "LAST ERROR");
+    std::printf("%-28s %-8s %-6s %7s %-20s %s\n", "PEER", "STATE", "LISTED", "QUEUED",
+                "LAST SUCCESS", "LAST ERROR");
     for (const auto& p : rows) {
       const auto last = p.at("last_success_ms").as_number().to_int64();
       const bool held = p.has_field("outbound_held") && p.at("outbound_held").as_bool();
-      std::printf("%-28s %-8s %7lld %-20s %s\n", p.at("name").as_string().c_str(),
-                  p.at("state").as_string().c_str(),
+      const bool listed = p.has_field("listed") && p.at("listed").as_bool();
+      const bool unlisted_held =
+          held && p.has_field("held_reason") && p.at("held_reason").as_string() == "not_listed";
+      const std::string note = !held           ? p.at("last_error").as_string()
+                               : unlisted_held ? "outbound held: not on the allowlist"
+                                               : "outbound held: peer denied";
+      std::printf("%-28s %-8s %-6s %7lld %-20s %s\n", p.at("name").as_string().c_str(),
+                  p.at("state").as_string().c_str(), listed ? "yes" : "no",
                   static_cast<long long>(p.at("queued").as_number().to_int64()),
-                  last ? iso_time(last).c_str() : "never",
-                  held ? "outbound held: peer denied" : p.at("last_error").as_string().c_str());
+                  last ? iso_time(last).c_str() : "never", note.c_str());
     }
     return kOk;
   }

@@ -10,7 +10,7 @@ constexpr const char* kSelect =
     "SELECT p.name, p.url, p.public_key, p.state, p.added_ms, p.last_success_ms, p.last_error, "
     "p.failures, p.next_attempt_ms, (SELECT count(*) FROM fed_outbox o WHERE o.dest = p.name), "
     "coalesce((SELECT min(created_ms) FROM fed_outbox o WHERE o.dest = p.name), 0), "
-    "p.discovered_ms FROM peers p ";
+    "p.discovered_ms, p.listed FROM peers p ";
 
 Peer row(const store::Statement& st) {
   Peer p;
@@ -26,6 +26,7 @@ Peer row(const store::Statement& st) {
   p.queued = st.column_int64(9);
   p.oldest_queued_ms = st.column_int64(10);
   p.discovered_ms = st.column_int64(11);
+  p.listed = st.column_int64(12) != 0;
   return p;
 }
 
@@ -39,8 +40,9 @@ Status PeerStore::add(const std::string& name, const std::string& url,
   }
   PARLEY_ASSIGN_OR_RETURN(
       st, db_.prepare(
-              "INSERT INTO peers(name, url, public_key, added_ms) VALUES(?, ?, ?, ?) "
-              "ON CONFLICT(name) DO UPDATE SET url = excluded.url, discovered_ms = 0, public_key = "
+              "INSERT INTO peers(name, url, public_key, added_ms, listed) VALUES(?, ?, ?, ?, 1) "
+              "ON CONFLICT(name) DO UPDATE SET url = excluded.url, discovered_ms = 0, listed = 1, "
+              "public_key = "
               "CASE WHEN excluded.public_key = '' THEN peers.public_key "
               "ELSE excluded.public_key END"));
   return st.bind(1, name).bind(2, url).bind_blob(3, public_key).bind(4, now_ms).run();
@@ -58,8 +60,11 @@ Status PeerStore::set_state(const std::string& name, const std::string& state,
   PARLEY_TRY(wire::validate_domain(name));
   // Denying a peer that has no entry yet creates one, so it is refused from its first request.
   PARLEY_ASSIGN_OR_RETURN(
-      st, db_.prepare("INSERT INTO peers(name, url, state, added_ms) VALUES(?1, '', ?2, ?3) "
-                      "ON CONFLICT(name) DO UPDATE SET state = excluded.state"));
+      st,
+      db_.prepare("INSERT INTO peers(name, url, state, added_ms, listed) "
+                  "VALUES(?1, '', ?2, ?3, ?2 = 'allowed') "
+                  "ON CONFLICT(name) DO UPDATE SET state = excluded.state, "
+                  "listed = CASE WHEN excluded.state = 'allowed' THEN 1 ELSE peers.listed END"));
   return st.bind(1, name).bind(2, state).bind(3, now_ms).run();
 }
 

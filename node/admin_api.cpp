@@ -310,7 +310,8 @@ class AdminApi::Impl {
     req.reply(http::status_codes::OK, ok);
   }
 
-  static json::value peer_json(const federation::Peer& p) {
+  // `allowlist`: federation.policy = "allowlist", under which an unlisted peer's queue is held.
+  static json::value peer_json(const federation::Peer& p, bool allowlist) {
     json::value v;
     v["name"] = json::value::string(p.name);
     v["url"] = json::value::string(p.url);
@@ -324,19 +325,26 @@ class AdminApi::Impl {
     v["last_error"] = json::value::string(p.last_error);
     v["failures"] = json::value::number(static_cast<int64_t>(p.failures));
     v["next_attempt_ms"] = json::value::number(static_cast<int64_t>(p.next_attempt_ms));
-    // Denied peers get nothing from this node: their queued events wait (spec/federation.md §3).
-    v["outbound_held"] = json::value::boolean(p.state == "denied");
+    v["listed"] = json::value::boolean(p.listed);
+    // Denied peers, and under the allowlist unlisted ones, get nothing from this node: their
+    // queued events wait (spec/federation.md §3).
+    const char* held = p.state == "denied" ? "denied" : allowlist && !p.listed ? "not_listed" : "";
+    v["outbound_held"] = json::value::boolean(*held != '\0');
+    v["held_reason"] = json::value::string(held);
     return v;
   }
 
   void peers(const AdminExchange& req, const std::vector<std::string>& parts) {
     const auto& m = req.method();
     if (parts.size() == 1 && m == http::methods::GET) {
-      auto list = on_core<Result<std::vector<federation::Peer>>>(
-          [](Core& c) { return federation::PeerStore(c.database()).list(); });
+      bool allowlist = false;
+      auto list = on_core<Result<std::vector<federation::Peer>>>([&](Core& c) {
+        allowlist = c.config().federation_policy == "allowlist";
+        return federation::PeerStore(c.database()).list();
+      });
       if (!list.ok()) return reply_error(req, list.error());
       json::value arr = json::value::array(list->size());
-      for (std::size_t i = 0; i < list->size(); ++i) arr[i] = peer_json((*list)[i]);
+      for (std::size_t i = 0; i < list->size(); ++i) arr[i] = peer_json((*list)[i], allowlist);
       req.reply(http::status_codes::OK, arr);
       return;
     }
@@ -365,11 +373,14 @@ class AdminApi::Impl {
       return reply_status(req, s);
     }
     if (parts.size() == 2 && m == http::methods::GET) {
-      auto p = on_core<Result<std::optional<federation::Peer>>>(
-          [&](Core& c) { return federation::PeerStore(c.database()).get(parts[1]); });
+      bool allowlist = false;
+      auto p = on_core<Result<std::optional<federation::Peer>>>([&](Core& c) {
+        allowlist = c.config().federation_policy == "allowlist";
+        return federation::PeerStore(c.database()).get(parts[1]);
+      });
       if (!p.ok()) return reply_error(req, p.error());
       if (!*p) return reply_error(req, make_error("not_found", "no peer " + parts[1]));
-      req.reply(http::status_codes::OK, peer_json(**p));
+      req.reply(http::status_codes::OK, peer_json(**p, allowlist));
       return;
     }
     if (parts.size() == 2 && m == http::methods::DEL) {

@@ -475,7 +475,9 @@ class Checker {
     }
     int checked = 0;
     for (const auto& p : *list) {
+      // Nodes this node does not federate with are not contacted by the check either.
       if (p.state == "denied" || p.url.empty()) continue;
+      if (config_.federation_policy == "allowlist" && !p.listed) continue;
       ++checked;
       auto body = get(p.url, "/federation/v1/key");
       if (!body.ok()) {

@@ -312,6 +312,9 @@ void Core::start_directory(ConnId id, Conn& c, const std::string& kind, wire::Vi
     return;
   }
   if (!remote_) return fail(make_error("unavailable", "this node does not federate"));
+  if (auto allowed = check_federates_with(address->str()); !allowed.ok()) {
+    return fail(allowed.error());
+  }
   federation::DirectoryQuery q{address->local, c.address, {}};
   if (req.has("devices")) {
     auto ids = req.array("devices");

@@ -81,6 +81,7 @@ Status Core::do_group_create(Conn& c, wire::View req, wire::MapWriter& out) {
       PARLEY_ASSIGN_OR_RETURN(text, v.as_str(320));
       PARLEY_ASSIGN_OR_RETURN(a, wire::parse_address(text));
       if (is_local(a.str())) PARLEY_TRY(local_user_counted(c, a.str()).status());
+      if (!is_local(a.str())) PARLEY_TRY(check_federates_with(a.str()));
       PARLEY_TRY(check_group_add(c.address, a.str()));
       if (a.str() != c.address) members.insert(a.str());
     }
@@ -121,6 +122,8 @@ Status Core::do_group_event(Conn& c, wire::View req, wire::MapWriter& out) {
       if (kind == conv::Kind::kAdd && is_local(target)) {
         PARLEY_TRY(local_user_counted(c, target).status());
         PARLEY_TRY(check_group_add(c.address, target));
+      } else if (kind == conv::Kind::kAdd) {
+        PARLEY_TRY(check_federates_with(target));
       }
       if (kind == conv::Kind::kAdd && role.empty()) role = "member";
       if (kind != conv::Kind::kRemove && role != "member" && role != "admin") {
@@ -406,9 +409,12 @@ Result<std::string> Core::origin_signature(const conv::SignedEvent& se) {
   federation::PeerStore peers(db_);
   PARLEY_ASSIGN_OR_RETURN(peer, peers.get(origin));
   if (peer && peer->state == "denied") return std::string("bad");
+  // Under the allowlist only the admin's listed peers count, whatever key a row has pinned.
+  if (!(peer && peer->listed) && config_.federation_policy == "allowlist") {
+    return std::string("bad");
+  }
   const bool pinned = peer && !peer->public_key.empty();
   if (pinned && se.verify(peer->public_key)) return std::string("ok");
-  if (!pinned && !peer && config_.federation_policy == "allowlist") return std::string("bad");
   // An older key of the origin (the event was signed before a rotation), or no key pinned yet:
   // the origin's key document, trusted as a request's key is (spec/federation.md section 1).
   const auto doc = origin_keys_ ? origin_keys_->cached(origin) : std::nullopt;

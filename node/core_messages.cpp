@@ -56,9 +56,11 @@ Status Core::do_send(Conn& c, wire::View req, wire::MapWriter& out) {
     }
   }
 
+  const bool remote = !is_local(peer);
+  // Refused before it costs a send token: nothing is queued for a node outside the allowlist.
+  if (remote) PARLEY_TRY(check_federates_with(peer));
   // A resent duplicate (above) costs nothing; a new message takes a send token.
   PARLEY_TRY(take_send_token(c));
-  const bool remote = !is_local(peer);
   UserRow recipient;
   if (!remote) {
     PARLEY_ASSIGN_OR_RETURN(r, local_user_counted(c, peer));

@@ -62,6 +62,7 @@ Status Core::do_relation(Conn& c, const std::string& type, wire::View req, wire:
 
   if (type == "friend_request") {
     if (mine == "friend" || mine == "outgoing") return tx.commit();
+    PARLEY_TRY(check_federates_with(other));
     if (mine == "blocked") {
       return make_error("not_allowed", "you block " + other + "; unblock them first");
     }
@@ -114,6 +115,7 @@ Status Core::remote_relation(Conn& c, const std::string& type, const std::string
   };
   if (type == "friend_request") {
     if (mine == "friend" || mine == "outgoing") return tx.commit();
+    PARLEY_TRY(check_federates_with(other));
     if (mine == "blocked")
       return make_error("not_allowed", "you block " + other + "; unblock them first");
     if (mine == "incoming") {

@@ -2,6 +2,7 @@
 #include "core_internal.h"
 #include "parley/address.h"
 #include "parley/conv/replica.h"
+#include "parley/federation/peers.h"
 #include "parley/node/conv_store.h"
 
 namespace parley::node {
@@ -61,6 +62,14 @@ Result<std::int64_t> Core::append_event(std::int64_t user_id, const std::string&
 bool Core::is_local(const std::string& address) const {
   const auto at = address.rfind('@');
   return at != std::string::npos && address.substr(at + 1) == config_.name;
+}
+
+Status Core::check_federates_with(const std::string& address) {
+  if (config_.federation_policy != "allowlist") return ok_status();
+  PARLEY_ASSIGN_OR_RETURN(a, wire::parse_address(address));
+  PARLEY_ASSIGN_OR_RETURN(peer, federation::PeerStore(db_).get(a.domain));
+  if (peer && peer->listed) return ok_status();
+  return make_error("not_allowed", "this node does not federate with " + a.domain);
 }
 
 Status Core::enqueue_remote(const std::string& address, const std::string& payload) {

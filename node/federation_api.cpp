@@ -292,7 +292,7 @@ class FederationApi::Impl {
     if (peer && peer->state == "denied") {
       return make_error("denied", claimed.origin + " is denied");
     }
-    if (!peer && allowlist_only_.load()) {
+    if (!(peer && peer->listed) && allowlist_only_.load()) {
       return make_error("denied", claimed.origin + " is not on this node's allowlist");
     }
     federation::VerifyOptions opts{ctx_.config.name, now_ms(), kWindowMs};

@@ -162,8 +162,10 @@ void FederationClient::apply_tls(http::client::http_client_config& cc) const {
 
 Result<std::string> FederationClient::base_url(const std::string& name) {
   std::optional<federation::Peer> peer;
+  bool allowlist = false;
   Status looked = ok_status();
   run_on_core_([&](Core& core) {
+    allowlist = core.config().federation_policy == "allowlist";  // reloadable: the core's copy
     auto p = federation::PeerStore(core.database()).get(name);
     if (!p.ok()) {
       looked = p.take_error();
@@ -173,8 +175,11 @@ Result<std::string> FederationClient::base_url(const std::string& name) {
   });
   PARLEY_TRY(looked);
   // A denied node is refused both ways (spec/federation.md section 3): nothing is sent to it,
-  // not even a discovery question.
+  // not even a discovery question. Under the allowlist so is a node the admin has not listed.
   if (peer && peer->state == "denied") return make_error("denied", name + " is denied");
+  if (allowlist && !(peer && peer->listed)) {
+    return make_error("denied", name + " is not on this node's allowlist");
+  }
   const std::int64_t now = now_ms();
   if (peer && !peer->url.empty() &&
       (peer->discovered_ms == 0 || now - peer->discovered_ms < kRediscoverMs)) {

@@ -46,7 +46,8 @@ class FederationClient {
   // "refused" for an http:// URL without federation.allow_plaintext_http, for a name that is not
   // a DNS name, and for a discovered URL (or a discovery URL whose host is the name) that is not
   // a public address (check_target). Static peer entries are the admin's choice: never checked.
-  // "denied" for a denied peer, before any I/O: every outgoing request passes here.
+  // "denied" for a denied peer, and under federation.policy = "allowlist" for a node that is not
+  // a listed peer, before any I/O: every outgoing request passes here.
   Result<std::string> base_url(const std::string& name);
   // Forgets a discovered URL (after repeated failures), so the next base_url asks again.
   void forget_discovered(const std::string& name);

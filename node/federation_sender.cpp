@@ -163,14 +163,18 @@ FederationSender::Outcome FederationSender::deliver_one(const std::string& dest)
         ins.ok()) {
       (void)ins->bind(1, dest).bind(2, now).run();
     }
-    auto p = db.prepare("SELECT discovered_ms, state, next_attempt_ms FROM peers WHERE name = ?");
+    auto p = db.prepare(
+        "SELECT discovered_ms, state, next_attempt_ms, listed FROM peers WHERE name = ?");
     if (!p.ok()) return;
     p->bind(1, dest);
     if (auto row = p->step(); !row.ok() || !*row) return;
     b.discovered = p->column_int64(0) != 0;
     b.state = p->column_text(1);
     b.due = p->column_int64(2) <= now;
-    if (!b.due || b.state != "allowed") return;
+    // Held, neither sent nor dropped: a denied peer's queue, and under the allowlist the queue of
+    // a node the admin has not listed (spec/federation.md section 3).
+    const bool unlisted = core.config().federation_policy == "allowlist" && p->column_int64(3) == 0;
+    if (!b.due || b.state != "allowed" || unlisted) return;
     if (auto epoch = core.node_epoch(); epoch.ok()) b.epoch = *epoch;
     auto st = db.prepare("SELECT id, payload FROM fed_outbox WHERE dest = ? ORDER BY id LIMIT ?");
     if (!st.ok()) return;

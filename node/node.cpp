@@ -434,8 +434,9 @@ Status serve(const std::string& data_dir) {
   asio::post(core_ctx, [&core, &remote_queries] {
     auto peers = federation::PeerStore(core.database()).list();
     if (!peers.ok()) return;
+    const bool allowlist = core.config().federation_policy == "allowlist";
     for (const auto& p : *peers) {
-      if (p.state != "allowed") continue;
+      if (p.state != "allowed" || (allowlist && !p.listed)) continue;
       remote_queries.query(p.name, "hello", wire::MapWriter().finish(),
                            [name = p.name](Result<std::string> r) {
                              if (!r.ok()) {

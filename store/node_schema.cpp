@@ -223,6 +223,16 @@ CREATE TABLE reports(
 );
 CREATE INDEX reports_by_state ON reports(resolved_ms, id);
 )sql"},
+      // Until now every row of `peers` counted as allowed under federation.policy = "allowlist",
+      // also the rows the node makes itself for a destination a user wrote to (url '') and for
+      // a discovered URL (discovered_ms > 0). Only a static entry (discovered_ms = 0 with a URL)
+      // is certainly the admin's `peer add`; an old `peer allow` of a name without an entry looks
+      // like an automatic row (url ''), so it is left unlisted: the safe side, the admin adds or
+      // allows it again (spec/storage.md).
+      {12, "peers listed by the admin", R"sql(
+ALTER TABLE peers ADD COLUMN listed INTEGER NOT NULL DEFAULT 0;
+UPDATE peers SET listed = 1 WHERE discovered_ms = 0 AND url != '';
+)sql"},
   };
   return kMigrations;
 }

@@ -150,6 +150,76 @@ class DeniedPeers(FakeNodeCase):
         self.assertFalse(self.peer()["outbound_held"])
 
 
+class AllowlistPolicy(FakeNodeCase):
+    """b.example under federation.policy = "allowlist"; f.example is not on its list (the entry
+    FakeNodeCase adds is removed), so the rows b makes itself must not let it in."""
+    settings = {"federation.policy": '"allowlist"'}
+
+    def setUp(self):
+        super().setUp()
+        self.b.parleyd("peer", "remove", "f.example", check=True)
+
+    def peer(self):
+        return json.loads(self.b.parleyd("peer", "status", "f.example", "--json", check=True).stdout)
+
+    def refused(self, *args):
+        r = self.bob.run(*args)
+        self.assertNotEqual(r.returncode, 0, args)
+        self.assertIn("does not federate with f.example", r.stdout + r.stderr, args)
+
+    def test_only_the_admins_entries_federate(self):
+        # A user writing to an unlisted node neither reaches it nor lets it in.
+        self.refused("send", "x@f.example", "hello")
+        self.refused("friend", "request", "x@f.example")
+        self.refused("lookup", "x@f.example")
+        self.refused("group", "create", "g", "--member", "x@f.example")
+        conv = json.loads(self.bob.ok("group", "create", "mine", "--json"))["conv"]
+        self.refused("group", "add", conv, "x@f.example")
+        self.assertEqual(self.send([self.msg(1)])[:2], (403, "denied"))
+        time.sleep(2)  # several rounds of the sender (every 0.5 s)
+        self.assertEqual(self.fake.received, [])
+        self.assertEqual(self.bob_messages(), [])
+        self.assertGreaterEqual(metric(self.b, "parley_errors_total", code="not_allowed"), 3)
+
+        # `peer deny` makes an entry, but not a listing.
+        self.b.parleyd("peer", "deny", "f.example", check=True)
+        self.assertFalse(self.peer()["listed"])
+
+        # The admin lists it: both ways work.
+        self.b.parleyd("peer", "add", "f.example", self.fake.url, "--key", self.k1, check=True)
+        self.b.parleyd("peer", "allow", "f.example", check=True)
+        st = self.peer()
+        self.assertEqual((st["state"], st["listed"], st["outbound_held"]), ("allowed", True, False))
+        self.assertEqual(self.send([self.msg(2)])[0], 200)
+        self.assertEqual(len(self.bob_messages()), 1)
+        self.bob.ok("friend", "request", "x@f.example")
+        wait_for(lambda: any(m == "PUT" for m, _ in self.fake.received), what="sent to f.example")
+        self.assertIn("x@f.example does not exist", self.bob.run("lookup", "x@f.example").stdout)
+        self.assertIn("LISTED", self.b.parleyd("peer", "list", check=True).stdout)
+
+    def test_a_queue_for_an_unlisted_node_is_held_until_the_admin_lists_it(self):
+        # While listed, mallory asks bob; then the admin removes f.example from the list.
+        self.b.parleyd("peer", "add", "f.example", self.fake.url, "--key", self.k1, check=True)
+        self.assertEqual(self.send([friend("request", "mallory@f.example")])[0], 200)
+        self.b.parleyd("peer", "remove", "f.example", check=True)
+        # bob's answer is queued; the row the sender makes for the queue is no listing.
+        self.bob.ok("friend", "accept", "mallory@f.example")
+        wait_for(lambda: self.peer()["queued"] == 1, what="the held event")
+        st = self.peer()
+        self.assertEqual((st["listed"], st["outbound_held"], st["held_reason"]),
+                         (False, True, "not_listed"))
+        self.assertIn("outbound held: not on the allowlist",
+                      self.b.parleyd("peer", "status", "f.example", check=True).stdout)
+        time.sleep(2)  # several rounds of the sender
+        self.assertEqual(self.fake.received, [])
+        self.assertEqual(self.peer()["queued"], 1)
+        # Allowed by the admin: the held event goes out.
+        self.b.parleyd("peer", "allow", "f.example", check=True)
+        wait_for(lambda: self.peer()["queued"] == 0, what="the held event sent")
+        self.assertIn(("PUT", "/federation/v1/send/1-1"), self.fake.received)
+        self.assertFalse(self.peer()["outbound_held"])
+
+
 class BlocksInGroups(unittest.TestCase):
     """a.example (alice, carol, mallory) and b.example (bob), policy anyone."""
 

@@ -49,6 +49,34 @@ TEST_CASE("the node schema migrates from empty") {
   REQUIRE(*db->schema_version() == static_cast<int>(store::node_migrations().size()));
 }
 
+TEST_CASE("schema 12 lists only the static peer entries an older node had") {
+  TempDir d;
+  auto db = std::move(Database::open(d.file("old.db")).value());
+  const auto& all = store::node_migrations();
+  REQUIRE(all.size() >= 12);
+  const std::vector<store::Migration> old(all.begin(), all.begin() + 11);
+  REQUIRE(db->migrate(old).ok());
+  // peer add; peer add, then denied; a destination a user wrote to; a discovered URL; a name
+  // allowed or denied without an entry (no URL: indistinguishable from a destination's row).
+  REQUIRE(db->exec("INSERT INTO peers(name, url, added_ms) VALUES "
+                   "('static.example', 'https://s.example', 1), "
+                   "('dest.example', '', 1), ('allowed.example', '', 1);"
+                   "INSERT INTO peers(name, url, state, added_ms) VALUES "
+                   "('denied.example', 'https://d.example', 'denied', 1);"
+                   "INSERT INTO peers(name, url, added_ms, discovered_ms) VALUES "
+                   "('found.example', 'https://f.example', 1, 5);")
+              .ok());
+  REQUIRE(db->migrate(all).ok());
+  auto st = std::move(db->prepare("SELECT name, listed FROM peers ORDER BY name").value());
+  std::vector<std::pair<std::string, std::int64_t>> got;
+  while (*st.step()) got.emplace_back(st.column_text(0), st.column_int64(1));
+  CHECK(got == std::vector<std::pair<std::string, std::int64_t>>{{"allowed.example", 0},
+                                                                 {"denied.example", 1},
+                                                                 {"dest.example", 0},
+                                                                 {"found.example", 0},
+                                                                 {"static.example", 1}});
+}
+
 TEST_CASE("transactions roll back unless committed; constraints map to conflict") {
   TempDir d;
   auto db = std::move(Database::open(d.file("b.db")).value());

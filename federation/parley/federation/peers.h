@@ -19,6 +19,10 @@ struct Peer {
   std::int64_t discovered_ms = 0;  // 0: static entry (peer add); else when url was discovered
   std::string public_key;          // raw 32 bytes; empty until pinned (first use)
   std::string state;               // allowed | denied
+  // Set by the admin's `peer add` / `peer allow`; rows the node makes itself (a destination a
+  // user wrote to, a discovered URL) are unlisted. Under federation.policy = "allowlist" only
+  // listed peers federate (spec/federation.md section 3).
+  bool listed = false;
   std::int64_t added_ms = 0;
   std::int64_t last_success_ms = 0;
   std::string last_error;
@@ -31,10 +35,12 @@ struct Peer {
 class PeerStore {
  public:
   explicit PeerStore(store::Database& db) : db_(db) {}
-  // Adds or updates a static entry. `public_key` raw (may be empty). "bad_request" on a bad URL.
+  // Adds or updates a static entry and lists it. `public_key` raw (may be empty). "bad_request" on
+  // a bad URL.
   Status add(const std::string& name, const std::string& url, const std::string& public_key,
              std::int64_t now_ms);
   Status remove(const std::string& name);
+  // `allowed` also lists the peer (the admin's choice); `denied` leaves `listed` as it was.
   Status set_state(const std::string& name, const std::string& state, std::int64_t now_ms);
   Status pin_key(const std::string& name, const std::string& public_key);
   Result<std::optional<Peer>> get(const std::string& name);

@@ -414,6 +414,9 @@ class Core {
   Status conv_event(std::int64_t user_id, const std::string& conv);
   Result<int> load_events(std::int64_t user_id, std::int64_t after, int limit, Conn& c);
   bool is_local(const std::string& address) const;
+  // not_allowed "this node does not federate with NODE" when federation.policy = "allowlist" and
+  // the home node of `address` is not a listed peer (spec/federation.md section 3).
+  Status check_federates_with(const std::string& address);
   // Stores one 1:1 message: conversation row, next conversation seq, message row. Returns cseq.
   struct NewMessage {
     std::string conv, sender;

@@ -120,11 +120,17 @@ class Sandbox:
             command = command.replace(placeholder, value)
         command = re.sub(r"\bsudo -u parley ", "", command)
         command = re.sub(r"\bsudo ", "", command)
-        command = re.sub(r"(^|;\s*)parleyd\b", lambda m: m.group(1) + PARLEYD, command)
-        command = re.sub(r"(^|;\s*)parley\b", lambda m: m.group(1) + PARLEY, command)
-        # (not a path already in a sandbox, as start-node.sh prints it)
+        # /var and /tmp move into the sandbox, but not a path already in one (as start-node.sh
+        # prints it) and not this checkout or its build, which may themselves be under /tmp (CI).
+        kept = sorted({ROOT, os.path.abspath(BUILD)}, key=len, reverse=True)
+        for i, path in enumerate(kept):
+            command = command.replace(path, "\0%d\0" % i)
         command = re.sub(r"(?<![\w.])/(var|tmp)/(?!parley-readme-)",
                          lambda m: self.dir + "/" + m.group(1) + "/", command)
+        for i, path in enumerate(kept):
+            command = command.replace("\0%d\0" % i, path)
+        command = re.sub(r"(^|;\s*)parleyd\b", lambda m: m.group(1) + PARLEYD, command)
+        command = re.sub(r"(^|;\s*)parley\b", lambda m: m.group(1) + PARLEY, command)
         client = self.client_port()
         if client:
             command = re.sub(r"(127\.0\.0\.1|chat\.example\.org):7420", "127.0.0.1:%d" % client,

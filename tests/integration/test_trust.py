@@ -114,9 +114,25 @@ class StrictKeyDocuments(FakeNodeCase):
         self.assertEqual(len(self.bob_messages()), 1)
 
 
-class DeniedPeers(FakeNodeCase):
+class HeldPeerCase(FakeNodeCase):
+    """A fake peer whose outbound queue the node holds back (denied, or not on the allowlist)."""
+
     def peer(self):
         return json.loads(self.b.parleyd("peer", "status", "f.example", "--json", check=True).stdout)
+
+    def assert_held_until_allowed(self, path, quiet_seconds):
+        """Nothing reaches f.example for `quiet_seconds` (several rounds of the sender, every
+        0.5 s) while one event waits; after `peer allow` the held event, PUT to `path`, goes out."""
+        time.sleep(quiet_seconds)
+        self.assertEqual(self.fake.received, [])
+        self.assertEqual(self.peer()["queued"], 1)
+        self.b.parleyd("peer", "allow", "f.example", check=True)
+        wait_for(lambda: self.peer()["queued"] == 0, what="the held event sent")
+        self.assertIn(("PUT", path), self.fake.received)
+        self.assertFalse(self.peer()["outbound_held"])
+
+
+class DeniedPeers(HeldPeerCase):
 
     def test_a_denied_peer_gets_nothing_from_us_until_allowed(self):
         # Before: bob's request reaches f.example, and so does a lookup.
@@ -139,18 +155,11 @@ class DeniedPeers(FakeNodeCase):
         # A restart sends no hello to it either.
         self.b.stop()
         self.b.start()
-        time.sleep(3)  # several rounds of the sender (every 0.5 s) and the start-up hellos
-        self.assertEqual(self.fake.received, [])
-        self.assertEqual(self.peer()["queued"], 1)
-
-        # Allowed again: the held event goes out.
-        self.b.parleyd("peer", "allow", "f.example", check=True)
-        wait_for(lambda: self.peer()["queued"] == 0, what="the held event sent")
-        self.assertIn(("PUT", "/federation/v1/send/2-2"), self.fake.received)
-        self.assertFalse(self.peer()["outbound_held"])
+        # Nothing for 3 s (the start-up hellos too); allowed again, the held event goes out.
+        self.assert_held_until_allowed("/federation/v1/send/2-2", 3)
 
 
-class AllowlistPolicy(FakeNodeCase):
+class AllowlistPolicy(HeldPeerCase):
     """b.example under federation.policy = "allowlist"; f.example is not on its list (the entry
     FakeNodeCase adds is removed), so the rows b makes itself must not let it in."""
     settings = {"federation.policy": '"allowlist"'}
@@ -158,9 +167,6 @@ class AllowlistPolicy(FakeNodeCase):
     def setUp(self):
         super().setUp()
         self.b.parleyd("peer", "remove", "f.example", check=True)
-
-    def peer(self):
-        return json.loads(self.b.parleyd("peer", "status", "f.example", "--json", check=True).stdout)
 
     def refused(self, *args):
         r = self.bob.run(*args)
@@ -210,14 +216,8 @@ class AllowlistPolicy(FakeNodeCase):
                          (False, True, "not_listed"))
         self.assertIn("outbound held: not on the allowlist",
                       self.b.parleyd("peer", "status", "f.example", check=True).stdout)
-        time.sleep(2)  # several rounds of the sender
-        self.assertEqual(self.fake.received, [])
-        self.assertEqual(self.peer()["queued"], 1)
         # Allowed by the admin: the held event goes out.
-        self.b.parleyd("peer", "allow", "f.example", check=True)
-        wait_for(lambda: self.peer()["queued"] == 0, what="the held event sent")
-        self.assertIn(("PUT", "/federation/v1/send/1-1"), self.fake.received)
-        self.assertFalse(self.peer()["outbound_held"])
+        self.assert_held_until_allowed("/federation/v1/send/1-1", 2)
 
 
 class BlocksInGroups(unittest.TestCase):
